@@ -1,0 +1,173 @@
+/* The IR's structure queries and the shape checks that need the whole
+ * network (a layer alone cannot know the channels and resolutions it meets). */
+#include "sp_space.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const kind_names[SP_NLAYER_KINDS] = {
+    "relu", "conv", "bn", "avg_pool", "max_pool", "identity", "factorized_reduce"};
+
+const char *sp_layer_kind_name(sp_layer_kind k) {
+  return (unsigned)k < SP_NLAYER_KINDS ? kind_names[k] : "?";
+}
+
+int sp_layer_kind_from_name(const char *name) {
+  for (int i = 0; i < SP_NLAYER_KINDS; i++)
+    if (strcmp(kind_names[i], name) == 0) return i;
+  return -1;
+}
+
+int sp_out_size(int in, int k, int s, int p, int d) {
+  return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+}
+
+bool sp_is_reduction(const sp_net *net, int cell) {
+  for (int i = 0; i < net->nreductions; i++)
+    if (net->reductions[i] == cell) return true;
+  return false;
+}
+
+/* DARTS's network: the stem gives stem_multiplier * C channels; a reduction
+ * cell doubles C and halves the resolution (rounding up); a cell outputs the
+ * concatenation of its nodes; a cell after a reduction cell brings its older
+ * input down to the new resolution with a factorized reduce. */
+void sp_cell_shapes(const sp_net *net, int nodes, sp_cell_shape *out) {
+  int c_curr = net->channels;
+  int cpp = net->stem_multiplier * net->channels, cp = cpp;
+  int h_prev_prev = net->input_size, h_prev = net->input_size;
+  bool red_prev = false;
+  for (int i = 0; i < net->cells; i++) {
+    bool red = sp_is_reduction(net, i);
+    if (red) c_curr *= 2;
+    sp_cell_shape *s = &out[i];
+    s->C = c_curr;
+    s->reduction = red;
+    s->reduction_prev = red_prev;
+    s->c_prev_prev = cpp;
+    s->c_prev = cp;
+    s->h_in0 = h_prev_prev;
+    s->h_in = h_prev;
+    s->h_out = red ? sp_out_size(h_prev, 3, 2, 1, 1) : h_prev;
+    h_prev_prev = h_prev;
+    h_prev = s->h_out;
+    cpp = cp;
+    cp = nodes * c_curr;
+    red_prev = red;
+  }
+}
+
+int sp_cat_size(const sp_space *sp, int node) {
+  return (2 + node) * sp->nprims;
+}
+
+int sp_ncats(const sp_space *sp) {
+  return sp->nodes * sp->inputs;
+}
+
+double sp_log10_cell_space(const sp_space *sp) {
+  double s = 0;
+  for (int n = 0; n < sp->nodes; n++) s += sp->inputs * log10((double)sp_cat_size(sp, n));
+  return s;
+}
+
+int sp_prim_index(const sp_space *sp, const char *name) {
+  for (int i = 0; i < sp->nprims; i++)
+    if (strcmp(sp->prims[i].name, name) == 0 || strcmp(sp->prims[i].darts_name, name) == 0) return i;
+  return -1;
+}
+
+/* Follows one primitive's layers at one stride over a C x h x h input.  Maps
+ * inside a primitive may be rectangular (a 1x7 conv at stride (1, 2)); its
+ * output must be the square map the cell expects. */
+static int check_prim(const sp_prim *p, int stride, int C, int h, int h_expect, const char *ctx, err_t *e) {
+  int n = p->nlayers[stride - 1];
+  const sp_layer *ls = p->layers[stride - 1];
+  int ch = h, cw = h;
+  for (int i = 0; i < n; i++) {
+    const sp_layer *l = &ls[i];
+    switch (l->kind) {
+    case SP_CONV:
+    case SP_AVG_POOL:
+    case SP_MAX_POOL: {
+      int ekh = l->dh * (l->kh - 1) + 1, ekw = l->dw * (l->kw - 1) + 1;
+      if (ekh > ch + 2 * l->ph || ekw > cw + 2 * l->pw)
+        return err_set(e, "%s:%d: %s with a %dx%d kernel (dilation %dx%d) is larger than its %dx%d input "
+                          "plus padding (primitive '%s' %s); use a smaller kernel or more padding",
+                       l->src, l->line, sp_layer_kind_name(l->kind), l->kh, l->kw, l->dh, l->dw, ch, cw,
+                       p->name, ctx);
+      if (l->kind == SP_CONV && l->groups > 1 && C % l->groups != 0)
+        return err_set(e, "%s:%d: conv with %d groups needs a channel count divisible by %d; "
+                          "primitive '%s' %s sees %d channels",
+                       l->src, l->line, l->groups, l->groups, p->name, ctx, C);
+      if (l->kind != SP_CONV && (2 * l->ph > l->kh || 2 * l->pw > l->kw))
+        return err_set(e, "%s:%d: %s padding %dx%d is more than half its %dx%d kernel (a window could "
+                          "hold only padding); use padding <= kernel/2",
+                       l->src, l->line, sp_layer_kind_name(l->kind), l->ph, l->pw, l->kh, l->kw);
+      ch = sp_out_size(ch, l->kh, l->sh, l->ph, l->dh);
+      cw = sp_out_size(cw, l->kw, l->sw, l->pw, l->dw);
+      break;
+    }
+    case SP_FACTORIZED_REDUCE:
+      if (C % 2 != 0)
+        return err_set(e, "%s:%d: factorized_reduce needs an even channel count (it concatenates two "
+                          "halves); primitive '%s' %s sees %d channels: choose an even network.channels",
+                       l->src, l->line, p->name, ctx, C);
+      if (ch != cw)
+        return err_set(e, "%s:%d: factorized_reduce needs a square input, got %dx%d (primitive '%s' %s)",
+                       l->src, l->line, ch, cw, p->name, ctx);
+      ch = cw = (ch + 1) / 2;
+      break;
+    default:
+      break;
+    }
+    if (ch < 1 || cw < 1)
+      return err_set(e, "%s:%d: %s shrinks the map to nothing (primitive '%s' %s)", l->src, l->line,
+                     sp_layer_kind_name(l->kind), p->name, ctx);
+  }
+  if (ch != h_expect || cw != h_expect)
+    return err_set(e, "%s:%d: primitive '%s' at stride %d turns a %dx%d map into %dx%d, but %s needs %dx%d; "
+                      "check the strides and padding of its layers",
+                   p->src, p->line, p->name, stride, h, h, ch, cw, ctx, h_expect, h_expect);
+  return 0;
+}
+
+int sp_validate_net(const sp_space *sp, const sp_net *net, const char *what, err_t *e) {
+  if (net->cells < 1) return err_set(e, "%s: %s needs at least one cell", sp->src, what);
+  if (net->cells > 64) return err_set(e, "%s: %s has %d cells; at most 64 are supported", sp->src, what, net->cells);
+  if (net->input_size < 1 || net->input_size > 4096)
+    return err_set(e, "%s: %s input size %d is out of range (1..4096)", sp->src, what, net->input_size);
+  sp_cell_shape shapes[64];
+  sp_cell_shapes(net, sp->nodes, shapes);
+  for (int i = 0; i < net->cells; i++) {
+    const sp_cell_shape *s = &shapes[i];
+    if (s->h_in < 1 || s->h_out < 1)
+      return err_set(e, "%s: %s: cell %d sees a %dx%d map; too many reductions for a %dx%d input", sp->src,
+                     what, i, s->h_in, s->h_in, net->input_size, net->input_size);
+    if (s->reduction_prev && s->C % 2 != 0)
+      return err_set(e, "%s: %s: cell %d follows a reduction cell, so its input 0 passes a factorized "
+                        "reduce to %d channels, which must be even: choose an even network.channels",
+                     sp->src, what, i, s->C);
+    for (int p = 0; p < sp->nprims; p++) {
+      char ctx[96];
+      snprintf(ctx, sizeof ctx, "in cell %d of the %s (%d channels, %dx%d)", i, what, s->C, s->h_in, s->h_in);
+      if (check_prim(&sp->prims[p], 1, s->C, s->h_in, s->h_in, ctx, e) != 0) return -1;
+      if (s->reduction && check_prim(&sp->prims[p], 2, s->C, s->h_in, s->h_out, ctx, e) != 0) return -1;
+    }
+  }
+  return 0;
+}
+
+int sp_validate(const sp_space *sp, err_t *e) {
+  if (sp->nprims < 1) return err_set(e, "%s: the space has no primitives", sp->src);
+  if (sp->nodes < 1) return err_set(e, "%s: space.cell.nodes must be at least 1 (got %d)", sp->src, sp->nodes);
+  if (sp->nodes > 16) return err_set(e, "%s: space.cell.nodes is %d; at most 16 are supported", sp->src, sp->nodes);
+  if (sp->inputs < 1 || sp->inputs > 8)
+    return err_set(e, "%s: space.cell.inputs must lie in 1..8 (got %d)", sp->src, sp->inputs);
+  if (sp_validate_net(sp, &sp->net, "search network", e) != 0) return -1;
+  if (sp_validate_net(sp, &sp->eval_net, "evaluation network", e) != 0) return -1;
+  if (sp_validate_net(sp, &sp->transfer_net, "transfer network", e) != 0) return -1;
+  if (sp->search.batch > 65536) return err_set(e, "%s: space.search.batch %d is too large", sp->src, sp->search.batch);
+  return 0;
+}

@@ -1,0 +1,86 @@
+/* Kernel templates and their rendering.
+ *
+ * A template (templates/NAME.k, embedded in the binaries) holds kernels in a
+ * small format:
+ *
+ *   @kernel dwconv_fwd                    name
+ *   @const C H W KH ...                   compile-time constants the caller gives
+ *   @let OH = (H + 2*PH - KH) / SH + 1    derived constants
+ *   @args real *y, const real *x, int acc run-time arguments (after the size N)
+ *   @grid C*N, OH*OW                      work items: outer (may use N) x inner
+ *   { body }                              plain C, valid as CUDA too, using g0, g1
+ *
+ * A spec (a kernel plus values for its constants) is rendered for a target by
+ * one table of what differs between targets (cg_render.c): the C target turns
+ * the grid into loops parallelised with OpenMP; the CUDA target into one
+ * thread per work item of an `extern "C" __global__` kernel.  Every kernel
+ * takes the run-time size N first; its other arguments follow @args. */
+#ifndef PARSEC_CG_KERNEL_H
+#define PARSEC_CG_KERNEL_H
+#include "cg_expr.h"
+#include "err.h"
+#include <stddef.h>
+
+#define CG_MAXCONST 20
+#define CG_MAXLET 8
+#define CG_MAXARGS 12
+#define CG_IDLEN 24
+
+typedef enum { CG_ARG_PTR, CG_ARG_INT, CG_ARG_LONG, CG_ARG_FLOAT } cg_argkind;
+
+typedef struct {
+  char name[CG_IDLEN * 2];
+  const char *file; /* template file, e.g. "templates/dwconv.k" */
+  int line;         /* line of @kernel in that file */
+  int nconst;
+  char consts[CG_MAXCONST][CG_IDLEN];
+  int nlet;
+  char lets[CG_MAXLET][CG_IDLEN];
+  char *let_expr[CG_MAXLET];
+  int nargs;
+  char arg_type[CG_MAXARGS][32]; /* e.g. "const real *" */
+  char arg_name[CG_MAXARGS][CG_IDLEN];
+  cg_argkind arg_kind[CG_MAXARGS];
+  char *grid0, *grid1;
+  char *body;
+  int body_line;
+} cg_kernel;
+
+/* The kernels of all embedded templates, parsed once. */
+int cg_kernels_load(err_t *e);
+const cg_kernel *cg_kernel_find(const char *name);
+int cg_kernel_count(void);
+const cg_kernel *cg_kernel_at(int i);
+
+/* A kernel with values for its constants, in the kernel's @const order. */
+typedef struct {
+  const cg_kernel *k;
+  long vals[CG_MAXCONST];
+} cg_spec;
+
+/* Builds a spec from "NAME=value" pairs: cg_spec_make(&s, "dwconv_fwd", "C", 16, ..., NULL).
+ * Every constant must be given exactly once. */
+int cg_spec_make(cg_spec *s, err_t *e, const char *kernel, ...);
+/* "dwconv_fwd:C=16,H=28,..." : identifies the spec across processes. */
+void cg_spec_key(const cg_spec *s, char *buf, size_t cap);
+/* The constants and the derived ones. */
+int cg_spec_vars(const cg_spec *s, cg_vars *v, err_t *e);
+/* Launch size: outer = g0n * N + g0c work items, inner = g1. */
+typedef struct {
+  long g0n, g0c, g1;
+} cg_grid;
+int cg_spec_grid(const cg_spec *s, cg_grid *g, err_t *e);
+
+typedef enum { CG_TARGET_C, CG_TARGET_CUDA } cg_target;
+typedef enum { CG_F32, CG_F64 } cg_prec;
+
+/* The symbol a rendered spec is exported as: name_<16 hex digits of its key>. */
+void cg_symbol(const cg_spec *s, cg_prec prec, char *buf, size_t cap);
+/* The shared part of every rendered file (types, math, helpers). */
+const char *cg_prelude(cg_target t, cg_prec prec);
+/* A whole translation unit: the prelude and N kernels. */
+char *cg_render(const cg_spec *specs, int n, cg_target t, cg_prec prec, err_t *e);
+/* Version of the generator, part of every cache key. */
+extern const char cg_generator_version[];
+
+#endif

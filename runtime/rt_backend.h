@@ -1,0 +1,77 @@
+/* One backend interface (a struct of function pointers), chosen once at
+ * start-up: the search and training code never asks which device it runs on.
+ * A backend owns device memory, loads compiled kernels and launches them,
+ * and runs GEMMs (OpenBLAS on the CPU, cuBLAS on the GPU). */
+#ifndef PARSEC_RT_BACKEND_H
+#define PARSEC_RT_BACKEND_H
+#include "cg_kernel.h"
+#include "pl_plan.h"
+#include "rt_cache.h"
+
+typedef struct {
+  void *fn;     /* CPU: void (*)(void **params); CUDA: CUfunction */
+  cg_grid grid; /* work items: (g0n * N + g0c) x g1 */
+  char name[96];
+} rt_kernel;
+
+typedef struct rt_kmap rt_kmap;
+typedef struct rt_backend rt_backend;
+
+struct rt_backend {
+  const char *name; /* "cpu", "cuda" */
+  char device[160]; /* what it runs on, for logs */
+  cg_target target;
+  cg_prec prec;
+  size_t elem; /* bytes per element: 4 (float) or 8 (double) */
+  void *(*alloc)(rt_backend *b, size_t bytes, err_t *e);
+  void (*free)(rt_backend *b, void *p);
+  int (*upload)(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e);
+  int (*download)(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e);
+  int (*zero)(rt_backend *b, void *dst, size_t bytes, err_t *e);
+  /* loads symbol SYM from the compiled file PATH */
+  int (*load)(rt_backend *b, const char *path, const char *sym, void **fn, err_t *e);
+  /* params[0] points to N; params[1..] to the kernel's arguments */
+  int (*launch)(rt_backend *b, const rt_kernel *k, long N, void **params, err_t *e);
+  /* row-major C = alpha op(A) op(B) + beta C */
+  int (*gemm)(rt_backend *b, int ta, int tb, long m, long n, long k, float alpha, const void *A, long lda,
+              const void *B, long ldb, float beta, void *C, long ldc, err_t *e);
+  int (*sync)(rt_backend *b, err_t *e);
+  void (*destroy)(rt_backend *b);
+  rt_cache *cache;
+  rt_kmap *kmap; /* the in-memory layer: a process loads a kernel once */
+  void *impl;
+};
+
+/* The CPU backend in float (the runtime) or double (numerical tests);
+ * THREADS 0 keeps OpenMP's default. */
+int rt_cpu_open(rt_backend **b, cg_prec prec, int threads, err_t *e);
+void rt_backend_close(rt_backend *b);
+
+/* Kernels for SPECS (rendered, compiled through the cache, loaded; each once
+ * per process).  out[i] stays valid until the backend is closed. */
+int rt_kernels_get(rt_backend *b, const cg_spec *specs, int n, const rt_kernel **out, err_t *e);
+/* Kernel requests, compiles, disk loads and compile seconds so far. */
+rt_cache_stats rt_kernel_stats(rt_backend *b);
+void rt_kmap_free(rt_kmap *m);
+
+/* Where a plan's pointers point. */
+typedef struct {
+  void *arena; /* the plan's arena, at least pl_arena_bytes(plan, N, elem) */
+  void *params, *grads, *stats;
+  float loss_scale;  /* PA_LOSS_SCALE: scale of the cross-entropy's gradient */
+  float bn_momentum; /* PA_BN_MOMENTUM: running-statistics momentum */
+} rt_bind;
+
+/* A plan ready to run: its kernels resolved. */
+typedef struct {
+  const pl_plan *plan;
+  const rt_kernel **kernels; /* per plan spec */
+} rt_exec;
+
+int rt_exec_prepare(rt_exec *x, rt_backend *b, const pl_plan *p, err_t *e);
+void rt_exec_free(rt_exec *x);
+int rt_exec_run(rt_backend *b, const rt_exec *x, long N, const rt_bind *bind, err_t *e);
+/* A pointer that a plan reference names, for inputs and outputs. */
+void *rt_ref_ptr(const rt_backend *b, const pl_plan *p, const rt_bind *bind, pl_ref r, long N);
+
+#endif

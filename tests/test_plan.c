@@ -1,0 +1,204 @@
+/* Whole children: the plan's placement (no two live buffers overlap), its
+ * backward against finite differences of the loss in double precision
+ * (GEMM 1x1 convs, node sums into slices, an edge taken twice, factorized
+ * reduce, pools, every BN), forward-only plans agreeing with training ones,
+ * and the memory of a child against the supernet's. */
+#include "ktest.h"
+#include "rt_model.h"
+#include "sp_json.h"
+
+rt_backend *KB;
+
+static sp_space SP;
+static nw_layout LAY;
+
+static int setup(void **state) {
+  if (kt_setup(state) != 0) return -1;
+  err_t e = ERR_INIT;
+  if (sp_load_file(&SP, PARSEC_SOURCE_DIR "/tests/spaces/tiny.lua", &e) != 0 ||
+      nw_search_layout(&LAY, &SP, &SP.net, &e) != 0) {
+    fprintf(stderr, "%s\n", err_msg(&e));
+    return -1;
+  }
+  return 0;
+}
+
+static int teardown(void **state) {
+  nw_free(&LAY);
+  sp_free(&SP);
+  return kt_teardown(state);
+}
+
+/* A random genotype with, in both cells, node 1 taking the same edge twice. */
+static void random_genotype(gt_genotype *g, uint64_t seed) {
+  kt_state = seed;
+  memset(g, 0, sizeof *g);
+  g->nodes = SP.nodes;
+  g->inputs = SP.inputs;
+  for (int t = 0; t < 2; t++)
+    for (int n = 0; n < SP.nodes; n++)
+      for (int i = 0; i < SP.inputs; i++) {
+        g->pred[t][n][i] = (int)((kt_rand() + 1) / 2 * (2 + n)) % (2 + n);
+        g->prim[t][n][i] = (int)((kt_rand() + 1) / 2 * SP.nprims) % SP.nprims;
+      }
+  for (int t = 0; t < 2; t++) {
+    g->pred[t][1][1] = g->pred[t][1][0];
+    g->prim[t][1][1] = g->prim[t][1][0];
+  }
+}
+
+typedef struct {
+  rt_exec fwd;
+  rt_model *m;
+  void *arena;
+  long N;
+} net_ctx;
+
+static double net_loss(void *ctx) { /* sum of cross-entropies, batch statistics */
+  net_ctx *c = ctx;
+  rt_bind bind = rt_model_bind(c->m, c->arena);
+  err_t e = ERR_INIT;
+  if (rt_exec_run(KB, &c->fwd, c->N, &bind, &e) != 0) fail_msg("%s", err_msg(&e));
+  double *ll = rt_ref_ptr(KB, c->fwd.plan, &bind, c->fwd.plan->loglik, c->N);
+  double s = 0;
+  for (long n = 0; n < c->N; n++) s -= ll[n];
+  return s;
+}
+
+static void check_child(const gt_genotype *g) {
+  err_t e = ERR_INIT;
+  pl_plan train, fwd;
+  if (pl_build_child(&train, &SP, &SP.net, &LAY, g, PL_TRAIN, &e) != 0 ||
+      pl_build_child(&fwd, &SP, &SP.net, &LAY, g, PL_FORWARD, &e) != 0)
+    fail_msg("%s", err_msg(&e));
+  if (pl_check_placement(&train, &e) != 0 || pl_check_placement(&fwd, &e) != 0) fail_msg("%s", err_msg(&e));
+  /* a forward-only plan frees what the backward would need */
+  assert_true(fwd.arena_units < train.arena_units);
+  rt_model m;
+  if (rt_model_init(&m, KB, &LAY, 7, &e) != 0) fail_msg("%s", err_msg(&e));
+  long N = 3;
+  size_t bytes = pl_arena_bytes(&train, N, KB->elem);
+  if (pl_arena_bytes(&fwd, N, KB->elem) > bytes) bytes = pl_arena_bytes(&fwd, N, KB->elem);
+  void *arena = calloc(1, bytes);
+  net_ctx c = {{0}, &m, arena, N};
+  rt_exec tx;
+  if (rt_exec_prepare(&tx, KB, &train, &e) != 0 || rt_exec_prepare(&c.fwd, KB, &fwd, &e) != 0)
+    fail_msg("%s", err_msg(&e));
+  /* both plans read the same inputs: copy them into each plan's place */
+  rt_bind bind = rt_model_bind(&m, arena);
+  long nimg = N * train.in_c * train.in_h * train.in_w;
+  double *img = malloc((size_t)nimg * sizeof *img);
+  int lab[3] = {0, 3, 1};
+  for (long i = 0; i < nimg; i++) img[i] = kt_rand();
+  memcpy(rt_ref_ptr(KB, &fwd, &bind, fwd.images, N), img, (size_t)nimg * sizeof *img);
+  memcpy(rt_ref_ptr(KB, &fwd, &bind, fwd.labels, N), lab, sizeof lab);
+  double l0 = net_loss(&c);
+  memcpy(rt_ref_ptr(KB, &train, &bind, train.images, N), img, (size_t)nimg * sizeof *img);
+  memcpy(rt_ref_ptr(KB, &train, &bind, train.labels, N), lab, sizeof lab);
+  bind.loss_scale = 1; /* gradient of the sum of cross-entropies */
+  bind.bn_momentum = 0;
+  rt_model_zero_grads(&m, &e);
+  if (rt_exec_run(KB, &tx, N, &bind, &e) != 0) fail_msg("%s", err_msg(&e));
+  double *ll = rt_ref_ptr(KB, &train, &bind, train.loglik, N), lt = 0;
+  for (long n = 0; n < N; n++) lt -= ll[n];
+  kt_close("training and forward plans give the same loss", &lt, &l0, 1, 1e-12, 1e-12);
+  /* finite differences on a few elements of every touched tensor; the
+     forward plan must see the same inputs, so copy them back in */
+  double *grads = malloc(LAY.nparams * sizeof *grads);
+  memcpy(grads, m.grads, LAY.nparams * sizeof *grads);
+  memcpy(rt_ref_ptr(KB, &fwd, &bind, fwd.images, N), img, (size_t)nimg * sizeof *img);
+  memcpy(rt_ref_ptr(KB, &fwd, &bind, fwd.labels, N), lab, sizeof lab);
+  assert_true(train.ntouched > 10);
+  for (int i = 0; i < train.ntouched; i++) {
+    const nw_tensor *t = &LAY.t[train.touched[i]];
+    long pick[3] = {0, (long)t->numel / 2, (long)t->numel - 1};
+    for (int k = 0; k < 3; k++) {
+      double *w = (double *)m.params + t->offset + pick[k];
+      char what[160];
+      snprintf(what, sizeof what, "gradient of %s[%ld]", t->name, pick[k]);
+      kt_fd(what, w, grads + t->offset + pick[k], 1, net_loss, &c);
+    }
+  }
+  /* untouched tensors got no gradient */
+  unsigned char *is_touched = calloc((size_t)LAY.n, 1);
+  for (int i = 0; i < train.ntouched; i++) is_touched[train.touched[i]] = 1;
+  for (int i = 0; i < LAY.n; i++)
+    if (!is_touched[i] && LAY.t[i].kind == NW_PARAM)
+      for (size_t k = 0; k < LAY.t[i].numel; k++)
+        if (grads[LAY.t[i].offset + k] != 0) fail_msg("%s has a gradient but is not marked touched", LAY.t[i].name);
+  free(is_touched);
+  free(grads);
+  free(img);
+  rt_exec_free(&tx);
+  rt_exec_free(&c.fwd);
+  free(arena);
+  rt_model_free(&m);
+  pl_free(&train);
+  pl_free(&fwd);
+}
+
+static void test_child_gradients(void **state) {
+  (void)state;
+  for (uint64_t seed = 1; seed <= 3; seed++) {
+    gt_genotype g;
+    random_genotype(&g, seed * 7919);
+    check_child(&g);
+  }
+}
+
+/* Every primitive on every edge kind: the normal cell all one primitive,
+ * then the next, so each primitive runs at stride 1 and 2. */
+static void test_every_primitive(void **state) {
+  (void)state;
+  for (int p = 0; p < SP.nprims; p++) {
+    gt_genotype g;
+    memset(&g, 0, sizeof g);
+    g.nodes = SP.nodes;
+    g.inputs = SP.inputs;
+    for (int t = 0; t < 2; t++)
+      for (int n = 0; n < SP.nodes; n++)
+        for (int i = 0; i < SP.inputs; i++) {
+          g.pred[t][n][i] = i == 0 ? 0 : 1 + n; /* a cell input (stride 2 in reductions), then a node */
+          g.prim[t][n][i] = (p + i) % SP.nprims;
+        }
+    check_child(&g);
+  }
+}
+
+static void test_placement_and_memory(void **state) {
+  (void)state;
+  err_t e = ERR_INIT;
+  sp_space dsp;
+  nw_layout dl;
+  assert_int_equal(sp_load_example(&dsp, "darts", &e), 0);
+  assert_int_equal(nw_search_layout(&dl, &dsp, &dsp.net, &e), 0);
+  const char *v2 = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+                   "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], "
+                   "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), "
+                   "('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), "
+                   "('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+  gt_genotype g;
+  if (gt_parse(&dsp, v2, &g, "DARTS_V2", &e) != 0) fail_msg("%s", err_msg(&e));
+  pl_plan child, super;
+  assert_int_equal(pl_build_child(&child, &dsp, &dsp.net, &dl, &g, PL_TRAIN, &e), 0);
+  assert_int_equal(pl_build_supernet(&super, &dsp, &dsp.net, &dl, PL_TRAIN, &e), 0);
+  if (pl_check_placement(&child, &e) != 0 || pl_check_placement(&super, &e) != 0) fail_msg("%s", err_msg(&e));
+  /* the arena is close to the most memory live at once, and a supernet needs
+     several times a child's */
+  assert_true(child.arena_units >= child.peak_units);
+  assert_true(child.arena_units < 1.15 * child.peak_units);
+  assert_true(super.arena_units > 4 * child.arena_units);
+  pl_free(&child);
+  pl_free(&super);
+  nw_free(&dl);
+  sp_free(&dsp);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_placement_and_memory),
+      cmocka_unit_test(test_child_gradients),
+      cmocka_unit_test(test_every_primitive),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1007,3 +1007,44 @@ int pl_check_placement(const pl_plan *p, err_t *e) {
   }
   return 0;
 }
+
+static int add_specs(cg_spec **all, int *n, int *cap, const cg_spec *s, int ns, err_t *e) {
+  for (int i = 0; i < ns; i++) {
+    int k;
+    for (k = 0; k < *n; k++)
+      if ((*all)[k].k == s[i].k && memcmp((*all)[k].vals, s[i].vals, sizeof s[i].vals) == 0) break;
+    if (k < *n) continue;
+    if (*n == *cap) {
+      int nc = *cap ? 2 * *cap : 256;
+      cg_spec *v = realloc(*all, (size_t)nc * sizeof *v);
+      if (!v) return err_set(e, "out of memory");
+      *all = v;
+      *cap = nc;
+    }
+    (*all)[(*n)++] = s[i];
+  }
+  return 0;
+}
+
+int pl_space_specs(const sp_space *sp, const sp_net *net, const nw_layout *lay, cg_spec **out, int *nout, err_t *e) {
+  cg_spec *all = NULL;
+  int n = 0, cap = 0;
+  const pl_mode modes[2] = {PL_TRAIN, PL_EVAL};
+  for (int m = 0; m < 2; m++) {
+    pl_plan p;
+    if (pl_build_supernet(&p, sp, net, lay, modes[m], e) != 0) goto fail;
+    int rc = add_specs(&all, &n, &cap, p.specs, p.nspecs, e);
+    pl_free(&p);
+    if (rc) goto fail;
+  }
+  cg_spec opt[3];
+  if (cg_spec_make(&opt[0], e, "sgd", NULL) || cg_spec_make(&opt[1], e, "sumsq", "CHUNK", 4096L, NULL) ||
+      cg_spec_make(&opt[2], e, "adam", NULL) || add_specs(&all, &n, &cap, opt, 3, e))
+    goto fail;
+  *out = all;
+  *nout = n;
+  return 0;
+fail:
+  free(all);
+  return -1;
+}

@@ -121,6 +121,11 @@ int pl_build_supernet(pl_plan *p, const sp_space *sp, const sp_net *net, const n
                       err_t *e);
 void pl_free(pl_plan *p);
 
+/* Every kernel spec that a network of the space can need (training and
+ * inference, every edge, the optimizers): what `parsecgen -o` renders and
+ * `--precompile` compiles.  *out is malloc'd. */
+int pl_space_specs(const sp_space *sp, const sp_net *net, const nw_layout *lay, cg_spec **out, int *nout, err_t *e);
+
 /* Bytes of the arena for a batch of N (scaled and fixed regions). */
 size_t pl_arena_bytes(const pl_plan *p, long N, size_t elem);
 

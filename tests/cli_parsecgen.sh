@@ -31,11 +31,16 @@ expect 0 "parent network parameters: 393,778" -- "$src/examples/small.lua"
 expect 0 "conv_7x1_1x7" -- "$src/examples/custom_op.lua"
 expect 0 "parent network parameters: 393,778" -- small
 expect 0 "wrote $tmp/small/space.json" -- "$src/examples/small.lua" -o "$tmp/small"
-test -s "$tmp/small/space.json" || { echo "FAIL: no space.json"; fails=$((fails + 1)); }
+for f in space.json kernels.c kernels.cu kernels.txt; do
+  test -s "$tmp/small/$f" || { echo "FAIL: parsecgen -o wrote no $f"; fails=$((fails + 1)); }
+done
+grep -q '__global__ void dwconv_fwd_' "$tmp/small/kernels.cu" || { echo "FAIL: kernels.cu lacks CUDA kernels"; fails=$((fails + 1)); }
+grep -q '#pragma omp parallel for' "$tmp/small/kernels.c" || { echo "FAIL: kernels.c lacks OpenMP loops"; fails=$((fails + 1)); }
 expect 0 "parent network parameters: 393,778" -- "$tmp/small"
 expect 2 "usage: parsecgen" --
 expect 2 "unknown option '--frobnicate'" -- --frobnicate small
 expect 2 "-o needs a directory" -- small -o
+expect 2 "--precompile takes cpu or cuda, not 'gpu'" -- small --precompile gpu
 expect 0 "usage: parsecgen" -- --help
 
 printf 'return space{network = {celss = 4}}\n' > "$tmp/typo.lua"

@@ -1,0 +1,261 @@
+/* The on-disk kernel cache: hit after miss, a corrupt entry recompiled with
+ * a warning, two processes compiling the same key once, the cache switched
+ * off, an unusable cache directory, and a missing compiler. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "rt_backend.h"
+#include "rt_cc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static rt_cc CC;
+static char ROOT[256];
+
+static int setup(void **state) {
+  (void)state;
+  err_t e = ERR_INIT;
+  if (rt_cc_init(&CC, &e) != 0) {
+    fprintf(stderr, "%s\n", err_msg(&e));
+    return -1;
+  }
+  snprintf(ROOT, sizeof ROOT, "/tmp/parsec-test-cache-XXXXXX");
+  if (!mkdtemp(ROOT)) return -1;
+  setenv("PARSEC_CACHE_DIR", ROOT, 1);
+  unsetenv("PARSEC_CACHE");
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  long removed;
+  err_t e = ERR_INIT;
+  rt_cache_clear(ROOT, &removed, &e);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", ROOT);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static rt_cache *open_cache(void) {
+  rt_compiler comp = rt_cc_compiler(&CC);
+  rt_cache *c;
+  err_t e = ERR_INIT;
+  if (rt_cache_open(&c, &comp, &e) != 0) fail_msg("%s", err_msg(&e));
+  return c;
+}
+
+/* a distinct source per test, so tests do not share entries */
+static void source(char *buf, size_t cap, const char *tag) {
+  snprintf(buf, cap, "int parsec_test_%s(int x) { return x + %d; }\n", tag, (int)getpid());
+}
+
+static char *get_one(rt_cache *c, const char *src) {
+  char *path = NULL;
+  err_t e = ERR_INIT;
+  if (rt_cache_get(c, &src, 1, &path, &e) != 0) fail_msg("%s", err_msg(&e));
+  return path;
+}
+
+static void test_hit_after_miss(void **state) {
+  (void)state;
+  char src[128];
+  source(src, sizeof src, "hit");
+  rt_cache *c = open_cache();
+  char *p1 = get_one(c, src);
+  assert_int_equal(rt_cache_stats_of(c)->misses, 1);
+  rt_cache_close(c);
+  c = open_cache(); /* a new process-like session */
+  char *p2 = get_one(c, src);
+  assert_int_equal(rt_cache_stats_of(c)->misses, 0);
+  assert_int_equal(rt_cache_stats_of(c)->disk_hits, 1);
+  assert_string_equal(p1, p2);
+  struct stat st;
+  assert_int_equal(stat(p1, &st), 0);
+  /* private: the directory is 0700 */
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/cpu", ROOT);
+  assert_int_equal(stat(dir, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0700);
+  free(p1);
+  free(p2);
+  rt_cache_close(c);
+}
+
+static void test_corrupt_entry_recompiled(void **state) {
+  (void)state;
+  char src[128];
+  source(src, sizeof src, "corrupt");
+  rt_cache *c = open_cache();
+  char *p = get_one(c, src);
+  /* truncate the compiled file */
+  FILE *f = fopen(p, "r+b");
+  assert_non_null(f);
+  assert_int_equal(ftruncate(fileno(f), 100), 0);
+  fclose(f);
+  char *p2 = get_one(c, src);
+  assert_int_equal(rt_cache_stats_of(c)->corrupt, 1);
+  assert_int_equal(rt_cache_stats_of(c)->misses, 2);
+  struct stat st;
+  assert_int_equal(stat(p2, &st), 0);
+  assert_true(st.st_size > 100);
+  /* an altered byte is caught too */
+  f = fopen(p2, "r+b");
+  fseek(f, 200, SEEK_SET);
+  fputc('X', f);
+  fclose(f);
+  free(get_one(c, src));
+  assert_int_equal(rt_cache_stats_of(c)->corrupt, 2);
+  free(p);
+  free(p2);
+  rt_cache_close(c);
+}
+
+static void test_concurrent_processes(void **state) {
+  (void)state;
+  char src[128];
+  source(src, sizeof src, "concurrent");
+  int fds[2][2];
+  pid_t pid[2];
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal(pipe(fds[k]), 0);
+    pid[k] = fork();
+    if (pid[k] == 0) {
+      rt_cache *c = open_cache();
+      char *p = NULL;
+      err_t e = ERR_INIT;
+      int rc = rt_cache_get(c, (const char *const *)&(const char *){src}, 1, &p, &e);
+      long misses = rt_cache_stats_of(c)->misses;
+      if (write(fds[k][1], &misses, sizeof misses) != sizeof misses) rc = -1;
+      _exit(rc == 0 ? 0 : 1);
+    }
+  }
+  long total = 0;
+  for (int k = 0; k < 2; k++) {
+    int st;
+    waitpid(pid[k], &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    long m = 0;
+    assert_int_equal(read(fds[k][0], &m, sizeof m), (ssize_t)sizeof m);
+    total += m;
+    close(fds[k][0]);
+    close(fds[k][1]);
+  }
+  assert_int_equal(total, 1); /* one compiled it, the other waited and loaded it */
+  rt_cache *c = open_cache();
+  free(get_one(c, src));
+  assert_int_equal(rt_cache_stats_of(c)->misses, 0);
+  assert_int_equal(rt_cache_stats_of(c)->corrupt, 0);
+  rt_cache_close(c);
+}
+
+static void test_cache_off(void **state) {
+  (void)state;
+  char src[128];
+  source(src, sizeof src, "off");
+  setenv("PARSEC_CACHE", "off", 1);
+  rt_cache *c = open_cache();
+  assert_true(rt_cache_is_temporary(c));
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s", rt_cache_dir(c));
+  assert_null(strstr(dir, ROOT));
+  char *p = get_one(c, src);
+  assert_int_equal(rt_cache_stats_of(c)->misses, 1);
+  free(p);
+  rt_cache_close(c);
+  struct stat st;
+  assert_int_not_equal(stat(dir, &st), 0); /* the temporary directory is gone */
+  unsetenv("PARSEC_CACHE");
+  c = open_cache();
+  assert_false(rt_cache_is_temporary(c));
+  rt_cache_close(c);
+}
+
+static void test_unwritable_directory(void **state) {
+  (void)state;
+  char bad[512];
+  snprintf(bad, sizeof bad, "%s/shared", ROOT);
+  assert_int_equal(mkdir(bad, 0777), 0);
+  chmod(bad, 0777); /* writable by others: refused, a temporary cache is used instead */
+  setenv("PARSEC_CACHE_DIR", bad, 1);
+  rt_cache *c = open_cache();
+  assert_true(rt_cache_is_temporary(c));
+  char src[128];
+  source(src, sizeof src, "fallback");
+  free(get_one(c, src));
+  rt_cache_close(c);
+  setenv("PARSEC_CACHE_DIR", "/proc/parsec-cannot-be-here", 1);
+  c = open_cache();
+  assert_true(rt_cache_is_temporary(c));
+  rt_cache_close(c);
+  setenv("PARSEC_CACHE_DIR", ROOT, 1);
+}
+
+static void test_compile_error_reported(void **state) {
+  (void)state;
+  rt_cache *c = open_cache();
+  const char *src = "int broken(void) { return undefined_name; }\n";
+  char *p = NULL;
+  err_t e = ERR_INIT;
+  assert_int_equal(rt_cache_get(c, &src, 1, &p, &e), -1);
+  assert_non_null(strstr(err_msg(&e), "undefined_name"));
+  assert_non_null(strstr(err_msg(&e), "    1 | int broken"));
+  assert_non_null(strstr(err_msg(&e), "-fopenmp"));
+  err_clear(&e);
+  rt_cache_close(c);
+}
+
+static void test_missing_compiler(void **state) {
+  (void)state;
+  const char *old = getenv("CC");
+  char keep[256] = "";
+  if (old) snprintf(keep, sizeof keep, "%s", old);
+  setenv("CC", "/nonexistent/parsec-cc", 1);
+  rt_cc cc;
+  err_t e = ERR_INIT;
+  assert_int_equal(rt_cc_init(&cc, &e), -1);
+  assert_non_null(strstr(err_msg(&e), "no C compiler"));
+  assert_non_null(strstr(err_msg(&e), "apt-get install gcc"));
+  err_clear(&e);
+  /* a compiler that cannot build OpenMP code */
+  setenv("CC", "false", 1);
+  assert_int_equal(rt_cc_init(&cc, &e), -1);
+  err_clear(&e);
+  if (old) setenv("CC", keep, 1);
+  else unsetenv("CC");
+}
+
+static void test_usage_and_clear(void **state) {
+  (void)state;
+  long entries = 0, removed = 0;
+  long long bytes = 0;
+  err_t e = ERR_INIT;
+  assert_int_equal(rt_cache_usage(ROOT, &entries, &bytes, &e), 0);
+  assert_true(entries >= 3);
+  assert_true(bytes > 0);
+  assert_int_equal(rt_cache_clear(ROOT, &removed, &e), 0);
+  assert_int_equal(removed, entries);
+  assert_int_equal(rt_cache_usage(ROOT, &entries, &bytes, &e), 0);
+  assert_int_equal(entries, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_hit_after_miss),
+      cmocka_unit_test(test_corrupt_entry_recompiled),
+      cmocka_unit_test(test_concurrent_processes),
+      cmocka_unit_test(test_cache_off),
+      cmocka_unit_test(test_unwritable_directory),
+      cmocka_unit_test(test_compile_error_reported),
+      cmocka_unit_test(test_missing_compiler),
+      cmocka_unit_test(test_usage_and_clear),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

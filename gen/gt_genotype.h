@@ -25,5 +25,7 @@ char *gt_to_text(const sp_space *sp, const gt_genotype *g);
 /* Parses the DARTS text form (primitive names or their DARTS names). */
 int gt_parse(const sp_space *sp, const char *text, gt_genotype *g, const char *where, err_t *e);
 int gt_equal(const gt_genotype *a, const gt_genotype *b);
+/* Both cells as a Graphviz digraph (DOT text, malloc'd). */
+char *gt_to_dot(const sp_space *sp, const gt_genotype *g, const char *title);
 
 #endif

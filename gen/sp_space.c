@@ -161,6 +161,7 @@ int sp_validate_net(const sp_space *sp, const sp_net *net, const char *what, err
 
 int sp_validate(const sp_space *sp, err_t *e) {
   if (sp->nprims < 1) return err_set(e, "%s: the space has no primitives", sp->src);
+  if (sp->nprims > 64) return err_set(e, "%s: the space has %d primitives; at most 64 are supported", sp->src, sp->nprims);
   if (sp->nodes < 1) return err_set(e, "%s: space.cell.nodes must be at least 1 (got %d)", sp->src, sp->nodes);
   if (sp->nodes > 16) return err_set(e, "%s: space.cell.nodes is %d; at most 16 are supported", sp->src, sp->nodes);
   if (sp->inputs < 1 || sp->inputs > 8)

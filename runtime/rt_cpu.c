@@ -114,7 +114,7 @@ int rt_cpu_open(rt_backend **out, cg_prec prec, int threads, err_t *e) {
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
   }
-  snprintf(b->device, sizeof b->device, "CPU, %d threads (OpenMP), OpenBLAS %s", omp_get_max_threads(),
+  snprintf(b->device, sizeof b->device, "CPU, %d threads (OpenMP), %s", omp_get_max_threads(),
            openblas_get_config());
   if (rt_cc_init(&c->cc, e) != 0) goto fail;
   rt_compiler comp = rt_cc_compiler(&c->cc);

@@ -1,0 +1,259 @@
+/* parsec-run: the runtime's command line.  Only this file decides to exit. */
+#include "rt_cache.h"
+#include "rt_files.h"
+#include "rt_search.h"
+#include "rt_show.h"
+#include "version.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: parsec-run COMMAND [ARGS]\n"
+             "\n"
+             "commands:\n"
+             "  search [SPACE] [options]   search a distribution over cells (default: the bundled\n"
+             "                             'small' space on Fashion-MNIST, on the CPU)\n"
+             "  show RUN                   the mode, the entropy curve and each node's most probable\n"
+             "                             alternatives of a search run\n"
+             "  cache [show|clear]         the compiled-kernel cache: its place and size, or empty it\n"
+             "\n"
+             "parsec-run COMMAND --help describes each command.\n");
+}
+
+static void search_usage(FILE *f) {
+  fprintf(f,
+          "usage: parsec-run search [SPACE | COMPILED_DIR] [options]\n"
+          "\n"
+          "Learns p(alpha | pi) over the space's cells by importance-weighted Monte-Carlo\n"
+          "empirical Bayes, training one sampled child at a time.  SPACE is a space file,\n"
+          "a directory written by parsecgen -o, or a bundled space (darts, small,\n"
+          "custom_op); default: small.  Options override the space's search recipe.\n"
+          "\n"
+          "  --data D        fashion-mnist | idx:IMAGES[.gz],LABELS[.gz] | cifar10:DIR |\n"
+          "                  cifar100:DIR | npy:IMAGES.npy,LABELS.npy (uint8 NHWC, int labels)\n"
+          "  --out RUN       the run directory (default: runs/search-SPACE-DATE-TIME)\n"
+          "  --epochs N      epochs over the train split\n"
+          "  --samples K     architectures sampled per step (the paper: 8 or 16)\n"
+          "  --batch B       images per batch\n"
+          "  --limit N       search on the first N training images only\n"
+          "  --seed S        seeds the data order, the samples and the initial weights\n"
+          "  --temperature T log-likelihoods are divided by T before the softmax (default 1)\n"
+          "  --split F       share of the training images that train the weights; the rest\n"
+          "                  is the search split that weighs the samples (default 0.5)\n"
+          "  --arch-lr LR    Adam learning rate of the logits\n"
+          "  --init-from RUN start pi from RUN's distribution and tune it on the space's\n"
+          "                  transfer network (paper section 4.2)\n"
+          "  --threads T     CPU threads (default: all cores)\n"
+          "  --device D      cpu | cuda | auto (default auto: the GPU when one is usable)\n"
+          "  --resume        continue the run in --out from its checkpoint\n"
+          "  --progress      draw progress even when stderr is not a terminal\n"
+          "  --no-progress   never draw progress\n"
+          "  -q, --quiet     print errors only\n"
+          "\n"
+          "Writes RUN/log.jsonl (a line per epoch), RUN/distribution.json, RUN/genotype.txt\n"
+          "(the mode, in DARTS's text form), RUN/cells.dot (and cells.svg with Graphviz) and\n"
+          "RUN/checkpoint.bin (every epoch, and on SIGINT/SIGTERM).\n"
+          "Exit status: 0 done, 1 error, 2 bad usage, 3 no usable device, 130 interrupted\n"
+          "(the checkpoint lets --resume continue).\n");
+}
+
+/* Whole-string integer in [lo, hi]; no atoi on user input. */
+static int parse_int(const char *opt, const char *s, long lo, long hi, int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) {
+    fprintf(stderr, "parsec-run: %s takes an integer in %ld..%ld, not '%s'\n", opt, lo, hi, s);
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
+static int parse_num(const char *opt, const char *s, double lo, double hi, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+    fprintf(stderr, "parsec-run: %s takes a number in [%g, %g], not '%s'\n", opt, lo, hi, s);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static int cmd_search(int argc, char **argv) {
+  rt_search_opts o = {0};
+  o.epochs = o.samples = o.batch = o.limit = o.seed = -1;
+  o.temperature = o.split = o.arch_lr = -1;
+  o.device = "auto";
+  o.progress = -1;
+  static char outbuf[512];
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    int takes = 1, rc = 0;
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      search_usage(stdout);
+      return 0;
+    } else if (strcmp(a, "--resume") == 0) o.resume = 1, takes = 0;
+    else if (strcmp(a, "--progress") == 0) o.progress = 1, takes = 0;
+    else if (strcmp(a, "--no-progress") == 0) o.progress = 0, takes = 0;
+    else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) o.quiet = 1, takes = 0;
+    else if (a[0] != '-') {
+      if (o.space) {
+        fprintf(stderr, "parsec-run search: one space at a time (got '%s' and '%s')\n", o.space, a);
+        return 2;
+      }
+      o.space = a;
+      takes = 0;
+    } else if (!v) {
+      fprintf(stderr, "parsec-run search: %s needs a value (see parsec-run search --help)\n", a);
+      return 2;
+    } else if (strcmp(a, "--data") == 0) o.data = v;
+    else if (strcmp(a, "--out") == 0) o.out = v;
+    else if (strcmp(a, "--device") == 0) o.device = v;
+    else if (strcmp(a, "--init-from") == 0) o.init_from = v;
+    else if (strcmp(a, "--epochs") == 0) rc = parse_int(a, v, 1, 100000, &o.epochs);
+    else if (strcmp(a, "--samples") == 0) rc = parse_int(a, v, 1, 256, &o.samples);
+    else if (strcmp(a, "--batch") == 0) rc = parse_int(a, v, 1, 4096, &o.batch);
+    else if (strcmp(a, "--limit") == 0) rc = parse_int(a, v, 4, INT_MAX, &o.limit);
+    else if (strcmp(a, "--seed") == 0) rc = parse_int(a, v, 0, INT_MAX, &o.seed);
+    else if (strcmp(a, "--threads") == 0) rc = parse_int(a, v, 1, 1024, &o.threads);
+    else if (strcmp(a, "--temperature") == 0) rc = parse_num(a, v, 1e-6, 1e6, &o.temperature);
+    else if (strcmp(a, "--split") == 0) rc = parse_num(a, v, 0.01, 0.99, &o.split);
+    else if (strcmp(a, "--arch-lr") == 0) rc = parse_num(a, v, 0, 10, &o.arch_lr);
+    else {
+      fprintf(stderr, "parsec-run search: unknown option '%s' (see parsec-run search --help)\n", a);
+      return 2;
+    }
+    if (rc) return 2;
+    i += takes;
+  }
+  if (strcmp(o.device, "cpu") && strcmp(o.device, "cuda") && strcmp(o.device, "auto")) {
+    fprintf(stderr, "parsec-run search: --device takes cpu, cuda or auto, not '%s'\n", o.device);
+    return 2;
+  }
+  if (o.resume && !o.out) {
+    fprintf(stderr, "parsec-run search: --resume needs --out RUN, the run to continue\n");
+    return 2;
+  }
+  if (o.resume && (o.space || o.data || o.samples >= 0 || o.batch >= 0 || o.limit >= 0 || o.seed >= 0 ||
+                   o.temperature > 0 || o.split > 0 || o.arch_lr > 0 || o.init_from)) {
+    fprintf(stderr, "parsec-run search: --resume continues a run as it was started; only --epochs, --threads, "
+                    "--device and the progress options may be given with it\n");
+    return 2;
+  }
+  if (!o.space) o.space = "small";
+  if (!o.out) {
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    const char *base = strrchr(o.space, '/');
+    base = base ? base + 1 : o.space;
+    char name[128];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(base, "."), base);
+    snprintf(outbuf, sizeof outbuf, "runs/search-%s-%s", name, stamp);
+    o.out = outbuf;
+  }
+  err_t e = ERR_INIT;
+  int rc = rt_search_run(&o, &e);
+  if (rc != RT_OK && rc != RT_INTERRUPTED) fprintf(stderr, "parsec-run search: %s\n", err_msg(&e));
+  err_clear(&e);
+  return rc;
+}
+
+static int cmd_show(int argc, char **argv) {
+  if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+    fprintf(argc < 1 ? stderr : stdout,
+            "usage: parsec-run show RUN [--top N]\n\n"
+            "Prints a search run's mode genotype, the entropy and mode-accuracy curve per\n"
+            "epoch, and the N most probable choices of every node's inputs (default 3).\n");
+    return argc < 1 ? 2 : 0;
+  }
+  int top = 3;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--top") == 0 && i + 1 < argc) {
+      if (parse_int("--top", argv[++i], 1, 100, &top)) return 2;
+    } else {
+      fprintf(stderr, "parsec-run show: unknown argument '%s'\n", argv[i]);
+      return 2;
+    }
+  }
+  err_t e = ERR_INIT;
+  if (rt_show_run(stdout, argv[0], top, &e) != 0) {
+    fprintf(stderr, "parsec-run show: %s\n", err_msg(&e));
+    err_clear(&e);
+    return 1;
+  }
+  return 0;
+}
+
+static int cmd_cache(int argc, char **argv) {
+  const char *what = argc > 0 ? argv[0] : "show";
+  if (strcmp(what, "--help") == 0 || strcmp(what, "-h") == 0) {
+    printf("usage: parsec-run cache [show|clear]\n\n"
+           "The compiled kernels live in $PARSEC_CACHE_DIR, else $XDG_CACHE_HOME/parsec,\n"
+           "else ~/.cache/parsec (PARSEC_CACHE=off: a temporary directory per run;\n"
+           "PARSEC_CACHE_MAX_MB caps its size, default 1024).  show: where and how big;\n"
+           "clear: remove every compiled kernel.\n");
+    return 0;
+  }
+  char root[4096];
+  err_t e = ERR_INIT;
+  if (rt_cache_root(root, sizeof root, &e) != 0) {
+    fprintf(stderr, "parsec-run cache: %s\n", err_msg(&e));
+    return 1;
+  }
+  if (strcmp(what, "show") == 0) {
+    long n;
+    long long bytes;
+    if (rt_cache_usage(root, &n, &bytes, &e) != 0) {
+      fprintf(stderr, "parsec-run cache: %s\n", err_msg(&e));
+      return 1;
+    }
+    printf("kernel cache: %s\n%ld compiled kernels, %.1f MiB\n", root, n, (double)bytes / (1 << 20));
+    return 0;
+  }
+  if (strcmp(what, "clear") == 0) {
+    long n;
+    if (rt_cache_clear(root, &n, &e) != 0) {
+      fprintf(stderr, "parsec-run cache: %s\n", err_msg(&e));
+      return 1;
+    }
+    printf("removed %ld compiled kernels from %s\n", n, root);
+    return 0;
+  }
+  fprintf(stderr, "parsec-run cache: unknown action '%s' (show or clear)\n", what);
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "--version") == 0) {
+    printf("parsec-run %s\n", PARSEC_VERSION);
+    return 0;
+  }
+  if (strcmp(cmd, "search") == 0) return cmd_search(argc - 2, argv + 2);
+  if (strcmp(cmd, "show") == 0) return cmd_show(argc - 2, argv + 2);
+  if (strcmp(cmd, "cache") == 0) return cmd_cache(argc - 2, argv + 2);
+  fprintf(stderr, "parsec-run: unknown command '%s'\n\n", cmd);
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,207 @@
+/* The CUDA backend: device memory (plain cuMemAlloc, never managed memory),
+ * kernels compiled by NVRTC into cubins (through the kernel cache) and
+ * launched with the driver API, GEMMs through cuBLAS.  The driver, NVRTC and
+ * cuBLAS are opened at run time, so one binary runs on machines without a
+ * GPU, where this backend reports what is missing. */
+#include "rt_cuda.h"
+#include "rt_device.h"
+#include "rt_files.h"
+#include "rt_nvrtc.h"
+
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef unsigned long long devptr;
+
+/* cublasOperation_t */
+enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 };
+
+typedef struct {
+  const rt_cuda_driver *drv;
+  void *cublas_lib;
+  void *handle; /* cublasHandle_t */
+  int (*sgemm)(void *, int, int, int, int, int, const float *, const float *, int, const float *, int, const float *,
+               float *, int);
+  int (*destroy)(void *);
+  void *ctx;
+  int dev;
+  char arch[16];
+  char identity[512];
+  rt_compiler comp;
+} cuda;
+
+static const char *cu_err(const rt_cuda_driver *d, int rc) {
+  const char *s = NULL;
+  if (d->cuGetErrorString) d->cuGetErrorString(rc, &s);
+  return s ? s : "unknown CUDA error";
+}
+
+#define CU(call, what)                                                                             \
+  do {                                                                                             \
+    int rc_ = (call);                                                                              \
+    if (rc_ != 0) return err_set(e, "%s failed: %s (CUDA error %d)", what, cu_err(c->drv, rc_), rc_); \
+  } while (0)
+
+static void *cu_alloc(rt_backend *b, size_t bytes, err_t *e) {
+  cuda *c = b->impl;
+  devptr p = 0;
+  int rc = c->drv->cuMemAlloc(&p, bytes ? bytes : 16);
+  if (rc != 0) {
+    size_t fr = 0, tot = 0;
+    if (c->drv->cuMemGetInfo) c->drv->cuMemGetInfo(&fr, &tot);
+    err_set(e, "cuMemAlloc of %.1f MiB failed: %s (%.1f of %.1f MiB free on the GPU)", (double)bytes / (1 << 20),
+            cu_err(c->drv, rc), (double)fr / (1 << 20), (double)tot / (1 << 20));
+    return NULL;
+  }
+  return (void *)(uintptr_t)p;
+}
+
+static void cu_free(rt_backend *b, void *p) {
+  cuda *c = b->impl;
+  if (p) c->drv->cuMemFree((devptr)(uintptr_t)p);
+}
+
+static int cu_upload(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e) {
+  cuda *c = b->impl;
+  CU(c->drv->cuMemcpyHtoD((devptr)(uintptr_t)dst, src, bytes), "cuMemcpyHtoD");
+  return 0;
+}
+
+static int cu_download(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e) {
+  cuda *c = b->impl;
+  CU(c->drv->cuMemcpyDtoH(dst, (devptr)(uintptr_t)src, bytes), "cuMemcpyDtoH");
+  return 0;
+}
+
+static int cu_zero(rt_backend *b, void *dst, size_t bytes, err_t *e) {
+  cuda *c = b->impl;
+  CU(c->drv->cuMemsetD8((devptr)(uintptr_t)dst, 0, bytes), "cuMemsetD8");
+  return 0;
+}
+
+static int cu_load(rt_backend *b, const char *path, const char *sym, void **fn, err_t *e) {
+  cuda *c = b->impl;
+  size_t n;
+  char *image = rt_read_text(path, &n, e);
+  if (!image) return -1;
+  void *mod = NULL;
+  int rc = c->drv->cuModuleLoadData(&mod, image);
+  free(image);
+  if (rc != 0) return err_set(e, "cuModuleLoadData(%s) failed: %s", path, cu_err(c->drv, rc));
+  rc = c->drv->cuModuleGetFunction(fn, mod, sym);
+  if (rc != 0) return err_set(e, "cuModuleGetFunction(%s) in %s failed: %s", sym, path, cu_err(c->drv, rc));
+  return 0;
+}
+
+static int cu_launch(rt_backend *b, const rt_kernel *k, long N, void **params, err_t *e) {
+  cuda *c = b->impl;
+  long total = (k->grid.g0n * N + k->grid.g0c) * k->grid.g1;
+  if (total <= 0) return 0;
+  unsigned threads = 256, blocks = (unsigned)((total + threads - 1) / threads);
+  int rc = c->drv->cuLaunchKernel(k->fn, blocks, 1, 1, threads, 1, 1, 0, NULL, params, NULL);
+  if (rc != 0)
+    return err_set(e, "cuLaunchKernel(%s, grid %u x %u threads, N %ld) failed: %s", k->name, blocks, threads, N,
+                   cu_err(c->drv, rc));
+  return 0;
+}
+
+/* Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T. */
+static int cu_gemm(rt_backend *b, int ta, int tb, long m, long n, long k, float alpha, const void *A, long lda,
+                   const void *B, long ldb, float beta, void *C, long ldc, err_t *e) {
+  cuda *c = b->impl;
+  if (m <= 0 || n <= 0) return 0;
+  int rc = c->sgemm(c->handle, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)n, (int)m, (int)k,
+                    &alpha, B, (int)ldb, A, (int)lda, &beta, C, (int)ldc);
+  if (rc != 0)
+    return err_set(e, "cublasSgemm(m %ld, n %ld, k %ld, transposes %d/%d) failed with status %d", m, n, k, ta, tb, rc);
+  return 0;
+}
+
+static int cu_sync(rt_backend *b, err_t *e) {
+  cuda *c = b->impl;
+  CU(c->drv->cuCtxSynchronize(), "cuCtxSynchronize");
+  return 0;
+}
+
+static void cu_destroy(rt_backend *b) {
+  cuda *c = b->impl;
+  if (c->handle && c->destroy) c->destroy(c->handle);
+  if (c->ctx && c->drv->cuDevicePrimaryCtxRelease) c->drv->cuDevicePrimaryCtxRelease(c->dev);
+  free(c);
+}
+
+static int open_cublas(cuda *c, err_t *e) {
+  const char *names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so", "/usr/local/cuda/lib64/libcublas.so"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0] && !c->cublas_lib; i++)
+    c->cublas_lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+  if (!c->cublas_lib) return err_set(e, "cuBLAS not found (libcublas.so): install the CUDA toolkit's cuBLAS");
+  int (*create)(void **) = (int (*)(void **))dlsym(c->cublas_lib, "cublasCreate_v2");
+  c->sgemm = (int (*)(void *, int, int, int, int, int, const float *, const float *, int, const float *, int,
+                      const float *, float *, int))dlsym(c->cublas_lib, "cublasSgemm_v2");
+  c->destroy = (int (*)(void *))dlsym(c->cublas_lib, "cublasDestroy_v2");
+  if (!create || !c->sgemm || !c->destroy) return err_set(e, "libcublas.so lacks cublasCreate_v2/cublasSgemm_v2");
+  int rc = create(&c->handle);
+  if (rc != 0) return err_set(e, "cublasCreate failed with status %d", rc);
+  return 0;
+}
+
+int rt_cuda_open(rt_backend **out, int device_index, err_t *e) {
+  const rt_cuda_driver *drv = rt_cuda_driver_get(e);
+  if (!drv) return -1;
+  int count = 0, rc = drv->cuInit(0);
+  if (rc != 0) return err_set(e, "cuInit failed: %s (is the NVIDIA driver loaded?)", cu_err(drv, rc));
+  if ((rc = drv->cuDeviceGetCount(&count)) != 0 || count == 0)
+    return err_set(e, "the CUDA driver sees no GPU%s", rc ? " (cuDeviceGetCount failed)" : "");
+  if (device_index >= count) return err_set(e, "GPU %d requested, the driver sees %d", device_index, count);
+  rt_backend *b = calloc(1, sizeof *b);
+  cuda *c = calloc(1, sizeof *c);
+  if (!b || !c) {
+    free(b);
+    free(c);
+    return err_set(e, "out of memory");
+  }
+  b->impl = c;
+  c->drv = drv;
+  b->name = "cuda";
+  b->target = CG_TARGET_CUDA;
+  b->prec = CG_F32;
+  b->elem = 4;
+  b->alloc = cu_alloc;
+  b->free = cu_free;
+  b->upload = cu_upload;
+  b->download = cu_download;
+  b->zero = cu_zero;
+  b->load = cu_load;
+  b->launch = cu_launch;
+  b->gemm = cu_gemm;
+  b->sync = cu_sync;
+  b->destroy = cu_destroy;
+  int major = 0, minor = 0;
+  char name[128] = "GPU";
+  if ((rc = drv->cuDeviceGet(&c->dev, device_index)) != 0 ||
+      (rc = drv->cuDeviceGetAttribute(&major, 75 /* COMPUTE_CAPABILITY_MAJOR */, c->dev)) != 0 ||
+      (rc = drv->cuDeviceGetAttribute(&minor, 76 /* COMPUTE_CAPABILITY_MINOR */, c->dev)) != 0) {
+    err_set(e, "cannot query GPU %d: %s", device_index, cu_err(drv, rc));
+    goto fail;
+  }
+  drv->cuDeviceGetName(name, sizeof name, c->dev);
+  if ((rc = drv->cuDevicePrimaryCtxRetain(&c->ctx, c->dev)) != 0 || (rc = drv->cuCtxSetCurrent(c->ctx)) != 0) {
+    err_set(e, "cannot create a CUDA context on %s: %s", name, cu_err(drv, rc));
+    goto fail;
+  }
+  snprintf(c->arch, sizeof c->arch, "sm_%d%d", major, minor);
+  size_t fr = 0, tot = 0;
+  if (drv->cuMemGetInfo) drv->cuMemGetInfo(&fr, &tot);
+  snprintf(b->device, sizeof b->device, "%s (%s, %.0f GiB)", name, c->arch, (double)tot / (1 << 30));
+  if (open_cublas(c, e) != 0) goto fail;
+  if (rt_nvrtc_compiler(&c->comp, c->arch, c->identity, sizeof c->identity, e) != 0) goto fail;
+  if (rt_cache_open(&b->cache, &c->comp, e) != 0) goto fail;
+  *out = b;
+  return 0;
+fail:
+  rt_backend_close(b);
+  return -1;
+}

@@ -1,0 +1,37 @@
+/* The CUDA driver API as a table of functions, opened from libcuda.so.1 at
+ * run time.  A test may install a double of the table to exercise the CUDA
+ * backend's host side without a GPU. */
+#ifndef PARSEC_RT_CUDA_H
+#define PARSEC_RT_CUDA_H
+#include "err.h"
+#include <stddef.h>
+
+typedef struct {
+  int (*cuInit)(unsigned flags);
+  int (*cuDeviceGetCount)(int *n);
+  int (*cuDeviceGet)(int *dev, int ordinal);
+  int (*cuDeviceGetName)(char *name, int len, int dev);
+  int (*cuDeviceGetAttribute)(int *v, int attr, int dev);
+  int (*cuDevicePrimaryCtxRetain)(void **ctx, int dev);
+  int (*cuDevicePrimaryCtxRelease)(int dev);
+  int (*cuCtxSetCurrent)(void *ctx);
+  int (*cuCtxSynchronize)(void);
+  int (*cuMemAlloc)(unsigned long long *p, size_t bytes);
+  int (*cuMemFree)(unsigned long long p);
+  int (*cuMemGetInfo)(size_t *free_bytes, size_t *total);
+  int (*cuMemcpyHtoD)(unsigned long long dst, const void *src, size_t bytes);
+  int (*cuMemcpyDtoH)(void *dst, unsigned long long src, size_t bytes);
+  int (*cuMemsetD8)(unsigned long long dst, unsigned char v, size_t bytes);
+  int (*cuModuleLoadData)(void **mod, const void *image);
+  int (*cuModuleGetFunction)(void **fn, void *mod, const char *name);
+  int (*cuLaunchKernel)(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                        unsigned shared, void *stream, void **params, void **extra);
+  int (*cuGetErrorString)(int err, const char **s);
+} rt_cuda_driver;
+
+/* libcuda.so.1's table (opened once), or the installed double; NULL with a
+ * message naming what is missing. */
+const rt_cuda_driver *rt_cuda_driver_get(err_t *e);
+void rt_cuda_driver_set(const rt_cuda_driver *d);
+
+#endif

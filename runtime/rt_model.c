@@ -34,7 +34,7 @@ int rt_model_init(rt_model *m, rt_backend *b, const nw_layout *lay, uint64_t see
   m->partial = m->stats ? b->alloc(b, (size_t)m->npartial * b->elem, e) : NULL;
   m->touched = calloc((size_t)lay->n + 1, 1);
   if (!m->partial || !m->touched) goto fail;
-  void *hp = malloc(pb), *hs = malloc(sb);
+  void *hp = calloc(1, pb), *hs = calloc(1, sb); /* alignment gaps stay 0: checkpoints are deterministic */
   if (!hp || !hs) {
     free(hp);
     free(hs);

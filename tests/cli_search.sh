@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# parsec-run end to end: a search that runs, lowers the entropy and writes
+# every output; the same seed gives the same state bit for bit; an
+# interrupted run resumed ends in the unbroken run's state; bad inputs give
+# clear messages and the documented exit codes.
+set -u
+run=$1 mkdata=$2 same=$3 src=$4
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# expect CODE NEEDLE -- ARGS: exit code and a message
+expect() {
+  local code=$1 needle=$2
+  shift 3
+  local out rc
+  out=$("$run" "$@" 2>&1)
+  rc=$?
+  if [ "$rc" != "$code" ]; then fail "parsec-run $* exited $rc, expected $code"; echo "$out" | tail -5; return; fi
+  grep -qF -- "$needle" <<<"$out" || { fail "parsec-run $* did not say '$needle'"; echo "$out" | tail -5; return; }
+  echo "ok: parsec-run $* -> $rc"
+}
+
+"$mkdata" "$tmp/img.npy" "$tmp/lab.npy" 600 8 8 2 5 1 || exit 1
+data="npy:$tmp/img.npy,$tmp/lab.npy"
+tiny="$src/tests/spaces/tiny.lua"
+common=(--data "$data" --epochs 3 --seed 5 --no-progress)
+
+# a search that runs and writes every output
+"$run" search "$tiny" "${common[@]}" --out "$tmp/a" >"$tmp/a.out" 2>&1 || { fail "search failed"; cat "$tmp/a.out"; }
+for f in log.jsonl distribution.json genotype.txt cells.dot checkpoint.bin; do
+  [ -s "$tmp/a/$f" ] || fail "the run wrote no $f"
+done
+[ "$(wc -l <"$tmp/a/log.jsonl")" = 3 ] || fail "log.jsonl should hold 3 epochs"
+grep -q "^Genotype(normal=\[('" "$tmp/a/genotype.txt" || fail "genotype.txt is not in the DARTS form"
+grep -q "outputs in $tmp/a/" "$tmp/a.out" || fail "the search does not say where its outputs are"
+first=$(head -1 "$tmp/a/log.jsonl" | grep -o '"entropy":[0-9.]*' | cut -d: -f2)
+last=$(tail -1 "$tmp/a/log.jsonl" | grep -o '"entropy":[0-9.]*' | cut -d: -f2)
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' || fail "entropy did not fall ($first -> $last)"
+echo "ok: entropy $first -> $last"
+for k in mode_search_acc children_per_s '"kernels"' step_peak_activation_bytes largest_child_alone_bytes supernet_activation_bytes parameter_bytes; do
+  grep -q "$k" "$tmp/a/log.jsonl" || fail "log.jsonl lacks $k"
+done
+"$run" show "$tmp/a" >"$tmp/show.out" 2>&1 || fail "show failed"
+grep -q "most probable choices" "$tmp/show.out" || fail "show lacks the alternatives"
+
+# the same seed and threads give the same state, bit for bit
+"$run" search "$tiny" "${common[@]}" --out "$tmp/b" -q || fail "second search failed"
+"$same" "$tmp/a/checkpoint.bin" "$tmp/b/checkpoint.bin" >/dev/null || fail "two runs with one seed differ"
+cmp -s "$tmp/a/distribution.json" "$tmp/b/distribution.json" || fail "distribution.json differs between identical runs"
+
+# interrupted, then resumed: the state of the unbroken run
+PARSEC_TEST_INTERRUPT_AFTER=5 "$run" search "$tiny" "${common[@]}" --out "$tmp/c" >"$tmp/c.out" 2>&1
+rc=$?
+[ "$rc" = 130 ] || fail "an interrupted search exits $rc, expected 130"
+grep -q "continue with: parsec-run search --resume --out $tmp/c" "$tmp/c.out" || fail "the interruption does not say how to resume"
+"$run" search --resume --out "$tmp/c" -q || fail "resume failed"
+"$same" "$tmp/a/checkpoint.bin" "$tmp/c/checkpoint.bin" >/dev/null || fail "resumed run differs from the unbroken one"
+cmp -s "$tmp/a/distribution.json" "$tmp/c/distribution.json" || fail "resumed distribution differs"
+[ "$(wc -l <"$tmp/c/log.jsonl")" = 3 ] || fail "resumed log.jsonl should hold 3 epochs"
+echo "ok: interrupted and resumed run equals the unbroken run"
+
+# bad inputs
+expect 2 "unknown option '--epoch'" -- search --epoch 3
+expect 2 "--samples takes an integer in 1..256, not 'many'" -- search --samples many
+expect 2 "--resume needs --out RUN" -- search --resume
+expect 2 "only --epochs, --threads" -- search --resume --out "$tmp/a" --seed 3
+expect 3 "no usable GPU" -- search "$tiny" "${common[@]}" --device cuda --out "$tmp/gpu"
+head -c 3000 "$tmp/img.npy" >"$tmp/short.npy"
+expect 1 "short.npy: truncated" -- search "$tiny" --data "npy:$tmp/short.npy,$tmp/lab.npy" --out "$tmp/x"
+"$mkdata" "$tmp/img2.npy" "$tmp/lab2.npy" 500 8 8 2 5 2
+expect 1 "500 labels for 600 images" -- search "$tiny" --data "npy:$tmp/img.npy,$tmp/lab2.npy" --out "$tmp/x"
+"$mkdata" "$tmp/img9.npy" "$tmp/lab9.npy" 300 8 8 2 9 3
+expect 1 "labels up to 8, but the space 'tiny' has 5 classes" -- search "$tiny" --data "npy:$tmp/img9.npy,$tmp/lab9.npy" --out "$tmp/x"
+"$mkdata" "$tmp/img3.npy" "$tmp/lab3.npy" 300 8 8 3 5 3
+expect 1 "holds 3x8x8 images, but the space 'tiny' expects 2x8x8" -- search "$tiny" --data "npy:$tmp/img3.npy,$tmp/lab3.npy" --out "$tmp/x"
+printf 'junk' >"$tmp/bad.idx"
+expect 1 "not an IDX image file" -- search "$tiny" --data "idx:$tmp/bad.idx,$tmp/bad.idx" --out "$tmp/x"
+expect 1 "unknown data set 'mnist'" -- search "$tiny" --data mnist --out "$tmp/x"
+cp -r "$tmp/a" "$tmp/corrupt"
+printf 'X' | dd of="$tmp/corrupt/checkpoint.bin" bs=1 seek=2000 conv=notrunc 2>/dev/null
+expect 1 "checkpoint is corrupt" -- search --resume --out "$tmp/corrupt"
+expect 1 "does not look like a search run" -- show "$tmp"
+
+if [ "$fails" -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
+echo "all search CLI checks passed"

@@ -10,6 +10,12 @@
  *   @grid C*N, OH*OW                      work items: outer (may use N) x inner
  *   { body }                              plain C, valid as CUDA too, using g0, g1
  *
+ * Work items are independent (no item reads what another writes), so the C
+ * target may vectorise the inner grid loop.  Bodies may use the helpers every
+ * target defines: real, acc_t (double), SQRT_ACC/EXP_ACC/LOG_ACC, imin, imax,
+ * ceil_div, floor_div, and SIMD / SIMD_SUM(v) / SIMD_SUM2(a, b) before a loop
+ * that may be vectorised (with a sum reduction), which the CUDA target drops.
+ *
  * A spec (a kernel plus values for its constants) is rendered for a target by
  * one table of what differs between targets (cg_render.c): the C target turns
  * the grid into loops parallelised with OpenMP; the CUDA target into one

@@ -23,7 +23,13 @@ static const target_desc targets[2] = {
     [CG_TARGET_C] =
         {
             "#include <math.h>\n"
+            "#define PARSEC_PRAGMA(x) _Pragma(#x)\n"
+            "#define SIMD PARSEC_PRAGMA(omp simd)\n"
+            "#define SIMD_SUM(v) PARSEC_PRAGMA(omp simd reduction(+ : v))\n"
+            "#define SIMD_SUM2(a, b) PARSEC_PRAGMA(omp simd reduction(+ : a, b))\n"
             "static inline long imin(long a, long b) { return a < b ? a : b; }\n"
+            "static inline long ceil_div(long a, long b) { return a <= 0 ? -(-a / b) : (a + b - 1) / b; }\n"
+            "static inline long floor_div(long a, long b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }\n"
             "static inline long imax(long a, long b) { return a > b ? a : b; }\n",
             "void %s(void **args_) {\n  const long N = *(const long *)args_[0];\n",
             1,
@@ -31,12 +37,17 @@ static const target_desc targets[2] = {
             "  const long G0_ = (long)(%s), G1_ = (long)(%s);\n"
             "  #pragma omp parallel for schedule(static) if (G0_ * G1_ >= 4096)\n"
             "  for (long g0 = 0; g0 < G0_; g0++)\n"
-            "    for (long g1 = 0; g1 < G1_; g1++)\n",
+            "    SIMD for (long g1 = 0; g1 < G1_; g1++)\n",
             "}\n",
         },
     [CG_TARGET_CUDA] =
         {
+            "#define SIMD\n"
+            "#define SIMD_SUM(v)\n"
+            "#define SIMD_SUM2(a, b)\n"
             "__device__ __forceinline__ long imin(long a, long b) { return a < b ? a : b; }\n"
+            "__device__ __forceinline__ long ceil_div(long a, long b) { return a <= 0 ? -(-a / b) : (a + b - 1) / b; }\n"
+            "__device__ __forceinline__ long floor_div(long a, long b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }\n"
             "__device__ __forceinline__ long imax(long a, long b) { return a > b ? a : b; }\n",
             "extern \"C\" __global__ void %s(long N%s) {\n",
             0,

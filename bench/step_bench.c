@@ -60,17 +60,23 @@ static void stage(bench *B, const pl_plan *p, rt_bind *bind) {
   memcpy(rt_ref_ptr(B->b, p, bind, p->labels, B->N), B->lab, sizeof(int) * (size_t)B->N);
 }
 
+static double t_plan, t_run; /* where a search step's time goes */
+
 /* one plan, built and run as the search runs it */
 static void run(bench *B, const gt_genotype *g, pl_mode mode, float scale) {
   err_t e = ERR_INIT;
   pl_plan p;
   rt_exec x;
+  double t0 = now();
   if (pl_build_child(&p, &B->sp, &B->sp.net, &B->lay, g, mode, &e) || rt_exec_prepare(&x, B->b, &p, &e)) die(&e);
   rt_bind bind;
   stage(B, &p, &bind);
   bind.loss_scale = scale;
   bind.bn_momentum = mode == PL_TRAIN ? 0.1f : 0;
+  double t1 = now();
   if (rt_exec_run(B->b, &x, B->N, &bind, &e)) die(&e);
+  t_plan += t1 - t0;
+  t_run += now() - t1;
   if (mode == PL_TRAIN) rt_model_touch(&B->m, &p);
   rt_exec_free(&x);
   pl_free(&p);
@@ -214,6 +220,8 @@ int main(int argc, char **argv) {
     ts[i] = now() - t0;
   }
   double step = median(ts + 1, sreps);
+  fprintf(stderr, "# search steps: %.1f%% planning and staging, %.1f%% running plans\n",
+          100 * t_plan / (t_plan + t_run), 100 * t_run / (t_plan + t_run));
   pl_plan p;
   if (pl_build_child(&p, &B.sp, &B.sp.net, &B.lay, &v2, PL_TRAIN, &e)) die(&e);
   size_t child = pl_arena_bytes(&p, B.N, 4);
@@ -225,7 +233,13 @@ int main(int argc, char **argv) {
          "\"child_forward_s\": %.4f, \"parsec_step_s\": %.4f, \"child_arena_bytes\": %zu, "
          "\"supernet_arena_bytes\": %zu}\n",
          config, B.N, threads, K, train, fwd, step, child, super);
-  if (prof) profile(&B, &v2);
+  if (prof) {
+    profile(&B, &v2);
+    gt_genotype g;
+    rt_dist_sample(&d, &r, &g);
+    fprintf(stderr, "# a random genotype:\n");
+    profile(&B, &g);
+  }
   rt_dist_free(&d);
   rt_model_free(&B.m);
   rt_backend_close(B.b);

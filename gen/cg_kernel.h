@@ -12,7 +12,7 @@
  *
  * Work items are independent (no item reads what another writes), so the C
  * target may vectorise the inner grid loop.  Bodies may use the helpers every
- * target defines: real, acc_t (double), SQRT_ACC/EXP_ACC/LOG_ACC, imin, imax,
+ * target defines: real, acc_t (double), SQRT_ACC/EXP_ACC/LOG_ACC, INFINITY, imin, imax,
  * ceil_div, floor_div, and SIMD / SIMD_SUM(v) / SIMD_SUM2(a, b) before a loop
  * that may be vectorised (with a sum reduction), which the CUDA target drops.
  *

@@ -11,52 +11,74 @@
 #include "rt_nvrtc.h"
 #include "sp_json.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void compile_space(const char *name) {
+typedef struct {
+  const char *space, *arch;
+  int nkernels;
+  size_t cubin;
+  char error[4096];
+} job;
+
+/* one NVRTC program per space and architecture, each checked for every
+   kernel's symbol */
+static void *compile_job(void *arg) {
+  job *j = arg;
+  err_t e = ERR_INIT;
+  sp_space sp;
+  nw_layout lay;
+  cg_spec *specs = NULL;
+  int n = 0;
+  char *src = NULL;
+  rt_nvrtc_out out = {0};
+  if (sp_load_example(&sp, j->space, &e) != 0 || nw_search_layout(&lay, &sp, &sp.net, &e) != 0 ||
+      pl_space_specs(&sp, &sp.net, &lay, &specs, &n, &e) != 0 || !(src = cg_render(specs, n, CG_TARGET_CUDA, CG_F32, &e)) ||
+      rt_nvrtc_compile(src, j->arch, 0, &out, &e) != 0) {
+    snprintf(j->error, sizeof j->error, "%s", err_msg(&e));
+    return NULL;
+  }
+  j->nkernels = n;
+  j->cubin = out.cubin_size;
+  for (int i = 0; i < n; i++) {
+    char sym[128];
+    cg_symbol(&specs[i], CG_F32, sym, sizeof sym);
+    int found = 0;
+    for (size_t k = 0; k + strlen(sym) <= out.cubin_size && !found; k++) found = memcmp(out.cubin + k, sym, strlen(sym)) == 0;
+    if (!found) snprintf(j->error, sizeof j->error, "kernel %s missing from the cubin", sym);
+  }
+  rt_nvrtc_out_free(&out);
+  free(src);
+  free(specs);
+  nw_free(&lay);
+  sp_free(&sp);
+  return NULL;
+}
+
+static void test_bundled_spaces(void **state) {
+  (void)state;
   char why[512];
   if (!rt_nvrtc_available(why, sizeof why)) {
     fprintf(stderr, "skipped: %s\n", why);
     skip();
   }
-  err_t e = ERR_INIT;
-  sp_space sp;
-  nw_layout lay;
-  cg_spec *specs;
-  int n;
-  if (sp_load_example(&sp, name, &e) != 0 || nw_search_layout(&lay, &sp, &sp.net, &e) != 0 ||
-      pl_space_specs(&sp, &sp.net, &lay, &specs, &n, &e) != 0)
-    fail_msg("%s", err_msg(&e));
-  char *src = cg_render(specs, n, CG_TARGET_CUDA, CG_F32, &e);
-  if (!src) fail_msg("%s", err_msg(&e));
-  const char *archs[2] = {"sm_80", "sm_90"};
-  for (int a = 0; a < 2; a++) {
-    rt_nvrtc_out out;
-    if (rt_nvrtc_compile(src, archs[a], 0, &out, &e) != 0) fail_msg("%s: %s", name, err_msg(&e));
-    assert_true(out.cubin_size > 1000);
-    /* every kernel is in the cubin under its symbol */
-    for (int i = 0; i < n; i++) {
-      char sym[128];
-      cg_symbol(&specs[i], CG_F32, sym, sizeof sym);
-      int found = 0;
-      for (size_t k = 0; k + strlen(sym) <= out.cubin_size && !found; k++)
-        found = memcmp(out.cubin + k, sym, strlen(sym)) == 0;
-      if (!found) fail_msg("%s: kernel %s missing from the %s cubin", name, sym, archs[a]);
-    }
-    fprintf(stderr, "%s: %d kernels for %s, cubin %zu bytes\n", name, n, archs[a], out.cubin_size);
-    rt_nvrtc_out_free(&out);
+  job jobs[6];
+  const char *spaces[3] = {"darts", "small", "custom_op"}, *archs[2] = {"sm_80", "sm_90"};
+  pthread_t th[6];
+  for (int i = 0; i < 6; i++) {
+    jobs[i] = (job){spaces[i / 2], archs[i % 2], 0, 0, ""};
+    pthread_create(&th[i], NULL, compile_job, &jobs[i]);
   }
-  free(src);
-  free(specs);
-  nw_free(&lay);
-  sp_free(&sp);
+  for (int i = 0; i < 6; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < 6; i++) {
+    if (jobs[i].error[0]) fail_msg("%s for %s: %s", jobs[i].space, jobs[i].arch, jobs[i].error);
+    assert_true(jobs[i].cubin > 1000);
+    fprintf(stderr, "%s: %d kernels for %s, cubin %zu bytes\n", jobs[i].space, jobs[i].nkernels, jobs[i].arch,
+            jobs[i].cubin);
+  }
 }
-
-static void test_darts(void **state) { (void)state; compile_space("darts"); }
-static void test_small(void **state) { (void)state; compile_space("small"); }
-static void test_custom_op(void **state) { (void)state; compile_space("custom_op"); }
 
 /* A kernel that does not compile reports the log and the numbered source. */
 static void test_error_report(void **state) {
@@ -75,9 +97,7 @@ static void test_error_report(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_error_report),
-      cmocka_unit_test(test_small),
-      cmocka_unit_test(test_custom_op),
-      cmocka_unit_test(test_darts),
+      cmocka_unit_test(test_bundled_spaces),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -253,11 +253,7 @@ static void spec_gather(builder *b, const op *o, const char *k, cg_spec *s) {
 
 static void spec_geom(builder *b, const op *o, const char *k, cg_spec *s) {
   int r;
-  if (o->kind == OP_CONV)
-    r = cg_spec_make(s, b->e, k, "CI", (long)o->x.c, "CO", (long)o->y.c, "G", (long)o->groups, "H", (long)o->x.h, "W",
-                     (long)o->x.w, "KH", (long)o->kh, "KW", (long)o->kw, "SH", (long)o->sh, "SW", (long)o->sw, "PH",
-                     (long)o->ph, "PW", (long)o->pw, "DH", (long)o->dh, "DW", (long)o->dw, "RELU", (long)o->relu, NULL);
-  else if (o->kind == OP_DWCONV)
+  if (o->kind == OP_DWCONV || o->kind == OP_CONV)
     r = cg_spec_make(s, b->e, k, "C", (long)o->x.c, "H", (long)o->x.h, "W", (long)o->x.w, "KH", (long)o->kh, "KW",
                      (long)o->kw, "SH", (long)o->sh, "SW", (long)o->sw, "PH", (long)o->ph, "PW", (long)o->pw, "DH",
                      (long)o->dh, "DW", (long)o->dw, "RELU", (long)o->relu, NULL);
@@ -265,6 +261,55 @@ static void spec_geom(builder *b, const op *o, const char *k, cg_spec *s) {
     r = cg_spec_make(s, b->e, k, "C", (long)o->x.c, "H", (long)o->x.h, "W", (long)o->x.w, "KH", (long)o->kh, "KW",
                      (long)o->kw, "SH", (long)o->sh, "SW", (long)o->sw, "PH", (long)o->ph, "PW", (long)o->pw, NULL);
   if (r) b->failed = 1;
+}
+
+/* A dense or grouped convolution: the im2col columns of x, then a GEMM per
+ * group, y_g[COG, N*OH*OW] = W_g[COG, CIG*KH*KW] col_g.  The columns are a
+ * temporary, recomputed for the backward rather than kept alive. */
+static view im2col(builder *b, const op *o) {
+  long kk = (long)o->kh * o->kw;
+  view col = new_view(b, (int)(o->x.c * kk), o->y.h, o->y.w);
+  cg_spec s;
+  spec_geom(b, o, "im2col", &s);
+  kstep(b, &s, -1, 2, A_view(col), A_view(o->x));
+  return col;
+}
+
+static void conv_gemm(builder *b, const op *o) {
+  long kk = (long)o->kh * o->kw, cig = o->x.c / o->groups, cog = o->y.c / o->groups, ohw = (long)o->y.h * o->y.w;
+  view col = im2col(b, o);
+  for (int g = 0; g < o->groups; g++) {
+    long m[2] = {cog, 0}, n[2] = {0, ohw}, k[2] = {cig * kk, 0}, lda[2] = {cig * kk, 0}, ld[2] = {0, ohw};
+    pl_arg w = A_space(PR_PARAM, (long)b->lay->t[o->wt].offset + g * cog * cig * kk);
+    gemm(b, 0, 0, m, n, k, w, lda, A_view(slice(col, (int)(g * cig * kk), (int)(cig * kk))), ld,
+         A_view(slice(o->y, (int)(g * cog), (int)cog)), ld, 0, -1);
+  }
+}
+
+static int grad_write(builder *b, view v, view *g, int *acc);
+
+static void conv_gemm_bwd(builder *b, const op *o, view dy) {
+  long kk = (long)o->kh * o->kw, cig = o->x.c / o->groups, cog = o->y.c / o->groups, ohw = (long)o->y.h * o->y.w;
+  view col = im2col(b, o);
+  for (int g = 0; g < o->groups; g++) {
+    long m[2] = {cog, 0}, n[2] = {cig * kk, 0}, k[2] = {0, ohw}, ld[2] = {0, ohw}, ldw[2] = {cig * kk, 0};
+    pl_arg dw = A_space(PR_GRAD, (long)b->lay->t[o->wt].offset + g * cog * cig * kk);
+    gemm(b, 0, 1, m, n, k, A_view(slice(dy, (int)(g * cog), (int)cog)), ld,
+         A_view(slice(col, (int)(g * cig * kk), (int)(cig * kk))), ld, dw, ldw, 1, o->wt);
+  }
+  view dx;
+  int acc;
+  if (!grad_write(b, o->x, &dx, &acc)) return;
+  view dcol = new_view(b, (int)(o->x.c * kk), o->y.h, o->y.w);
+  for (int g = 0; g < o->groups; g++) {
+    long m[2] = {cig * kk, 0}, n[2] = {0, ohw}, k[2] = {cog, 0}, ld[2] = {0, ohw}, ldw[2] = {cig * kk, 0};
+    pl_arg w = A_space(PR_PARAM, (long)b->lay->t[o->wt].offset + g * cog * cig * kk);
+    gemm(b, 1, 0, m, n, k, w, ldw, A_view(slice(dy, (int)(g * cog), (int)cog)), ld,
+         A_view(slice(dcol, (int)(g * cig * kk), (int)(cig * kk))), ld, 0, -1);
+  }
+  cg_spec s;
+  spec_geom(b, o, "col2im", &s);
+  kstep(b, &s, -1, 4, A_view(dx), A_view(dcol), o->relu ? A_view(o->x) : A_null(), A_int(acc));
 }
 
 static void fwd(builder *b, const op *o) {
@@ -276,9 +321,11 @@ static void fwd(builder *b, const op *o) {
     kstep(b, &s, -1, 2, A_view(o->y), A_view(o->x));
     break;
   case OP_DWCONV:
-  case OP_CONV:
-    spec_geom(b, o, o->kind == OP_DWCONV ? "dwconv_fwd" : "conv_fwd", &s);
+    spec_geom(b, o, "dwconv_fwd", &s);
     kstep(b, &s, -1, 3, A_view(o->y), A_view(o->x), A_tensor(b, PR_PARAM, o->wt));
+    break;
+  case OP_CONV:
+    conv_gemm(b, o);
     break;
   case OP_AVGPOOL:
   case OP_MAXPOOL:
@@ -637,13 +684,15 @@ static void bwd(builder *b, const op *o) {
     kstep(b, &s, -1, 4, A_view(dx), A_view(dy), o->relu ? A_view(o->x) : A_null(), A_int(acc));
     break;
   case OP_DWCONV:
-  case OP_CONV:
-    spec_geom(b, o, o->kind == OP_DWCONV ? "dwconv_bwd_w" : "conv_bwd_w", &s);
+    spec_geom(b, o, "dwconv_bwd_w", &s);
     kstep(b, &s, o->wt, 3, A_tensor(b, PR_GRAD, o->wt), A_view(dy), A_view(o->x));
     if (!grad_write(b, o->x, &dx, &acc)) return;
-    spec_geom(b, o, o->kind == OP_DWCONV ? "dwconv_bwd_data" : "conv_bwd_data", &s);
+    spec_geom(b, o, "dwconv_bwd_data", &s);
     kstep(b, &s, -1, 5, A_view(dx), A_view(dy), o->relu ? A_view(o->x) : A_null(), A_tensor(b, PR_PARAM, o->wt),
           A_int(acc));
+    break;
+  case OP_CONV:
+    conv_gemm_bwd(b, o, dy);
     break;
   case OP_AVGPOOL:
     if (!grad_write(b, o->x, &dx, &acc)) return;

@@ -24,23 +24,13 @@ typedef struct {
 
 static int depthwise(const ccase *c) { return c->G == c->CI && c->CI == c->CO && c->G > 1; }
 
-static void conv_spec(cg_spec *s, const ccase *c, const char *dir) {
-  char name[32];
+static void geom_spec(cg_spec *s, const ccase *c, const char *name) {
   const ref_geom *g = &c->g;
   err_t e = ERR_INIT;
-  int rc;
-  if (depthwise(c)) {
-    snprintf(name, sizeof name, "dwconv_%s", dir);
-    rc = cg_spec_make(s, &e, name, "C", (long)c->CI, "H", (long)c->H, "W", (long)c->W, "KH", (long)g->kh, "KW",
-                      (long)g->kw, "SH", (long)g->sh, "SW", (long)g->sw, "PH", (long)g->ph, "PW", (long)g->pw, "DH",
-                      (long)g->dh, "DW", (long)g->dw, "RELU", (long)c->relu, NULL);
-  } else {
-    snprintf(name, sizeof name, "conv_%s", dir);
-    rc = cg_spec_make(s, &e, name, "CI", (long)c->CI, "CO", (long)c->CO, "G", (long)c->G, "H", (long)c->H, "W",
-                      (long)c->W, "KH", (long)g->kh, "KW", (long)g->kw, "SH", (long)g->sh, "SW", (long)g->sw, "PH",
-                      (long)g->ph, "PW", (long)g->pw, "DH", (long)g->dh, "DW", (long)g->dw, "RELU", (long)c->relu, NULL);
-  }
-  if (rc) fail_msg("%s", err_msg(&e));
+  if (cg_spec_make(s, &e, name, "C", (long)c->CI, "H", (long)c->H, "W", (long)c->W, "KH", (long)g->kh, "KW",
+                   (long)g->kw, "SH", (long)g->sh, "SW", (long)g->sw, "PH", (long)g->ph, "PW", (long)g->pw, "DH",
+                   (long)g->dh, "DW", (long)g->dw, "RELU", (long)c->relu, NULL) != 0)
+    fail_msg("%s", err_msg(&e));
 }
 
 static double conv_loss(void *p) {
@@ -50,7 +40,9 @@ static double conv_loss(void *p) {
   return kt_dot(t->y, t->r, t->ny);
 }
 
-static void check_conv(const ccase *c) {
+/* depthwise: forward against the reference, both backwards against finite
+   differences, and the accumulate flags */
+static void check_dwconv(const ccase *c) {
   const ref_geom *g = &c->g;
   int OH = ref_out(c->H, g->kh, g->sh, g->ph, g->dh), OW = ref_out(c->W, g->kw, g->sw, g->pw, g->dw);
   long nx = (long)c->N * c->CI * c->H * c->W, ny = (long)c->N * c->CO * OH * OW;
@@ -61,34 +53,83 @@ static void check_conv(const ccase *c) {
   ref_to_cnhw(x, xn, c->N, c->CI, c->H, c->W);
   ref_to_cnhw(yref, yn, c->N, c->CO, OH, OW);
   cctx t = {c, {0}, x, w, y, r, ny};
-  conv_spec(&t.fwd, c, "fwd");
+  geom_spec(&t.fwd, c, "dwconv_fwd");
   conv_loss(&t);
-  kt_close("conv forward", y, yref, ny, 1e-12, 1e-12);
-
+  kt_close("depthwise conv forward", y, yref, ny, 1e-12, 1e-12);
   /* backward: loss = <y, r>, so dy = r */
   cg_spec bd, bw;
-  conv_spec(&bd, c, "bwd_data");
-  conv_spec(&bw, c, "bwd_w");
+  geom_spec(&bd, c, "dwconv_bwd_data");
+  geom_spec(&bw, c, "dwconv_bwd_w");
   double *dx = kt_zeros(nx), *dw = kt_zeros(nw);
   karg ad[5] = {KP(dx), KP(r), KP(x), KP(w), KI(0)};
   kt_run(&bd, c->N, 5, ad);
   karg aw[3] = {KP(dw), KP(r), KP(x)};
   kt_run(&bw, c->N, 3, aw);
-  kt_fd("conv backward (input)", x, dx, nx, conv_loss, &t);
-  kt_fd("conv backward (weights)", w, dw, nw, conv_loss, &t);
+  kt_fd("depthwise conv backward (input)", x, dx, nx, conv_loss, &t);
+  kt_fd("depthwise conv backward (weights)", w, dw, nw, conv_loss, &t);
   /* accumulate: dx += ..., dw += ... */
   double *dx2 = malloc((size_t)nx * sizeof *dx2), *want = malloc((size_t)nx * sizeof *want);
   for (long i = 0; i < nx; i++) dx2[i] = 1, want[i] = 1 + dx[i];
   karg ad2[5] = {KP(dx2), KP(r), KP(x), KP(w), KI(1)};
   kt_run(&bd, c->N, 5, ad2);
-  kt_close("conv backward accumulate", dx2, want, nx, 1e-12, 1e-12);
+  kt_close("depthwise conv backward accumulate", dx2, want, nx, 1e-12, 1e-12);
   double *dw2 = malloc((size_t)nw * sizeof *dw2);
   memcpy(dw2, dw, (size_t)nw * sizeof *dw2);
   kt_run(&bw, c->N, 3, aw);
   for (long i = 0; i < nw; i++) dw2[i] *= 2;
-  kt_close("conv weight gradient accumulates", dw, dw2, nw, 1e-12, 1e-12);
+  kt_close("depthwise conv weight gradient accumulates", dw, dw2, nw, 1e-12, 1e-12);
   free(xn), free(w), free(yn), free(yref), free(x), free(y), free(r), free(dx), free(dw), free(dx2), free(want),
       free(dw2);
+}
+
+/* dense and grouped: im2col, then the GEMM (a plain loop here) gives the
+   reference convolution; col2im is im2col's adjoint (finite differences) */
+typedef struct {
+  cg_spec s;
+  double *x, *col, *r;
+  long N, ncol;
+} ictx;
+
+static double im2col_loss(void *p) {
+  ictx *t = p;
+  karg a[2] = {KP(t->col), KP(t->x)};
+  kt_run(&t->s, t->N, 2, a);
+  return kt_dot(t->col, t->r, t->ncol);
+}
+
+static void check_conv(const ccase *c) {
+  if (depthwise(c)) {
+    check_dwconv(c);
+    return;
+  }
+  const ref_geom *g = &c->g;
+  int OH = ref_out(c->H, g->kh, g->sh, g->ph, g->dh), OW = ref_out(c->W, g->kw, g->sw, g->pw, g->dw);
+  long kk = (long)g->kh * g->kw, cig = c->CI / c->G, cog = c->CO / c->G, P = (long)c->N * OH * OW;
+  long nx = (long)c->N * c->CI * c->H * c->W, ny = (long)c->N * c->CO * OH * OW, nw = c->CO * cig * kk;
+  long ncol = c->CI * kk * P;
+  double *xn = kt_randv(nx), *w = kt_randv(nw), *yn = kt_zeros(ny), *yref = kt_zeros(ny), *x = kt_zeros(nx);
+  double *col = kt_zeros(ncol), *y = kt_zeros(ny);
+  ref_conv(yn, xn, w, c->N, c->CI, c->CO, c->G, c->H, c->W, *g, c->relu);
+  ref_to_cnhw(x, xn, c->N, c->CI, c->H, c->W);
+  ref_to_cnhw(yref, yn, c->N, c->CO, OH, OW);
+  ictx t = {{0}, x, col, kt_randv(ncol), c->N, ncol};
+  geom_spec(&t.s, c, "im2col");
+  im2col_loss(&t);
+  for (long gi = 0; gi < c->G; gi++)
+    for (long co = 0; co < cog; co++)
+      for (long p = 0; p < P; p++) {
+        double s = 0;
+        for (long k = 0; k < cig * kk; k++) s += w[((gi * cog + co) * cig) * kk + k] * col[(gi * cig * kk + k) * P + p];
+        y[(gi * cog + co) * P + p] = s;
+      }
+  kt_close("convolution through im2col", y, yref, ny, 1e-12, 1e-12);
+  cg_spec b;
+  geom_spec(&b, c, "col2im");
+  double *dx = kt_zeros(nx);
+  karg a[4] = {KP(dx), KP(t.r), KP(x), KI(0)};
+  kt_run(&b, c->N, 4, a);
+  kt_fd("col2im (the adjoint of im2col)", x, dx, nx, im2col_loss, &t);
+  free(xn), free(w), free(yn), free(yref), free(x), free(col), free(y), free(t.r), free(dx);
 }
 
 static void test_dwconv(void **state) {
@@ -497,8 +538,7 @@ static void test_optimizers(void **state) {
 /* Every kernel of every template is exercised above. */
 static void test_all_templates_covered(void **state) {
   (void)state;
-  const char *tested[] = {"gather_fwd", "gather_bwd", "dwconv_fwd", "dwconv_bwd_data", "dwconv_bwd_w", "conv_fwd",
-                          "conv_bwd_data", "conv_bwd_w", "bn_stats", "bn_stats_eval", "bn_apply", "bn_bwd_reduce",
+  const char *tested[] = {"gather_fwd", "gather_bwd", "dwconv_fwd", "dwconv_bwd_data", "dwconv_bwd_w", "im2col", "col2im", "bn_stats", "bn_stats_eval", "bn_apply", "bn_bwd_reduce",
                           "bn_bwd_apply", "avgpool_fwd", "avgpool_bwd", "maxpool_fwd", "maxpool_bwd", "axpy",
                           "drop_path", "gap_fwd", "gap_bwd", "bias_fwd", "bias_bwd", "xent", "sgd", "adam", "sumsq"};
   int n = cg_kernel_count();

@@ -9,23 +9,33 @@
 
 rt_backend *KB;
 
-static sp_space SP;
-static nw_layout LAY;
+/* the space under test: the DARTS cell, then one with dense and grouped convs */
+static sp_space SP, SPACES[2];
+static nw_layout LAY, LAYS[2];
+
+static void use(int i) {
+  SP = SPACES[i];
+  LAY = LAYS[i];
+}
 
 static int setup(void **state) {
   if (kt_setup(state) != 0) return -1;
   err_t e = ERR_INIT;
-  if (sp_load_file(&SP, PARSEC_SOURCE_DIR "/tests/spaces/tiny.lua", &e) != 0 ||
-      nw_search_layout(&LAY, &SP, &SP.net, &e) != 0) {
-    fprintf(stderr, "%s\n", err_msg(&e));
-    return -1;
-  }
+  const char *files[2] = {PARSEC_SOURCE_DIR "/tests/spaces/tiny.lua", PARSEC_SOURCE_DIR "/tests/spaces/tiny_custom.lua"};
+  for (int i = 0; i < 2; i++)
+    if (sp_load_file(&SPACES[i], files[i], &e) != 0 || nw_search_layout(&LAYS[i], &SPACES[i], &SPACES[i].net, &e) != 0) {
+      fprintf(stderr, "%s\n", err_msg(&e));
+      return -1;
+    }
+  use(0);
   return 0;
 }
 
 static int teardown(void **state) {
-  nw_free(&LAY);
-  sp_free(&SP);
+  for (int i = 0; i < 2; i++) {
+    nw_free(&LAYS[i]);
+    sp_free(&SPACES[i]);
+  }
   return kt_teardown(state);
 }
 
@@ -139,6 +149,7 @@ static void check_child(const gt_genotype *g) {
 
 static void test_child_gradients(void **state) {
   (void)state;
+  use(0);
   for (uint64_t seed = 1; seed <= 3; seed++) {
     gt_genotype g;
     random_genotype(&g, seed * 7919);
@@ -148,8 +159,7 @@ static void test_child_gradients(void **state) {
 
 /* Every primitive on every edge kind: the normal cell all one primitive,
  * then the next, so each primitive runs at stride 1 and 2. */
-static void test_every_primitive(void **state) {
-  (void)state;
+static void every_primitive(void) {
   for (int p = 0; p < SP.nprims; p++) {
     gt_genotype g;
     memset(&g, 0, sizeof g);
@@ -163,6 +173,25 @@ static void test_every_primitive(void **state) {
         }
     check_child(&g);
   }
+}
+
+static void test_every_primitive(void **state) {
+  (void)state;
+  use(0);
+  every_primitive();
+}
+
+/* user-defined dense and grouped convolutions (im2col and GEMM) */
+static void test_custom_convolutions(void **state) {
+  (void)state;
+  use(1);
+  every_primitive();
+  for (uint64_t seed = 1; seed <= 2; seed++) {
+    gt_genotype g;
+    random_genotype(&g, seed * 104729);
+    check_child(&g);
+  }
+  use(0);
 }
 
 static void test_placement_and_memory(void **state) {
@@ -199,6 +228,7 @@ int main(void) {
       cmocka_unit_test(test_placement_and_memory),
       cmocka_unit_test(test_child_gradients),
       cmocka_unit_test(test_every_primitive),
+      cmocka_unit_test(test_custom_convolutions),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -11,9 +11,10 @@ return space(extend(darts, {
     channels = 8,
     cells = 5,
   },
+  -- about 240 steps of K = 8 children: a few minutes on two cores
   search = {
-    samples = 4, epochs = 3, batch = 64,
-    limit = 2048,
+    samples = 8, epochs = 5, batch = 64,
+    limit = 6144,
     data = "fashion-mnist",
   },
   evaluation = { cells = 8, channels = 16, batch = 96, epochs = 20, cutout = 8 },

@@ -167,7 +167,7 @@ int main(int argc, char **argv) {
   printf("# %-26s %9s %9s %9s %9s %9s\n", "layer", "forward", "bwd-data", "bwd-w", "naive-fwd", "naive/fwd");
   for (int si = 0; si < 3; si++) {
     long C = shapes[si][0], H = shapes[si][1], N = 64, n = N * C * H * H;
-    float *x = buf(n), *y = buf(n), *dy = buf(n), *dx = buf(n), *w = buf(C * 25), *dw = buf(C * 25);
+    float *x = buf(n), *y = buf(n), *dy = buf(n), *dx = buf(n), *w = buf(C * (C + 25)), *dw = buf(C * (C + 25));
     int zero = 0;
     const long dw_geo[4][3] = {{3, 1, 1}, {5, 2, 1}, {3, 2, 2}, {5, 4, 2}}; /* K P D: sep 3, sep 5, dil 3, dil 5 */
     for (int k = 0; k < 4; k++) {

@@ -61,6 +61,22 @@ cmp -s "$tmp/a/distribution.json" "$tmp/c/distribution.json" || fail "resumed di
 [ "$(wc -l <"$tmp/c/log.jsonl")" = 3 ] || fail "resumed log.jsonl should hold 3 epochs"
 echo "ok: interrupted and resumed run equals the unbroken run"
 
+# one clearly best primitive: pi concentrates on it
+"$mkdata" "$tmp/pimg.npy" "$tmp/plab.npy" 1024 16 16 1 2 7 pairs
+"$run" search "$src/tests/spaces/pairs.lua" --data "npy:$tmp/pimg.npy,$tmp/plab.npy" --seed 1 --out "$tmp/pairs" -q ||
+  fail "the pairs search failed"
+# p(dil_conv_5x5) of each categorical, summed over its inputs
+probs=$(awk '/"cell":/ { c++ } /"primitive":/ { name = $2 } /"p":/ { if (name ~ /dil_conv_5x5/) { sub(",", "", $2); s[c] += $2 } }
+             END { for (i = 1; i <= 4; i++) printf "%.3f ", s[i] }' "$tmp/pairs/distribution.json")
+echo "p(dil_conv_5x5) over the normal cell's categoricals: $probs"
+awk -v p="$probs" 'BEGIN { split(p, v, " "); exit !(v[1] > 0.9 && v[2] > 0.9 && (v[1] + v[2] + v[3] + v[4]) / 4 > 0.65) }' ||
+  fail "pi did not concentrate on the only primitive that carries the signal ($probs)"
+grep -q "^Genotype(normal=\[('dil_conv_5x5', [0-9]), ('dil_conv_5x5', [0-9])" "$tmp/pairs/genotype.txt" ||
+  fail "the mode's first node does not take the dilated conv twice: $(cat "$tmp/pairs/genotype.txt")"
+acc=$(tail -1 "$tmp/pairs/log.jsonl" | grep -o '"mode_search_acc":[0-9.]*' | cut -d: -f2)
+awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' || fail "the mode classifies only $acc of the search split"
+echo "ok: pi concentrated on dil_conv_5x5; the mode classifies $acc of the search split"
+
 # bad inputs
 expect 2 "unknown option '--epoch'" -- search --epoch 3
 expect 2 "--samples takes an integer in 1..256, not 'many'" -- search --samples many

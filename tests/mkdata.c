@@ -2,7 +2,10 @@
  * int32 labels) for the end-to-end tests:
  *   mkdata IMAGES.npy LABELS.npy N H W C CLASSES SEED [KIND]
  * KIND "blobs" (default): each class brightens its own cell of a grid, plus
- * noise, so a network separates them quickly. */
+ * noise, so a network separates them quickly.
+ * KIND "pairs": pairs of bright dots 5 pixels apart at random places, side by
+ * side (class 0) or one above the other (class 1): invisible to a 3x3
+ * receptive field, plain to a dilated 5x5 conv. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +50,22 @@ int main(int argc, char **argv) {
   header(fl, "<i4", shape);
   int g = 1;
   while (g * g < K) g++;
-  for (int i = 0; i < N; i++) {
+  int pairs = argc > 9 && strcmp(argv[9], "pairs") == 0;
+  unsigned char *img = malloc((size_t)H * W);
+  for (int i = 0; i < N && pairs; i++) {
+    int32_t y = rnd() < 0.5 ? 0 : 1;
+    int dy = y ? 5 : 0, dx = y ? 0 : 5;
+    for (int k = 0; k < H * W; k++) img[k] = (unsigned char)(20 * rnd());
+    for (int p = 0; p < 4; p++) {
+      int h0 = (int)(rnd() * (H - dy)), w0 = (int)(rnd() * (W - dx));
+      img[h0 * W + w0] = img[(h0 + dy) * W + w0 + dx] = 250;
+    }
+    for (int k = 0; k < H * W; k++)
+      for (int c = 0; c < C; c++) fputc(img[k], fi);
+    fwrite(&y, 4, 1, fl);
+  }
+  free(img);
+  for (int i = 0; i < N && !pairs; i++) {
     int32_t y = (int32_t)(rnd() * K) % K;
     int gy = y / g, gx = y % g;
     for (int h = 0; h < H; h++)

@@ -77,27 +77,30 @@ static int add_fr(nw_layout *lay, int edge, const char *prefix, int cin, int cou
   return add_bn(lay, edge, name, cout, affine, &s, e);
 }
 
-/* The tensors of one primitive's layers, in layer order. */
+/* The tensors of one primitive's layers, in layer order.  Search network:
+ * PREFIX.<layer index>.  Evaluation network, as DARTS's modules name them:
+ * a primitive of one layer is the module itself (PREFIX.conv_1.weight for a
+ * factorized reduce), a longer one a Sequential (PREFIX.op.<index>). */
 static int add_prim(nw_layout *lay, int edge, const char *prefix, const sp_prim *p, int stride, int C, int search,
                     err_t *e) {
   char name[NW_NAME_MAX];
-  for (int i = 0; i < p->nlayers[stride - 1]; i++) {
+  int n = p->nlayers[stride - 1], bare = !search && n == 1;
+  for (int i = 0; i < n; i++) {
     const sp_layer *l = &p->layers[stride - 1][i];
     nw_slots s;
+    if (bare) snprintf(name, sizeof name, "%.100s", prefix);
+    else snprintf(name, sizeof name, search ? "%.100s.%d" : "%.100s.op.%d", prefix, i);
     switch (l->kind) {
     case SP_CONV: {
       int groups = l->groups == 0 ? C : l->groups;
-      snprintf(name, sizeof name, "%.100s.%d", prefix, i);
       if (add_conv(lay, edge, name, ".weight", C, C, groups, l->kh, l->kw, e) < 0) return -1;
       break;
     }
     case SP_BN:
       if (l->search_only && !search) break;
-      snprintf(name, sizeof name, "%.100s.%d", prefix, i);
       if (add_bn(lay, edge, name, C, nw_bn_affine(l, search), &s, e) < 0) return -1;
       break;
     case SP_FACTORIZED_REDUCE:
-      snprintf(name, sizeof name, "%.100s.%d", prefix, i);
       if (add_fr(lay, edge, name, C, C, search ? 0 : 1, e) < 0) return -1;
       break;
     default:
@@ -107,26 +110,58 @@ static int add_prim(nw_layout *lay, int edge, const char *prefix, const sp_prim 
   return 0;
 }
 
-static int add_preprocess(nw_layout *lay, int cell, int which, int cin, int C, int fr, err_t *e) {
+static int add_preprocess(nw_layout *lay, int cell, int which, int cin, int C, int fr, int affine, err_t *e) {
   char prefix[NW_NAME_MAX];
   nw_slots s;
   snprintf(prefix, sizeof prefix, "cells.%d.preprocess%d", cell, which);
-  if (fr) return add_fr(lay, -1, prefix, cin, C, 0, e);
+  if (fr) return add_fr(lay, -1, prefix, cin, C, affine, e);
   if (add_conv(lay, -1, prefix, ".op.1.weight", C, cin, 1, 1, 1, e) < 0) return -1;
   char name[NW_NAME_MAX];
   snprintf(name, sizeof name, "%.100s.op.2", prefix);
-  return add_bn(lay, -1, name, C, 0, &s, e);
+  return add_bn(lay, -1, name, C, affine, &s, e);
+}
+
+/* DARTS's AuxiliaryHeadCIFAR: ReLU, avg pool, 1x1 conv to 128, BN, ReLU,
+ * 2x2 conv to 768, BN, ReLU, linear. */
+static int add_aux(nw_layout *lay, int cin, int classes, err_t *e) {
+  nw_slots s;
+  int shape[2] = {classes, 768};
+  lay->aux_first = lay->n;
+  if (add_conv(lay, -1, "auxiliary_head.features.2", ".weight", 128, cin, 1, 1, 1, e) < 0 ||
+      add_bn(lay, -1, "auxiliary_head.features.3", 128, 1, &s, e) < 0 ||
+      add_conv(lay, -1, "auxiliary_head.features.5", ".weight", 768, 128, 1, 2, 2, e) < 0 ||
+      add_bn(lay, -1, "auxiliary_head.features.6", 768, 1, &s, e) < 0)
+    return -1;
+  int w = add(lay, NW_PARAM, -1, "auxiliary_head.classifier", ".weight", 2, shape, e);
+  int b = w >= 0 ? add(lay, NW_PARAM, -1, "auxiliary_head.classifier", ".bias", 1, shape, e) : -1;
+  if (b < 0) return -1;
+  lay->t[w].init = lay->t[b].init = (float)(1.0 / sqrt(768.0));
+  return 0;
+}
+
+static int add_classifier(nw_layout *lay, int cfinal, int classes, err_t *e) {
+  int shape[2] = {classes, cfinal};
+  if ((lay->classifier_weight = add(lay, NW_PARAM, -1, "classifier", ".weight", 2, shape, e)) < 0) return -1;
+  lay->t[lay->classifier_weight].init = (float)(1.0 / sqrt((double)cfinal));
+  if ((lay->classifier_bias = add(lay, NW_PARAM, -1, "classifier", ".bias", 1, shape, e)) < 0) return -1;
+  lay->t[lay->classifier_bias].init = (float)(1.0 / sqrt((double)cfinal));
+  return 0;
+}
+
+/* The stem (affine BN in both networks). */
+static int add_stem(nw_layout *lay, const sp_net *net, err_t *e) {
+  int cstem = net->stem_multiplier * net->channels;
+  if ((lay->stem_weight = add_conv(lay, -1, "stem.0", ".weight", cstem, net->input_channels, 1, 3, 3, e)) < 0) return -1;
+  return add_bn(lay, -1, "stem.1", cstem, 1, &lay->stem_bn, e);
 }
 
 int nw_search_layout(nw_layout *lay, const sp_space *sp, const sp_net *net, err_t *e) {
   memset(lay, 0, sizeof *lay);
+  lay->aux_first = -1;
+  lay->aux_cell = 2 * net->cells / 3;
   sp_cell_shape sh[64];
   sp_cell_shapes(net, sp->nodes, sh);
-  int cstem = net->stem_multiplier * net->channels;
-  int shape[4];
-  if ((lay->stem_weight = add_conv(lay, -1, "stem.0", ".weight", cstem, net->input_channels, 1, 3, 3, e)) < 0 ||
-      add_bn(lay, -1, "stem.1", cstem, 1, &lay->stem_bn, e) < 0)
-    goto fail;
+  if (add_stem(lay, net, e) < 0) goto fail;
   lay->edge_base = calloc((size_t)net->cells * (size_t)sp->nodes, sizeof *lay->edge_base);
   int total_edges = 0;
   for (int n = 0; n < sp->nodes; n++) total_edges += (2 + n) * sp->nprims;
@@ -138,9 +173,9 @@ int nw_search_layout(nw_layout *lay, const sp_space *sp, const sp_net *net, err_
   for (int c = 0; c < net->cells; c++) {
     const sp_cell_shape *s = &sh[c];
     lay->pre0_first[c] = lay->n;
-    if (add_preprocess(lay, c, 0, s->c_prev_prev, s->C, s->reduction_prev, e) < 0) goto fail;
+    if (add_preprocess(lay, c, 0, s->c_prev_prev, s->C, s->reduction_prev, 0, e) < 0) goto fail;
     lay->pre1_first[c] = lay->n;
-    if (add_preprocess(lay, c, 1, s->c_prev, s->C, 0, e) < 0) goto fail;
+    if (add_preprocess(lay, c, 1, s->c_prev, s->C, 0, 0, e) < 0) goto fail;
     for (int n = 0; n < sp->nodes; n++) {
       lay->edge_base[c * sp->nodes + n] = lay->nedges;
       for (int j = 0; j < 2 + n; j++) {
@@ -157,13 +192,46 @@ int nw_search_layout(nw_layout *lay, const sp_space *sp, const sp_net *net, err_
       }
     }
   }
-  int cfinal = sp->nodes * sh[net->cells - 1].C;
-  shape[0] = net->classes;
-  shape[1] = cfinal;
-  if ((lay->classifier_weight = add(lay, NW_PARAM, -1, "classifier", ".weight", 2, shape, e)) < 0) goto fail;
-  lay->t[lay->classifier_weight].init = (float)(1.0 / sqrt((double)cfinal));
-  if ((lay->classifier_bias = add(lay, NW_PARAM, -1, "classifier", ".bias", 1, shape, e)) < 0) goto fail;
-  lay->t[lay->classifier_bias].init = (float)(1.0 / sqrt((double)cfinal));
+  if (net->auxiliary && add_aux(lay, sp->nodes * sh[lay->aux_cell].C, net->classes, e) < 0) goto fail;
+  if (add_classifier(lay, sp->nodes * sh[net->cells - 1].C, net->classes, e) < 0) goto fail;
+  return 0;
+fail:
+  nw_free(lay);
+  return -1;
+}
+
+int nw_eval_layout(nw_layout *lay, const sp_space *sp, const sp_net *net, const int *pred, const int *prim, err_t *e) {
+  memset(lay, 0, sizeof *lay);
+  lay->eval = 1;
+  lay->aux_first = -1;
+  lay->aux_cell = 2 * net->cells / 3;
+  sp_cell_shape sh[64];
+  sp_cell_shapes(net, sp->nodes, sh);
+  int per_cell = sp->nodes * sp->inputs;
+  lay->entry_first = calloc((size_t)net->cells * (size_t)per_cell, sizeof *lay->entry_first);
+  if (!lay->entry_first) {
+    err_set(e, "out of memory");
+    goto fail;
+  }
+  if (add_stem(lay, net, e) < 0) goto fail;
+  for (int c = 0; c < net->cells; c++) {
+    const sp_cell_shape *s = &sh[c];
+    int t = s->reduction ? 1 : 0;
+    lay->pre0_first[c] = lay->n;
+    if (add_preprocess(lay, c, 0, s->c_prev_prev, s->C, s->reduction_prev, 1, e) < 0) goto fail;
+    lay->pre1_first[c] = lay->n;
+    if (add_preprocess(lay, c, 1, s->c_prev, s->C, 0, 1, e) < 0) goto fail;
+    for (int k = 0; k < per_cell; k++) {
+      int j = pred[t * per_cell + k], p = prim[t * per_cell + k];
+      int stride = s->reduction && j < 2 ? 2 : 1;
+      lay->entry_first[c * per_cell + k] = lay->n;
+      char prefix[NW_NAME_MAX];
+      snprintf(prefix, sizeof prefix, "cells.%d._ops.%d", c, k);
+      if (add_prim(lay, -1, prefix, &sp->prims[p], stride, s->C, 0, e) < 0) goto fail;
+    }
+  }
+  if (net->auxiliary && add_aux(lay, sp->nodes * sh[lay->aux_cell].C, net->classes, e) < 0) goto fail;
+  if (add_classifier(lay, sp->nodes * sh[net->cells - 1].C, net->classes, e) < 0) goto fail;
   return 0;
 fail:
   nw_free(lay);
@@ -174,6 +242,7 @@ void nw_free(nw_layout *lay) {
   free(lay->t);
   free(lay->edges);
   free(lay->edge_base);
+  free(lay->entry_first);
   memset(lay, 0, sizeof *lay);
 }
 

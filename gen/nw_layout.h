@@ -48,10 +48,21 @@ typedef struct {
   nw_slots stem_bn;
   int pre0_first[64], pre1_first[64]; /* first tensor of each cell's preprocessing */
   int classifier_weight, classifier_bias;
+  /* the evaluation network: one op per genotype entry */
+  int eval;
+  int *entry_first; /* [cell * nodes * inputs + node * inputs + slot] */
+  int aux_first;    /* auxiliary head's first tensor, or -1 */
+  int aux_cell;     /* the cell after which the auxiliary head reads */
 } nw_layout;
 
-/* The search network's parent: all edges, search-mode BNs. */
+/* The search network's parent: all edges, search-mode BNs (and the
+ * auxiliary head when NET has one: a transfer search). */
 int nw_search_layout(nw_layout *lay, const sp_space *sp, const sp_net *net, err_t *e);
+/* The evaluation network of genotype G: an op per genotype entry, affine
+ * BNs, the auxiliary head when NET has one; tensors named as in the
+ * state_dict of DARTS's PyTorch evaluation model (cells.N._ops.M.op.1.weight,
+ * auxiliary_head.features.2.weight, classifier.weight, ...). */
+int nw_eval_layout(nw_layout *lay, const sp_space *sp, const sp_net *net, const int *pred, const int *prim, err_t *e);
 void nw_free(nw_layout *lay);
 
 int nw_edge_index(const nw_layout *lay, const sp_space *sp, int cell, int node, int pred, int prim);

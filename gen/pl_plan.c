@@ -17,7 +17,9 @@ typedef struct {
   int buf, coff, c, h, w;
 } view;
 
-typedef enum { OP_GATHER, OP_DWCONV, OP_CONV, OP_GEMM, OP_BN, OP_AVGPOOL, OP_MAXPOOL, OP_AXPY, OP_GAP, OP_LINEAR, OP_XENT } opkind;
+typedef enum {
+  OP_GATHER, OP_DWCONV, OP_CONV, OP_GEMM, OP_BN, OP_AVGPOOL, OP_MAXPOOL, OP_AXPY, OP_GAP, OP_LINEAR, OP_XENT, OP_DROP
+} opkind;
 
 typedef struct {
   opkind kind;
@@ -29,6 +31,9 @@ typedef struct {
   nw_slots bn;
   int affine;
   long save, red; /* fixed-region offsets (BN) */
+  pl_ref ll, cor; /* cross-entropy: where the log-likelihoods and hits go */
+  float mult;     /* cross-entropy: weight of this loss (the auxiliary head's 0.4) */
+  pl_ref mask;    /* drop path: the per-sample scales */
   int id;         /* index into plan->ops */
 } op;
 
@@ -38,6 +43,9 @@ typedef struct {
   const sp_net *net;
   const nw_layout *lay;
   pl_mode mode;
+  int search;       /* the search network (search-mode BNs) or the evaluation one */
+  int drop;         /* drop path on ops other than identity */
+  float aux_weight; /* > 0: the auxiliary head's loss in training plans */
   err_t *e;
   int failed;
   op *ops;
@@ -380,8 +388,15 @@ static void fwd(builder *b, const op *o) {
     pl_plan *p = b->p;
     int train = b->mode == PL_TRAIN;
     pl_arg dl = train ? A_view(o->y) : A_null();
-    kstep(b, &sx, -1, 6, (pl_arg){PA_REF, p->loglik, 0, 0}, dl, (pl_arg){PA_REF, p->correct, 0, 0}, A_view(o->x),
-          (pl_arg){PA_REF, p->labels, 0, 0}, train ? A_kind(PA_LOSS_SCALE) : A_float(0));
+    pl_arg scale = A_kind(PA_LOSS_SCALE);
+    scale.f = o->mult; /* the run's loss scale times this loss's weight */
+    kstep(b, &sx, -1, 6, (pl_arg){PA_REF, o->ll, 0, 0}, dl, (pl_arg){PA_REF, o->cor, 0, 0}, A_view(o->x),
+          (pl_arg){PA_REF, p->labels, 0, 0}, train ? scale : A_float(0));
+    break;
+  }
+  case OP_DROP: {
+    SPEC(sd, "drop_path", "C", (long)o->x.c, "HW", hw);
+    kstep(b, &sd, -1, 4, A_view(o->y), A_view(o->x), (pl_arg){PA_REF, o->mask, 0, 0}, A_int(o->acc));
     break;
   }
   }
@@ -489,7 +504,7 @@ static int layer_tensors(const sp_layer *l, int search) {
  * tensors start at layout index T. */
 static void lower_prim(builder *b, const sp_prim *p, int stride, view x, view out, int acc, float alpha, int t,
                        const char *what) {
-  const int search = 1;
+  const int search = b->search;
   layer_list ll;
   effective(p, stride, search, &ll);
   /* tensors of skipped layers still sit in the layout: walk all layers */
@@ -554,7 +569,7 @@ static void lower_prim(builder *b, const sp_prim *p, int stride, view x, view ou
     case SP_FACTORIZED_REDUCE: {
       relu = 0; /* its own ReLU; relu(relu(x)) = relu(x) */
       view y = last ? out : new_view(b, cur.c, (cur.h + 1) / 2, (cur.w + 1) / 2);
-      factorized_reduce(b, cur, y, tens[i], !search, last ? acc : 0, last ? alpha : 1, what);
+      factorized_reduce(b, cur, y, tens[i], search ? 0 : 1, last ? acc : 0, last ? alpha : 1, what);
       written = last;
       cur = y;
       break;
@@ -577,15 +592,23 @@ static void lower_prim(builder *b, const sp_prim *p, int stride, view x, view ou
 static view preprocess(builder *b, view x, int C, int fr, int t, const char *what) {
   int h = fr ? (x.h + 1) / 2 : x.h, w = fr ? (x.w + 1) / 2 : x.w;
   view out = new_view(b, C, h, w);
+  int affine = !b->search;
   if (fr) {
-    factorized_reduce(b, x, out, t, 0, 0, 1, what);
+    factorized_reduce(b, x, out, t, affine, 0, 1, what);
   } else {
     view r = relu_of(b, x, what);
     view y = new_view(b, C, h, w);
     conv1x1(b, r, y, t, what);
-    bn(b, y, out, t + 1, 0, 0, 1, what);
+    bn(b, y, out, t + 1, affine, 0, 1, what);
   }
   return out;
+}
+
+/* An op with no layer to compute (identity): DARTS never drops it. */
+static int is_identity(const builder *b, const sp_prim *p, int stride) {
+  layer_list ll;
+  effective(p, stride, b->search, &ll);
+  return ll.n == 0;
 }
 
 static void lower_cell(builder *b, int cell, const sp_cell_shape *s, view s0, view s1, view out,
@@ -602,9 +625,29 @@ static void lower_cell(builder *b, int cell, const sp_cell_shape *s, view s0, vi
     for (int k = 0; k < ne->n; k++) {
       int j = ne->pred[k], pr = ne->prim[k];
       int stride = s->reduction && j < 2 ? 2 : 1;
-      int ei = nw_edge_index(b->lay, b->sp, cell, n, j, pr);
-      snprintf(what, sizeof what, "cell %d node %d edge (%d, %s)", cell, n, j, b->sp->prims[pr].name);
-      lower_prim(b, &b->sp->prims[pr], stride, st[j], node, k > 0, (float)ne->mult[k], b->lay->edges[ei].first, what);
+      const sp_prim *prim = &b->sp->prims[pr];
+      snprintf(what, sizeof what, "cell %d node %d edge (%d, %s)", cell, n, j, prim->name);
+      if (b->drop && !is_identity(b, prim, stride)) {
+        /* drop path: the op's output, scaled per sample, into the node */
+        view t = new_view(b, s->C, node.h, node.w);
+        lower_prim(b, prim, stride, st[j], t, 0, 1, ne->first[k], what);
+        op o = blank(OP_DROP, t, node);
+        o.acc = k > 0;
+        view m = new_view(b, 1, 1, 1);
+        o.mask = A_view(m).ref;
+        pl_plan *p = b->p;
+        pl_ref *d = realloc(p->drops, sizeof *d * (size_t)(p->ndrops + 1));
+        if (!d) {
+          b->failed = 1;
+          err_set(b->e, "out of memory");
+          return;
+        }
+        p->drops = d;
+        p->drops[p->ndrops++] = o.mask;
+        emit(b, &o, "%s drop path", what);
+      } else {
+        lower_prim(b, prim, stride, st[j], node, k > 0, (float)ne->mult[k], ne->first[k], what);
+      }
     }
     st[2 + n] = node;
   }
@@ -730,6 +773,12 @@ static void bwd(builder *b, const op *o) {
     kstep(b, &sx, -1, 4, A_view(dx), A_view(dy), A_int(acc), A_float(o->alpha));
     break;
   }
+  case OP_DROP: {
+    if (!grad_write(b, o->x, &dx, &acc)) return;
+    SPEC(sd, "drop_path", "C", (long)o->x.c, "HW", hw);
+    kstep(b, &sd, -1, 4, A_view(dx), A_view(dy), (pl_arg){PA_REF, o->mask, 0, 0}, A_int(acc));
+    break;
+  }
   case OP_GAP: {
     if (!grad_write(b, o->x, &dx, &acc)) return;
     SPEC(sg, "gap_bwd", "C", (long)o->x.c, "HW", hw);
@@ -787,12 +836,17 @@ static int place(builder *b) {
       u->last = i;
     }
   /* inputs and outputs live for the whole plan */
-  int io[4] = {p->images.buf, p->labels.buf, p->loglik.buf, p->correct.buf};
-  for (int k = 0; k < 4; k++)
+  int io[6] = {p->images.buf, p->labels.buf, p->loglik.buf, p->correct.buf, -1, -1};
+  if (p->has_aux) io[4] = p->aux_loglik.buf, io[5] = p->aux_correct.buf;
+  for (int k = 0; k < 6; k++)
     if (io[k] >= 0) {
       p->bufs[io[k]].first = 0;
       p->bufs[io[k]].last = p->nsteps;
     }
+  for (int k = 0; k < p->ndrops; k++) {
+    p->bufs[p->drops[k].buf].first = 0;
+    p->bufs[p->drops[k].buf].last = p->nsteps;
+  }
   sized *order = malloc((size_t)p->nbufs * sizeof *order);
   span *sp = malloc((size_t)p->nbufs * sizeof *sp);
   int *placed = malloc((size_t)p->nbufs * sizeof *placed);
@@ -869,6 +923,11 @@ static void resolve_all(pl_plan *p) {
   resolve(p, &p->loglik);
   resolve(p, &p->correct);
   resolve(p, &p->logits);
+  if (p->has_aux) {
+    resolve(p, &p->aux_loglik);
+    resolve(p, &p->aux_correct);
+  }
+  for (int k = 0; k < p->ndrops; k++) resolve(p, &p->drops[k]);
 }
 
 static int collect_touched(pl_plan *p, const nw_layout *lay, err_t *e) {
@@ -900,8 +959,59 @@ static int collect_touched(pl_plan *p, const nw_layout *lay, err_t *e) {
 
 /* ---------- the network ---------- */
 
+/* DARTS's auxiliary head on the cell output X: ReLU, avg pool to 2x2
+ * (kernel 5, stride 3 on 8x8; the kernel adapts on other sizes), 1x1 conv to
+ * 128, BN, ReLU, 2x2 conv to 768, BN, ReLU, linear; its cross-entropy, weighted,
+ * joins the loss.  Only training plans run it. */
+static void aux_head(builder *b, view x) {
+  const nw_layout *lay = b->lay;
+  /* a 2x2 output: kernel h - 3 at stride 3 (5 on DARTS's 8x8), or h - 1 at
+     stride 1 on maps smaller than 5x5 */
+  int t = lay->aux_first, k = x.h >= 5 ? x.h - 3 : x.h - 1, st = x.h >= 5 ? 3 : 1;
+  view r = relu_of(b, x, "auxiliary head");
+  view pooled = new_view(b, x.c, sp_out_size(x.h, k, st, 0, 1), sp_out_size(x.w, k, st, 0, 1));
+  op o = blank(OP_AVGPOOL, r, pooled);
+  o.kh = o.kw = k;
+  o.sh = o.sw = st;
+  emit(b, &o, "%s", "auxiliary head pool");
+  view c1 = new_view(b, 128, pooled.h, pooled.w), b1 = new_view(b, 128, pooled.h, pooled.w);
+  conv1x1(b, pooled, c1, t, "auxiliary head");
+  bn(b, c1, b1, t + 1, 1, 0, 1, "auxiliary head");
+  int oh = sp_out_size(pooled.h, 2, 1, 0, 1), ow = sp_out_size(pooled.w, 2, 1, 0, 1);
+  view c2 = new_view(b, 768, oh, ow), b2 = new_view(b, 768, oh, ow);
+  o = blank(OP_CONV, b1, c2);
+  o.kh = o.kw = 2;
+  o.relu = 1;
+  o.wt = t + 5;
+  emit(b, &o, "%s", "auxiliary head conv 2x2");
+  bn(b, c2, b2, t + 6, 1, 0, 1, "auxiliary head");
+  view r2 = relu_of(b, b2, "auxiliary head");
+  view g = r2;
+  if (oh * ow > 1) { /* inputs other than 2x2 after the pool: average what is left */
+    g = new_view(b, 768, 1, 1);
+    o = blank(OP_GAP, r2, g);
+    emit(b, &o, "%s", "auxiliary head pool");
+  }
+  view logits = new_view(b, b->p->classes, 1, 1);
+  o = blank(OP_LINEAR, g, logits);
+  o.wt = t + 10;
+  o.bt = t + 11;
+  emit(b, &o, "%s", "auxiliary classifier");
+  view dl, ll = new_view(b, 1, 1, 1), cor = new_view(b, 1, 1, 1);
+  int acc;
+  grad_write(b, logits, &dl, &acc);
+  b->p->has_aux = 1;
+  b->p->aux_loglik = A_view(ll).ref;
+  b->p->aux_correct = A_view(cor).ref;
+  o = blank(OP_XENT, logits, dl);
+  o.ll = b->p->aux_loglik;
+  o.cor = b->p->aux_correct;
+  o.mult = b->aux_weight;
+  emit(b, &o, "%s", "auxiliary cross-entropy");
+}
+
 static int build(pl_plan *p, const sp_space *sp, const sp_net *net, const nw_layout *lay, const pl_node_edges *edges,
-                 pl_mode mode, err_t *e) {
+                 pl_mode mode, int drop, float aux_weight, err_t *e) {
   memset(p, 0, sizeof *p);
   p->mode = mode;
   builder bb = {0}, *b = &bb;
@@ -910,6 +1020,9 @@ static int build(pl_plan *p, const sp_space *sp, const sp_net *net, const nw_lay
   b->net = net;
   b->lay = lay;
   b->mode = mode;
+  b->search = !lay->eval;
+  b->drop = drop && mode == PL_TRAIN;
+  b->aux_weight = aux_weight;
   b->e = e;
   if (cg_kernels_load(e) != 0) return -1;
   sp_cell_shape sh[64];
@@ -946,6 +1059,7 @@ static int build(pl_plan *p, const sp_space *sp, const sp_net *net, const nw_lay
     lower_cell(b, c, &sh[c], s0, s1, out, edges + (size_t)c * GT_MAXNODES);
     s0 = s1;
     s1 = out;
+    if (c == lay->aux_cell && lay->aux_first >= 0 && mode == PL_TRAIN && b->aux_weight > 0) aux_head(b, s1);
   }
   /* head: global average pool, linear, softmax cross-entropy */
   view g = new_view(b, s1.c, 1, 1);
@@ -963,6 +1077,9 @@ static int build(pl_plan *p, const sp_space *sp, const sp_net *net, const nw_lay
     grad_write(b, logits, &dlogits, &acc);
   }
   o = blank(OP_XENT, logits, dlogits);
+  o.ll = p->loglik;
+  o.cor = p->correct;
+  o.mult = 1;
   emit(b, &o, "%s", "cross-entropy");
   if (mode == PL_TRAIN)
     for (int i = b->nops - 1; i >= 0 && !b->failed; i--) bwd(b, &b->ops[i]);
@@ -982,6 +1099,11 @@ static int build(pl_plan *p, const sp_space *sp, const sp_net *net, const nw_lay
 
 int pl_build_child(pl_plan *p, const sp_space *sp, const sp_net *net, const nw_layout *lay, const gt_genotype *g,
                    pl_mode mode, err_t *e) {
+  return pl_build_child_aux(p, sp, net, lay, g, mode, lay->aux_first >= 0 ? (float)net->auxiliary_weight : 0, e);
+}
+
+int pl_build_child_aux(pl_plan *p, const sp_space *sp, const sp_net *net, const nw_layout *lay, const gt_genotype *g,
+                       pl_mode mode, float aux_weight, err_t *e) {
   pl_node_edges *edges = calloc((size_t)net->cells * GT_MAXNODES, sizeof *edges);
   if (!edges) return err_set(e, "out of memory");
   for (int c = 0; c < net->cells; c++) {
@@ -996,13 +1118,14 @@ int pl_build_child(pl_plan *p, const sp_space *sp, const sp_net *net, const nw_l
           ne->pred[k] = j;
           ne->prim[k] = pr;
           ne->mult[k] = 0;
+          ne->first[k] = lay->edges[nw_edge_index(lay, sp, c, n, j, pr)].first;
           ne->n++;
         }
         ne->mult[k]++;
       }
     }
   }
-  int rc = build(p, sp, net, lay, edges, mode, e);
+  int rc = build(p, sp, net, lay, edges, mode, 0, aux_weight, e);
   free(edges);
   return rc;
 }
@@ -1018,15 +1141,41 @@ int pl_build_supernet(pl_plan *p, const sp_space *sp, const sp_net *net, const n
         for (int pr = 0; pr < sp->nprims && ne->n < 64; pr++) {
           ne->pred[ne->n] = j;
           ne->prim[ne->n] = pr;
+          ne->first[ne->n] = lay->edges[nw_edge_index(lay, sp, c, n, j, pr)].first;
           ne->mult[ne->n++] = 1;
         }
     }
-  int rc = build(p, sp, net, lay, edges, mode, e);
+  int rc = build(p, sp, net, lay, edges, mode, 0, lay->aux_first >= 0 ? (float)net->auxiliary_weight : 0, e);
+  free(edges);
+  return rc;
+}
+
+int pl_build_eval(pl_plan *p, const sp_space *sp, const sp_net *net, const nw_layout *lay, const gt_genotype *g,
+                  pl_mode mode, int drop_path, float aux_weight, err_t *e) {
+  if (!lay->eval) return err_set(e, "internal: pl_build_eval needs an evaluation layout");
+  pl_node_edges *edges = calloc((size_t)net->cells * GT_MAXNODES, sizeof *edges);
+  if (!edges) return err_set(e, "out of memory");
+  int per_cell = sp->nodes * sp->inputs;
+  for (int c = 0; c < net->cells; c++) {
+    int t = sp_is_reduction(net, c) ? 1 : 0;
+    for (int n = 0; n < sp->nodes; n++) {
+      pl_node_edges *ne = &edges[(size_t)c * GT_MAXNODES + n];
+      for (int i = 0; i < sp->inputs; i++) { /* every genotype entry is an op of its own */
+        ne->pred[i] = g->pred[t][n][i];
+        ne->prim[i] = g->prim[t][n][i];
+        ne->mult[i] = 1;
+        ne->first[i] = lay->entry_first[c * per_cell + n * sp->inputs + i];
+      }
+      ne->n = sp->inputs;
+    }
+  }
+  int rc = build(p, sp, net, lay, edges, mode, drop_path, aux_weight, e);
   free(edges);
   return rc;
 }
 
 void pl_free(pl_plan *p) {
+  free(p->drops);
   free(p->steps);
   free(p->specs);
   free(p->bufs);

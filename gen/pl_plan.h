@@ -100,25 +100,42 @@ typedef struct {
   pl_ref correct;  /* int[N] */
   pl_ref logits;   /* [K, N] */
   int in_c, in_h, in_w, classes;
+  /* the auxiliary head's outputs (training plans of networks with one) */
+  int has_aux;
+  pl_ref aux_loglik, aux_correct;
+  /* drop path: one per-sample scale vector [N] per dropped op, filled by the
+     caller before each run (0 or 1/keep) */
+  int ndrops;
+  pl_ref *drops;
   /* parameter tensors that receive a gradient (training plans) */
   int *touched;
   int ntouched;
 } pl_plan;
 
-/* The edges of one node: (predecessor, primitive, multiplicity); a child
- * has `inputs` choices per node, the supernet every edge. */
+/* The edges of one node: (predecessor, primitive, multiplicity, first
+ * tensor in the layout); a child has `inputs` choices per node, the supernet
+ * every edge. */
 typedef struct {
   int n;
-  int pred[64], prim[64], mult[64];
+  int pred[64], prim[64], mult[64], first[64];
 } pl_node_edges;
 
 /* A child of the search network. */
 int pl_build_child(pl_plan *p, const sp_space *sp, const sp_net *net, const nw_layout *lay, const gt_genotype *g,
                    pl_mode mode, err_t *e);
+/* The same with the auxiliary head's loss weight, for networks with one (a
+ * transfer search): its loss enters the weight gradients of training plans. */
+int pl_build_child_aux(pl_plan *p, const sp_space *sp, const sp_net *net, const nw_layout *lay, const gt_genotype *g,
+                       pl_mode mode, float aux_weight, err_t *e);
 /* The DARTS supernet on the same network (every edge of every node): for
  * measuring its activation memory, never run. */
 int pl_build_supernet(pl_plan *p, const sp_space *sp, const sp_net *net, const nw_layout *lay, pl_mode mode,
                       err_t *e);
+/* The evaluation network of genotype G (LAY from nw_eval_layout): affine
+ * BNs, no BN after pools, the auxiliary head in training plans when the
+ * network has one, and DROP_PATH: drop-path masks on every op but identity. */
+int pl_build_eval(pl_plan *p, const sp_space *sp, const sp_net *net, const nw_layout *lay, const gt_genotype *g,
+                  pl_mode mode, int drop_path, float aux_weight, err_t *e);
 void pl_free(pl_plan *p);
 
 /* Every kernel spec that a network of the space can need (training and

@@ -68,7 +68,7 @@ int rt_exec_run(rt_backend *b, const rt_exec *x, long N, const rt_bind *bind, er
           params[a + 1] = &floats[a];
           break;
         case PA_LOSS_SCALE:
-          floats[a] = bind->loss_scale;
+          floats[a] = bind->loss_scale * g->f;
           params[a + 1] = &floats[a];
           break;
         case PA_BN_MOMENTUM:

@@ -483,12 +483,18 @@ static void test_axpy_drop_path(void **state) {
   kt_close("axpy copy", y, x, n, 0, 0);
   double scale[3] = {0, 1.25, 1.25};
   KSPEC(d, "drop_path", "C", (long)C, "HW", (long)HW);
-  karg c[2] = {KP(y), KP(scale)};
-  kt_run(&d, N, 2, c);
+  double *z = kt_randv(n), *z0 = malloc(sizeof(double) * n);
+  memcpy(z0, z, sizeof(double) * n);
+  karg c[4] = {KP(y), KP(x), KP(scale), KI(0)};
+  kt_run(&d, N, 4, c);
+  karg c2[4] = {KP(z), KP(x), KP(scale), KI(1)};
+  kt_run(&d, N, 4, c2);
   for (long i = 0; i < n; i++) {
-    double want = x[i] * scale[(i / HW) % N];
+    double want = x[i] * scale[(i / HW) % N], want2 = z0[i] + want;
     kt_close("drop path", &y[i], &want, 1, 1e-12, 1e-12);
+    kt_close("drop path accumulates", &z[i], &want2, 1, 1e-12, 1e-12);
   }
+  free(z), free(z0);
   free(x), free(y), free(y0);
 }
 

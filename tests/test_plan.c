@@ -194,6 +194,91 @@ static void test_custom_convolutions(void **state) {
   use(0);
 }
 
+typedef struct {
+  rt_exec x;
+  rt_model *m;
+  void *arena;
+  long N;
+} train_ctx;
+
+/* the whole training loss, main and auxiliary, as the training plan computes it */
+static double train_loss(void *ctx) {
+  train_ctx *c = ctx;
+  rt_bind bind = rt_model_bind(c->m, c->arena);
+  bind.loss_scale = 1;
+  err_t e = ERR_INIT;
+  if (rt_exec_run(KB, &c->x, c->N, &bind, &e) != 0) fail_msg("%s", err_msg(&e));
+  const pl_plan *p = c->x.plan;
+  double *ll = rt_ref_ptr(KB, p, &bind, p->loglik, c->N), *al = rt_ref_ptr(KB, p, &bind, p->aux_loglik, c->N), s = 0;
+  for (long n = 0; n < c->N; n++) s -= ll[n] + SP.eval_net.auxiliary_weight * al[n];
+  return s;
+}
+
+/* The evaluation network: affine BNs, an op per genotype entry, the
+ * auxiliary head (weight 0.4) and drop path, against finite differences. */
+static void test_eval_network(void **state) {
+  (void)state;
+  use(0);
+  err_t e = ERR_INIT;
+  gt_genotype g;
+  random_genotype(&g, 4242);
+  int pred[2 * GT_MAXNODES * GT_MAXINPUTS], prim[2 * GT_MAXNODES * GT_MAXINPUTS], per = SP.nodes * SP.inputs;
+  for (int t = 0; t < 2; t++)
+    for (int n = 0; n < SP.nodes; n++)
+      for (int i = 0; i < SP.inputs; i++) {
+        pred[t * per + n * SP.inputs + i] = g.pred[t][n][i];
+        prim[t * per + n * SP.inputs + i] = g.prim[t][n][i];
+      }
+  nw_layout lay;
+  if (nw_eval_layout(&lay, &SP, &SP.eval_net, pred, prim, &e) != 0) fail_msg("%s", err_msg(&e));
+  assert_true(SP.eval_net.auxiliary);
+  assert_true(lay.aux_first >= 0);
+  assert_true(nw_find(&lay, "cells.0._ops.0.op.1.weight") >= 0 || nw_find(&lay, "cells.0._ops.0.conv_1.weight") >= 0 ||
+              lay.entry_first[1] == lay.entry_first[0]);
+  assert_true(nw_find(&lay, "auxiliary_head.features.5.weight") >= 0);
+  assert_true(nw_find(&lay, "cells.0.preprocess1.op.2.bias") >= 0); /* affine */
+  pl_plan p;
+  if (pl_build_eval(&p, &SP, &SP.eval_net, &lay, &g, PL_TRAIN, 1, (float)SP.eval_net.auxiliary_weight, &e) != 0)
+    fail_msg("%s", err_msg(&e));
+  assert_true(p.has_aux);
+  assert_true(p.ndrops > 0);
+  if (pl_check_placement(&p, &e) != 0) fail_msg("%s", err_msg(&e));
+  rt_model m;
+  if (rt_model_init(&m, KB, &lay, 11, &e) != 0) fail_msg("%s", err_msg(&e));
+  long N = 3;
+  void *arena = calloc(1, pl_arena_bytes(&p, N, KB->elem));
+  train_ctx c = {{0}, &m, arena, N};
+  if (rt_exec_prepare(&c.x, KB, &p, &e) != 0) fail_msg("%s", err_msg(&e));
+  rt_bind bind = rt_model_bind(&m, arena);
+  double *img = rt_ref_ptr(KB, &p, &bind, p.images, N);
+  int *lab = rt_ref_ptr(KB, &p, &bind, p.labels, N);
+  for (long i = 0; i < N * p.in_c * p.in_h * p.in_w; i++) img[i] = kt_rand();
+  for (long n = 0; n < N; n++) lab[n] = (int)(n * 2 % p.classes);
+  for (int d = 0; d < p.ndrops; d++) { /* fixed masks: some samples dropped, the rest scaled by 1/keep */
+    double *mask = rt_ref_ptr(KB, &p, &bind, p.drops[d], N);
+    for (long n = 0; n < N; n++) mask[n] = (n + d) % 3 == 0 ? 0 : 1 / 0.8;
+  }
+  rt_model_zero_grads(&m, &e);
+  train_loss(&c);
+  double *grads = malloc(lay.nparams * sizeof *grads);
+  memcpy(grads, m.grads, lay.nparams * sizeof *grads);
+  for (int i = 0; i < p.ntouched; i++) {
+    const nw_tensor *t = &lay.t[p.touched[i]];
+    long pick[2] = {0, (long)t->numel - 1};
+    for (int k = 0; k < 2; k++) {
+      char what[200];
+      snprintf(what, sizeof what, "gradient of %s[%ld]", t->name, pick[k]);
+      kt_fd(what, (double *)m.params + t->offset + pick[k], grads + t->offset + pick[k], 1, train_loss, &c);
+    }
+  }
+  free(grads);
+  rt_exec_free(&c.x);
+  free(arena);
+  rt_model_free(&m);
+  pl_free(&p);
+  nw_free(&lay);
+}
+
 static void test_placement_and_memory(void **state) {
   (void)state;
   err_t e = ERR_INIT;
@@ -229,6 +314,7 @@ int main(void) {
       cmocka_unit_test(test_child_gradients),
       cmocka_unit_test(test_every_primitive),
       cmocka_unit_test(test_custom_convolutions),
+      cmocka_unit_test(test_eval_network),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

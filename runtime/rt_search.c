@@ -6,6 +6,7 @@
 #include "rt_files.h"
 #include "rt_model.h"
 #include "rt_progress.h"
+#include "rt_runner.h"
 #include "sp_json.h"
 
 #include <cJSON.h>
@@ -46,10 +47,7 @@ typedef struct {
   float mean[8], std[8];
   rt_augment aug;
   rt_rng sample_rng, aug_rng;
-  void *arena;
-  size_t arena_cap;
-  void *himg;
-  int32_t *hlab;
+  rt_runner run;
   char dir[4096];
   /* position: the next step to run */
   int epoch, step;
@@ -200,11 +198,8 @@ static int load_data(search *s, err_t *e) {
   if (!s->search_idx) return err_set(e, "out of memory");
   memcpy(s->search_idx, all + s->ntrain, sizeof *all * (size_t)s->nsearch);
   if (rt_data_is_cifar(s->st.data)) s->aug = (rt_augment){4, 1, 0};
-  size_t img = (size_t)s->st.batch * n->input_channels * n->input_size * n->input_size;
-  s->himg = malloc(img * s->b->elem);
-  s->hlab = malloc(sizeof *s->hlab * (size_t)s->st.batch);
-  if (!s->himg || !s->hlab) return err_set(e, "out of memory");
-  return 0;
+  if (s->o->init_from || s->st.init_from[0]) s->aug.cutout = s->sp.transfer.cutout;
+  return rt_runner_init(&s->run, s->b, &s->m, s->st.batch, (long)n->input_channels * n->input_size * n->input_size, e);
 }
 
 /* The order of epoch E's batches: a function of the seed and E alone, so a
@@ -222,56 +217,8 @@ static int steps_per_epoch(const search *s) { return (s->ntrain + s->st.batch - 
 
 /* ---------- running plans ---------- */
 
-static int ensure_arena(search *s, size_t bytes, err_t *e) {
-  if (bytes <= s->arena_cap) return 0;
-  s->b->free(s->b, s->arena);
-  s->arena = s->b->alloc(s->b, bytes, e);
-  s->arena_cap = s->arena ? bytes : 0;
-  return s->arena ? 0 : -1;
-}
-
-typedef struct {
-  double loglik_sum;
-  double correct;
-  size_t arena_bytes;
-} plan_result;
-
-/* Runs PLAN on the staged batch of N; reads back its log-likelihoods. */
-static int run_plan(search *s, const pl_plan *p, long N, float loss_scale, float bn_momentum, plan_result *r,
-                    err_t *e) {
-  rt_exec x;
-  if (rt_exec_prepare(&x, s->b, p, e) != 0) return -1;
-  r->arena_bytes = pl_arena_bytes(p, N, s->b->elem);
-  int rc = ensure_arena(s, pl_arena_bytes(p, s->st.batch, s->b->elem), e);
-  rt_bind bind = rt_model_bind(&s->m, s->arena);
-  bind.loss_scale = loss_scale;
-  bind.bn_momentum = bn_momentum;
-  size_t img = (size_t)N * p->in_c * p->in_h * p->in_w * s->b->elem;
-  if (rc == 0) rc = s->b->upload(s->b, rt_ref_ptr(s->b, p, &bind, p->images, N), s->himg, img, e);
-  if (rc == 0)
-    rc = s->b->upload(s->b, rt_ref_ptr(s->b, p, &bind, p->labels, N), s->hlab, sizeof(int32_t) * (size_t)N, e);
-  if (rc == 0) rc = rt_exec_run(s->b, &x, N, &bind, e);
-  double ll[1024];
-  int32_t cor[1024];
-  r->loglik_sum = r->correct = 0;
-  for (long at = 0; rc == 0 && at < N; at += 1024) {
-    long n = N - at < 1024 ? N - at : 1024;
-    char *llp = (char *)rt_ref_ptr(s->b, p, &bind, p->loglik, N) + (size_t)at * s->b->elem;
-    char *cp = (char *)rt_ref_ptr(s->b, p, &bind, p->correct, N) + (size_t)at * sizeof(int32_t);
-    float llf[1024];
-    rc = s->b->download(s->b, s->b->elem == 8 ? (void *)ll : (void *)llf, llp, (size_t)n * s->b->elem, e) ||
-         s->b->download(s->b, cor, cp, sizeof(int32_t) * (size_t)n, e);
-    for (long i = 0; i < n && rc == 0; i++) {
-      r->loglik_sum += s->b->elem == 8 ? ll[i] : llf[i];
-      r->correct += cor[i];
-    }
-  }
-  rt_exec_free(&x);
-  return rc;
-}
-
-static void stage(search *s, const int *idx, int n) {
-  rt_data_batch(&s->data, idx, n, s->mean, s->std, &s->aug, &s->aug_rng, s->himg, s->b->elem, s->hlab);
+static void stage(search *s, const int *idx, int n, const rt_augment *aug) {
+  rt_data_batch(&s->data, idx, n, s->mean, s->std, aug, &s->aug_rng, s->run.himg, s->b->elem, s->run.hlab);
 }
 
 /* One step of Algorithm 1. */
@@ -282,31 +229,32 @@ static int search_step(search *s, const int *tidx, int tn, const int *sidx, int 
   for (int k = 0; k < K; k++) rt_dist_sample(&s->d, &s->sample_rng, &g[k]);
   size_t peak = 0, alone = 0;
   /* importance weights on the search batch: forward only */
-  stage(s, sidx, sn);
+  stage(s, sidx, sn, &s->aug);
   for (int k = 0; k < K; k++) {
     pl_plan p;
-    plan_result r;
+    rt_result r;
     if (pl_build_child(&p, &s->sp, s->net, &s->lay, &g[k], PL_FORWARD, e) != 0) return -1;
-    int rc = run_plan(s, &p, sn, 0, 0, &r, e);
+    int rc = rt_runner_run(&s->run, &p, sn, 0, 0, &r, e);
     pl_free(&p);
     if (rc) return -1;
-    logw[k] = r.loglik_sum;
+    logw[k] = r.loglik;
     if (r.arena_bytes > peak) peak = r.arena_bytes;
   }
   rt_softmax(logw, K, s->st.temperature, w);
-  /* weighted gradients on the train batch */
-  stage(s, tidx, tn);
+  /* weighted gradients on the train batch (the auxiliary head's loss, in a
+     transfer search, joins the gradients, not the weights) */
+  stage(s, tidx, tn, &s->aug);
   if (rt_model_zero_grads(&s->m, e) != 0) return -1;
   double loss = 0, acc = 0;
   for (int k = 0; k < K; k++) {
     pl_plan p;
-    plan_result r;
+    rt_result r;
     if (pl_build_child(&p, &s->sp, s->net, &s->lay, &g[k], PL_TRAIN, e) != 0) return -1;
-    int rc = run_plan(s, &p, tn, (float)(w[k] / tn), 0.1f, &r, e);
+    int rc = rt_runner_run(&s->run, &p, tn, (float)(w[k] / tn), 0.1f, &r, e);
     if (rc == 0) rt_model_touch(&s->m, &p);
     pl_free(&p);
     if (rc) return -1;
-    loss += w[k] * (-r.loglik_sum / tn);
+    loss += w[k] * (-r.loglik / tn);
     acc += w[k] * (r.correct / tn);
     if (r.arena_bytes > peak) peak = r.arena_bytes;
     if (r.arena_bytes > alone) alone = r.arena_bytes;
@@ -340,11 +288,11 @@ static int evaluate_mode(search *s, const gt_genotype *mode, double *acc, double
   int rc = 0;
   for (int at = 0; at < s->nsearch && rc == 0; at += s->st.batch) {
     int n = s->nsearch - at < s->st.batch ? s->nsearch - at : s->st.batch;
-    rt_data_batch(&s->data, s->search_idx + at, n, s->mean, s->std, NULL, NULL, s->himg, s->b->elem, s->hlab);
-    plan_result r;
-    rc = run_plan(s, &p, n, 0, 0, &r, e);
+    stage(s, s->search_idx + at, n, NULL);
+    rt_result r;
+    rc = rt_runner_run(&s->run, &p, n, 0, 0, &r, e);
     correct += r.correct;
-    ll += r.loglik_sum;
+    ll += r.loglik;
   }
   pl_free(&p);
   *acc = correct / s->nsearch;
@@ -626,7 +574,7 @@ fail:
 
 static void teardown(search *s) {
   if (s->b) {
-    s->b->free(s->b, s->arena);
+    rt_runner_free(&s->run);
     rt_dist_free(&s->d);
     rt_model_free(&s->m);
     rt_backend_close(s->b);
@@ -635,8 +583,6 @@ static void teardown(search *s) {
   rt_data_free(&s->data);
   free(s->train_idx);
   free(s->search_idx);
-  free(s->himg);
-  free(s->hlab);
   sp_free(&s->sp);
 }
 

@@ -65,7 +65,14 @@ int rt_run_space(const char *run, sp_space *sp, err_t *e) {
   rt_ckpt c;
   if (rt_ckpt_read(path, &c, e) != 0) return err_prefix(e, "%s is not a search run", run);
   cJSON *h = cJSON_Parse(c.header);
-  char *space = h ? cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(h, "space")) : NULL;
+  const cJSON *kind = h ? cJSON_GetObjectItemCaseSensitive(h, "kind") : NULL;
+  if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "search") != 0) {
+    cJSON_Delete(h);
+    rt_ckpt_free(&c);
+    return err_set(e, "%s is not a search run (its checkpoint is a %s checkpoint)", run,
+                   cJSON_IsString(kind) ? kind->valuestring : "damaged");
+  }
+  char *space = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(h, "space"));
   int rc = space ? sp_from_json(sp, space, path, e) : err_set(e, "%s: damaged checkpoint header", path);
   free(space);
   cJSON_Delete(h);
@@ -405,6 +412,11 @@ static int train_epoch(trainer *t, double lr, double drop, double *loss, double 
   shuffle(order, n, &r);
   double ls = 0, cs = 0, t0 = now_s();
   int rc = 0;
+  static long budget = -2; /* test hook: PARSEC_TEST_INTERRUPT_AFTER=N acts as a SIGINT after N steps */
+  if (budget == -2) {
+    const char *v = getenv("PARSEC_TEST_INTERRUPT_AFTER");
+    budget = v ? strtol(v, NULL, 10) : -1;
+  }
   for (int s = 0; s < steps && rc == 0 && !stop; s++) {
     int m = n - s * B < B ? n - s * B : B;
     rt_data_batch(&t->train, order + s * B, m, t->mean, t->std, &t->aug, &t->data_rng, t->run.himg, t->b->elem,
@@ -421,6 +433,7 @@ static int train_epoch(trainer *t, double lr, double drop, double *loss, double 
     ls += -res.loglik;
     cs += res.correct;
     t->batches++;
+    if (budget > 0 && --budget == 0) stop = SIGINT;
     double el = now_s() - t0;
     rt_progress_step(&t->prog, t->epoch, t->st.epochs, s + 1, steps, el / (s + 1), ls / ((double)(s + 1) * B),
                      (s + 1) * B / (el > 0 ? el : 1));

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# parsec-run train end to end: a short training on a few Fashion-MNIST images
+# that improves and writes every output; resume; a published genotype; bad
+# genotypes, weights and directories give clear messages.
+set -u
+run=$1 same=$2 src=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+expect() {
+  local code=$1 needle=$2
+  shift 3
+  local out rc
+  out=$("$run" "$@" 2>&1)
+  rc=$?
+  if [ "$rc" != "$code" ]; then fail "parsec-run $* exited $rc, expected $code"; echo "$out" | tail -5; return; fi
+  grep -qF -- "$needle" <<<"$out" || { fail "parsec-run $* did not say '$needle'"; echo "$out" | tail -5; return; }
+  echo "ok: parsec-run $* -> $rc"
+}
+
+v2="Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"
+echo "$v2" >"$tmp/v2.txt"
+common=(small --genotype "$tmp/v2.txt" --limit 1024 --layers 3 --channels 8 --batch 64 --seed 3 --no-progress)
+
+"$run" train "${common[@]}" --epochs 3 --out "$tmp/a" >"$tmp/a.out" 2>&1 || { fail "train failed"; cat "$tmp/a.out"; }
+for f in log.jsonl weights.safetensors genotype.txt cells.dot checkpoint.bin; do
+  [ -s "$tmp/a/$f" ] || fail "training wrote no $f"
+done
+[ "$(wc -l <"$tmp/a/log.jsonl")" = 3 ] || fail "log.jsonl should hold 3 epochs"
+acc() { sed -n "$1p" "$tmp/a/log.jsonl" | grep -o "\"$2\":[0-9.]*" | cut -d: -f2; }
+awk -v a="$(acc 1 train_acc)" -v b="$(acc 3 train_acc)" 'BEGIN { exit !(b > a + 0.1) }' ||
+  fail "training accuracy did not improve ($(acc 1 train_acc) -> $(acc 3 train_acc))"
+awk -v a="$(acc 3 test_acc)" 'BEGIN { exit !(a > 0.3) }' || fail "test accuracy $(acc 3 test_acc) after 3 epochs"
+echo "ok: train accuracy $(acc 1 train_acc) -> $(acc 3 train_acc), test accuracy $(acc 3 test_acc)"
+grep -q "test error" "$tmp/a.out" || fail "training does not report the test error"
+grep -q "M parameters" "$tmp/a.out" || fail "training does not report the parameter count"
+# the weights carry DARTS's state_dict names
+for name in stem.0.weight cells.0.preprocess1.op.1.weight "cells.0._ops.0.op.1.weight" auxiliary_head.features.5.weight \
+            classifier.weight cells.0.preprocess0.op.2.num_batches_tracked; do
+  grep -aq "\"$name\"" "$tmp/a/weights.safetensors" || fail "weights.safetensors lacks $name"
+done
+
+# resume: 2 epochs, then on to 3, equals 3 straight
+"$run" train "${common[@]}" --epochs 3 --out "$tmp/b" -q || fail "second training failed"
+"$same" "$tmp/a/checkpoint.bin" "$tmp/b/checkpoint.bin" >/dev/null || fail "two trainings with one seed differ"
+# interrupted in its second epoch, then resumed: the straight run's state
+PARSEC_TEST_INTERRUPT_AFTER=20 "$run" train "${common[@]}" --epochs 3 --out "$tmp/d" -q
+rc=$?
+[ "$rc" = 130 ] || fail "an interrupted training exits $rc, expected 130"
+"$run" train --resume --out "$tmp/d" -q || fail "resumed training failed"
+"$same" "$tmp/a/checkpoint.bin" "$tmp/d/checkpoint.bin" >/dev/null || fail "resumed training differs from the straight one"
+[ "$(wc -l <"$tmp/d/log.jsonl")" = 3 ] || fail "the resumed training's log should hold 3 epochs"
+echo "ok: interrupted and resumed training equals the straight one"
+
+# bad inputs
+quick=(--epochs 1 --limit 64 --layers 3 --channels 8)
+echo "${v2/sep_conv_3x3/sep_conv_9x9}" >"$tmp/bad1.txt"
+expect 1 "unknown primitive 'sep_conv_9x9'" -- train small --genotype "$tmp/bad1.txt" --out "$tmp/x" "${quick[@]}"
+sed "s/('dil_conv_3x3', 2)/('dil_conv_3x3', 7)/" "$tmp/v2.txt" >"$tmp/bad2.txt"
+expect 1 "takes input 7, out of range" -- train small --genotype "$tmp/bad2.txt" --out "$tmp/x" "${quick[@]}"
+echo "Genotype(normal=[" >"$tmp/bad3.txt"
+expect 1 "bad3.txt" -- train small --genotype "$tmp/bad3.txt" --out "$tmp/x" "${quick[@]}"
+expect 2 "give the architecture with --run RUN or --genotype FILE" -- train small
+expect 1 "is not a search run" -- train --run "$tmp/a" --out "$tmp/x" "${quick[@]}"
+expect 1 "cannot open the checkpoint" -- train --resume --out "$tmp/nothing-here"
+
+if [ "$fails" -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
+echo "all train CLI checks passed"

@@ -77,6 +77,18 @@ acc=$(tail -1 "$tmp/pairs/log.jsonl" | grep -o '"mode_search_acc":[0-9.]*' | cut
 awk -v a="$acc" 'BEGIN { exit !(a > 0.95) }' || fail "the mode classifies only $acc of the search split"
 echo "ok: pi concentrated on dil_conv_5x5; the mode classifies $acc of the search split"
 
+# transfer (paper section 4.2): pi starts from run a and is tuned on the
+# space's transfer network (auxiliary head, cutout)
+"$run" search "$tiny" --data "$data" --init-from "$tmp/a" --epochs 1 --out "$tmp/t" >"$tmp/t.out" 2>&1 ||
+  { fail "transfer search failed"; tail -5 "$tmp/t.out"; }
+# a started from the uniform distribution (entropy 50.27); the transfer starts where a ended
+start=$(head -1 "$tmp/t/log.jsonl" | grep -o '"entropy":[0-9.]*' | cut -d: -f2)
+awk -v a="$start" -v b="$last" 'BEGIN { exit !(a < 50.2 && a - b < 0.5 && b - a < 0.5) }' ||
+  fail "the transfer did not start from the earlier distribution (entropy $start, earlier run ended at $last)"
+echo "ok: transfer started at entropy $start (the earlier run ended at $last)"
+expect 1 "categoricals differ" -- search "$tiny" --data "$data" --init-from "$tmp/pairs" --epochs 1 --out "$tmp/x"
+expect 1 "distribution.json: cannot open" -- search "$tiny" --data "$data" --init-from "$tmp/nothing" --epochs 1 --out "$tmp/x"
+
 # bad inputs
 expect 2 "unknown option '--epoch'" -- search --epoch 3
 expect 2 "--samples takes an integer in 1..256, not 'many'" -- search --samples many

@@ -42,7 +42,7 @@ static const target_desc targets[2] = {
         },
     [CG_TARGET_CUDA] =
         {
-            "#define INFINITY __int_as_float(0x7f800000)\n"
+            "#ifndef INFINITY\n#define INFINITY __int_as_float(0x7f800000)\n#endif\n"
             "#define SIMD\n"
             "#define SIMD_SUM(v)\n"
             "#define SIMD_SUM2(a, b)\n"

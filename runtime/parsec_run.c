@@ -1,5 +1,6 @@
 /* parsec-run: the runtime's command line.  Only this file decides to exit. */
 #include "rt_cache.h"
+#include "rt_export.h"
 #include "rt_files.h"
 #include "rt_search.h"
 #include "rt_show.h"
@@ -22,6 +23,8 @@ static void usage(FILE *f) {
              "  train (--run RUN | --genotype FILE [SPACE]) [options]\n"
              "                             train one architecture from scratch in the evaluation\n"
              "                             network; weights as safetensors with DARTS's names\n"
+             "  export (--run TRAIN_RUN | --genotype FILE --weights FILE [SPACE]) --target c|cuda -o DIR\n"
+             "                             a trained network as standalone C or CUDA sources\n"
              "  show RUN                   the mode, the entropy curve and each node's most probable\n"
              "                             alternatives of a search run\n"
              "  cache [show|clear]         the compiled-kernel cache: its place and size, or empty it\n"
@@ -288,6 +291,62 @@ static int cmd_train(int argc, char **argv) {
   return rc;
 }
 
+static int cmd_export(int argc, char **argv) {
+  rt_export_opts o = {0};
+  o.target = "c";
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      printf("usage: parsec-run export (--run TRAIN_RUN | --genotype FILE --weights FILE [SPACE]) --target c|cuda -o DIR\n"
+             "\n"
+             "Writes a trained network as standalone sources into DIR (which must not exist):\n"
+             "network.c (or network.cu): the kernels generated for this network's shapes and\n"
+             "its forward pass; network.h: the API (load weights, normalise images, forward\n"
+             "a batch to logits); weights.bin; predict.c, a program that reads IDX, CIFAR-10\n"
+             "or .npy images and prints predictions and accuracy; a Makefile; cells.dot.\n"
+             "The C sources need a C compiler, libm and zlib; the CUDA ones the CUDA\n"
+             "toolkit with cuBLAS.  TRAIN_RUN is a directory written by parsec-run train;\n"
+             "--weights takes its weights.safetensors (with --genotype and SPACE, default\n"
+             "darts).\n");
+      return 0;
+    } else if (a[0] != '-') {
+      o.space = a;
+      continue;
+    } else if (!v) {
+      fprintf(stderr, "parsec-run export: %s needs a value (see parsec-run export --help)\n", a);
+      return 2;
+    } else if (!strcmp(a, "--run")) o.run = v;
+    else if (!strcmp(a, "--genotype")) o.genotype = v;
+    else if (!strcmp(a, "--weights")) o.weights = v;
+    else if (!strcmp(a, "--target")) o.target = v;
+    else if (!strcmp(a, "-o") || !strcmp(a, "--out")) o.out = v;
+    else {
+      fprintf(stderr, "parsec-run export: unknown option '%s' (see parsec-run export --help)\n", a);
+      return 2;
+    }
+    i++;
+  }
+  if (!o.out) {
+    fprintf(stderr, "parsec-run export: give the output directory with -o DIR\n");
+    return 2;
+  }
+  if (strcmp(o.target, "c") && strcmp(o.target, "cuda")) {
+    fprintf(stderr, "parsec-run export: --target takes c or cuda, not '%s'\n", o.target);
+    return 2;
+  }
+  if (!!o.run == !!(o.genotype || o.weights) || (!o.run && (!o.genotype || !o.weights))) {
+    fprintf(stderr, "parsec-run export: give --run TRAIN_RUN, or --genotype FILE with --weights FILE\n");
+    return 2;
+  }
+  err_t e = ERR_INIT;
+  if (rt_export_run(&o, &e) != 0) {
+    fprintf(stderr, "parsec-run export: %s\n", err_msg(&e));
+    err_clear(&e);
+    return 1;
+  }
+  return 0;
+}
+
 static int cmd_show(int argc, char **argv) {
   if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
     fprintf(argc < 1 ? stderr : stdout,
@@ -371,6 +430,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "search") == 0) return cmd_search(argc - 2, argv + 2);
   if (strcmp(cmd, "show") == 0) return cmd_show(argc - 2, argv + 2);
   if (strcmp(cmd, "train") == 0) return cmd_train(argc - 2, argv + 2);
+  if (strcmp(cmd, "export") == 0) return cmd_export(argc - 2, argv + 2);
   if (strcmp(cmd, "cache") == 0) return cmd_cache(argc - 2, argv + 2);
   fprintf(stderr, "parsec-run: unknown command '%s'\n\n", cmd);
   usage(stderr);

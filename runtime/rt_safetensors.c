@@ -127,3 +127,22 @@ int rt_safetensors_read(const char *path, const nw_layout *lay, float *params, f
   free(b);
   return rc;
 }
+
+char *rt_safetensors_meta(const char *path, const char *key, err_t *e) {
+  size_t n;
+  char *b = rt_read_text(path, &n, e);
+  if (!b) return NULL;
+  uint64_t hl = 0;
+  for (int i = 7; i >= 0 && n >= 8; i--) hl = hl << 8 | (unsigned char)b[i];
+  char *out = NULL;
+  if (n >= 8 && hl <= n - 8) {
+    b[8 + hl] = 0;
+    cJSON *h = cJSON_Parse(b + 8);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "__metadata__"), key);
+    if (cJSON_IsString(v)) out = strdup(v->valuestring);
+    cJSON_Delete(h);
+  }
+  if (!out) err_set(e, "%s: no '%s' in its metadata (written by parsec-run train?)", path, key);
+  free(b);
+  return out;
+}

@@ -10,6 +10,8 @@
  * statistics, as a PyTorch state_dict has them.  META: "key", "value" pairs. */
 int rt_safetensors_write(const char *path, const nw_layout *lay, const float *params, const float *stats, long batches,
                          const char *const *meta, int nmeta, err_t *e);
+/* The value of __metadata__[KEY] (malloc'd), or NULL. */
+char *rt_safetensors_meta(const char *path, const char *key, err_t *e);
 /* Loads the tensors of LAY by name into PARAMS and STATS; shapes must match. */
 int rt_safetensors_read(const char *path, const nw_layout *lay, float *params, float *stats, err_t *e);
 

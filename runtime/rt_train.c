@@ -230,10 +230,19 @@ static int save(trainer *t, err_t *e) {
     snprintf(chans, sizeof chans, "%d", t->net.channels);
     snprintf(ep, sizeof ep, "%d", t->epoch);
     char *gtext = gt_to_text(&t->sp, &t->g);
+    /* the input normalisation travels with the weights: an export needs it */
+    char mean[256] = "", std[256] = "", red[128] = "";
+    for (int c = 0; c < t->train.c && c < 8; c++) {
+      snprintf(mean + strlen(mean), sizeof mean - strlen(mean), "%s%.9g", c ? "," : "", t->mean[c]);
+      snprintf(std + strlen(std), sizeof std - strlen(std), "%s%.9g", c ? "," : "", t->std[c]);
+    }
+    for (int i = 0; i < t->net.nreductions; i++)
+      snprintf(red + strlen(red), sizeof red - strlen(red), "%s%d", i ? "," : "", t->net.reductions[i]);
     const char *meta[] = {"format", "pt", "genotype", gtext ? gtext : "", "layers", cells, "init_channels", chans,
-                          "epochs_trained", ep, "space", t->sp.name};
+                          "epochs_trained", ep, "space", t->sp.name, "input_mean", mean, "input_std", std,
+                          "reductions", red};
     snprintf(path, sizeof path, "%s/weights.safetensors", t->dir);
-    rc = rt_safetensors_write(path, &t->lay, params, stats, t->batches, meta, 6, e);
+    rc = rt_safetensors_write(path, &t->lay, params, stats, t->batches, meta, 9, e);
     free(gtext);
   }
   free(params);

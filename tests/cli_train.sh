@@ -3,7 +3,7 @@
 # that improves and writes every output; resume; a published genotype; bad
 # genotypes, weights and directories give clear messages.
 set -u
-run=$1 same=$2 src=$3
+run=$1 same=$2 src=$3 check=$4
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -52,6 +52,30 @@ rc=$?
 "$same" "$tmp/a/checkpoint.bin" "$tmp/d/checkpoint.bin" >/dev/null || fail "resumed training differs from the straight one"
 [ "$(wc -l <"$tmp/d/log.jsonl")" = 3 ] || fail "the resumed training's log should hold 3 epochs"
 echo "ok: interrupted and resumed training equals the straight one"
+
+# export to C: builds with cc, and its logits are parsec's
+"$run" export --run "$tmp/a" --target c -o "$tmp/exp_c" >"$tmp/exp.out" 2>&1 || { fail "export to C failed"; cat "$tmp/exp.out"; }
+make -s -C "$tmp/exp_c" >"$tmp/make.out" 2>&1 || { fail "the exported C does not build"; tail -20 "$tmp/make.out"; }
+F=/usr/share/datasets/fashion-mnist
+"$tmp/exp_c/predict" "$tmp/exp_c/weights.bin" "$F/t10k-images-idx3-ubyte.gz" "$F/t10k-labels-idx1-ubyte.gz" \
+  --limit 300 -q --logits "$tmp/exp_c/logits.npy" >"$tmp/pred.out" 2>&1 || { fail "predict failed"; cat "$tmp/pred.out"; }
+grep -q "^accuracy" "$tmp/pred.out" || fail "predict does not report the accuracy"
+"$check" "$tmp/a" fashion-mnist 300 "$tmp/exp_c/logits.npy" || fail "the exported network's logits differ from parsec's"
+# export to CUDA: compiles with nvcc where the toolkit is installed
+nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+"$run" export --run "$tmp/a" --target cuda -o "$tmp/exp_cu" >/dev/null 2>&1 || fail "export to CUDA failed"
+if [ -x "$nvcc" ]; then
+  (cd "$tmp/exp_cu" && "$nvcc" -O2 -arch=sm_90 -c network.cu -o network.o >"$tmp/nvcc.out" 2>&1) ||
+    { fail "the exported CUDA does not compile"; tail -20 "$tmp/nvcc.out"; }
+  echo "ok: the exported CUDA compiles with nvcc"
+else
+  echo "skipped: no nvcc to compile the CUDA export"
+fi
+expect 1 "already exists" -- export --run "$tmp/a" --target c -o "$tmp/exp_c"
+expect 1 "is not a training run" -- export --run "$tmp/pairs-does-not-exist" --target c -o "$tmp/exp_x"
+sed "s/('sep_conv_3x3', 0), ('sep_conv_3x3', 1)/('dil_conv_5x5', 0), ('sep_conv_3x3', 1)/" "$tmp/v2.txt" >"$tmp/other.txt"
+expect 1 "the weights do not match this genotype" -- export small --genotype "$tmp/other.txt" --weights "$tmp/a/weights.safetensors" --target c -o "$tmp/exp_y"
+expect 2 "--target takes c or cuda" -- export --run "$tmp/a" --target rust -o "$tmp/exp_z"
 
 # bad inputs
 quick=(--epochs 1 --limit 64 --layers 3 --channels 8)

@@ -44,6 +44,7 @@ for k in mode_search_acc children_per_s '"kernels"' step_peak_activation_bytes l
 done
 "$run" show "$tmp/a" >"$tmp/show.out" 2>&1 || fail "show failed"
 grep -q "most probable choices" "$tmp/show.out" || fail "show lacks the alternatives"
+grep -q "<polyline" "$tmp/a/curves.svg" 2>/dev/null || fail "show drew no entropy and accuracy curves (curves.svg)"
 
 # the same seed and threads give the same state, bit for bit
 "$run" search "$tiny" "${common[@]}" --out "$tmp/b" -q || fail "second search failed"

@@ -134,6 +134,11 @@ static void cu_destroy(rt_backend *b) {
 }
 
 static int open_cublas(cuda *c, err_t *e) {
+  if (c->drv->cublasSgemm) { /* supplied with the driver table (a test double) */
+    c->sgemm = c->drv->cublasSgemm;
+    c->destroy = c->drv->cublasDestroy;
+    return c->drv->cublasCreate(&c->handle) == 0 ? 0 : err_set(e, "cublasCreate failed");
+  }
   const char *names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so", "/usr/local/cuda/lib64/libcublas.so"};
   for (size_t i = 0; i < sizeof names / sizeof names[0] && !c->cublas_lib; i++)
     c->cublas_lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);

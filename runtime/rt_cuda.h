@@ -27,6 +27,11 @@ typedef struct {
   int (*cuLaunchKernel)(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned shared, void *stream, void **params, void **extra);
   int (*cuGetErrorString)(int err, const char **s);
+  /* cuBLAS: left NULL, the backend opens libcublas; a double may supply them */
+  int (*cublasCreate)(void **handle);
+  int (*cublasSgemm)(void *handle, int ta, int tb, int m, int n, int k, const float *alpha, const float *A, int lda,
+                     const float *B, int ldb, const float *beta, float *C, int ldc);
+  int (*cublasDestroy)(void *handle);
 } rt_cuda_driver;
 
 /* libcuda.so.1's table (opened once), or the installed double; NULL with a

@@ -1,0 +1,239 @@
+/* The CUDA backend's host side, without a GPU: a test double of the driver
+ * API (and of cuBLAS) stands in for libcuda.  Device memory is host memory;
+ * a "module" is the cubin NVRTC really compiled (through the kernel cache),
+ * and the function looked up in it by symbol is the C rendering of the same
+ * spec, so a launch runs the same kernel source on the CPU.
+ *
+ * What this proves: the backend allocates, copies and zeroes the sizes the
+ * plans need, loads each kernel by its symbol from the cubin NVRTC produced
+ * for it, marshals launch arguments as CUDA's kernelParams (the size N
+ * first), launches enough threads to cover every kernel's work items, maps
+ * row-major GEMMs onto column-major cuBLAS correctly, and reports failures
+ * with the call and the kernel; whole children run through it give the CPU
+ * backend's results.  What it does not prove: that the CUDA kernels compute
+ * correctly on a GPU (only that they compile), their speed, or anything
+ * about streams and asynchrony (the backend uses synchronous calls). */
+#include "ktest.h"
+#include "rt_cuda.h"
+#include "rt_nvrtc.h"
+#include "rt_device.h"
+#include "rt_model.h"
+#include "rt_runner.h"
+#include "sp_json.h"
+
+#include <cblas.h>
+
+rt_backend *KB; /* unused: ktest.h's double backend */
+
+static rt_backend *CPU; /* float CPU backend: the C renderings the double runs */
+static long launches, short_grids, gemms;
+static char last_error[256];
+
+static int d_init(unsigned f) { return 0; }
+static int d_count(int *n) { *n = 1; return 0; }
+static int d_get(int *d, int i) { *d = i; return 0; }
+static int d_name(char *s, int n, int d) { snprintf(s, (size_t)n, "test double"); return 0; }
+static int d_attr(int *v, int a, int d) { *v = a == 75 ? 9 : 0; return 0; } /* compute capability 9.0 */
+static int d_retain(void **c, int d) { *c = (void *)1; return 0; }
+static int d_release(int d) { return 0; }
+static int d_set(void *c) { return 0; }
+static int d_sync(void) { return 0; }
+static int d_alloc(unsigned long long *p, size_t n) {
+  void *m = calloc(1, n);
+  *p = (unsigned long long)(uintptr_t)m;
+  return m ? 0 : 2; /* CUDA_ERROR_OUT_OF_MEMORY */
+}
+static int d_free(unsigned long long p) { free((void *)(uintptr_t)p); return 0; }
+static int d_info(size_t *f, size_t *t) { *f = *t = (size_t)1 << 34; return 0; }
+static int d_htod(unsigned long long d, const void *s, size_t n) { memcpy((void *)(uintptr_t)d, s, n); return 0; }
+static int d_dtoh(void *d, unsigned long long s, size_t n) { memcpy(d, (void *)(uintptr_t)s, n); return 0; }
+static int d_memset(unsigned long long d, unsigned char v, size_t n) { memset((void *)(uintptr_t)d, v, n); return 0; }
+static int d_load(void **mod, const void *image) {
+  /* a cubin is an ELF file: what NVRTC wrote must be one */
+  if (memcmp(image, "\x7f" "ELF", 4) != 0) return 200; /* CUDA_ERROR_INVALID_IMAGE */
+  *mod = (void *)image;
+  return 0;
+}
+
+/* symbol -> the C rendering of the same spec, compiled by the CPU backend */
+typedef struct {
+  char name[96];
+  const rt_kernel *k;
+} entry;
+static entry table[512];
+static int ntable;
+
+static int d_func(void **fn, void *mod, const char *name) {
+  for (int i = 0; i < ntable; i++)
+    if (strcmp(table[i].name, name) == 0) {
+      *fn = (void *)table[i].k;
+      return 0;
+    }
+  snprintf(last_error, sizeof last_error, "no kernel %s", name);
+  return 500; /* CUDA_ERROR_NOT_FOUND */
+}
+
+static int d_launch(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                    unsigned shared, void *stream, void **params, void **extra) {
+  const rt_kernel *k = fn;
+  long N = *(long *)params[0];
+  long items = (k->grid.g0n * N + k->grid.g0c) * k->grid.g1;
+  if ((long)gx * gy * gz * bx * by * bz < items) short_grids++;
+  launches++;
+  ((void (*)(void **))k->fn)(params);
+  return 0;
+}
+
+static int d_errstr(int e, const char **s) {
+  *s = "test double error";
+  return 0;
+}
+
+static int b_create(void **h) { *h = (void *)2; return 0; }
+static int b_destroy(void *h) { return 0; }
+/* column-major, as cuBLAS */
+static int b_sgemm(void *h, int ta, int tb, int m, int n, int k, const float *alpha, const float *A, int lda,
+                   const float *B, int ldb, const float *beta, float *C, int ldc) {
+  gemms++;
+  cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, *alpha, A, lda, B,
+              ldb, *beta, C, ldc);
+  return 0;
+}
+
+static const rt_cuda_driver DOUBLE = {
+    d_init, d_count, d_get, d_name, d_attr, d_retain, d_release, d_set, d_sync, d_alloc, d_free, d_info,
+    d_htod, d_dtoh, d_memset, d_load, d_func, d_launch, d_errstr, b_create, b_sgemm, b_destroy};
+
+static sp_space SP;
+static nw_layout LAY;
+
+static int setup(void **state) {
+  (void)state;
+  err_t e = ERR_INIT;
+  char why[256];
+  if (!rt_nvrtc_available(why, sizeof why)) {
+    fprintf(stderr, "NVRTC is missing (%s): the double needs real cubins\n", why);
+    return 0;
+  }
+  if (sp_load_file(&SP, PARSEC_SOURCE_DIR "/tests/spaces/tiny.lua", &e) != 0 ||
+      nw_search_layout(&LAY, &SP, &SP.net, &e) != 0 || rt_cpu_open(&CPU, CG_F32, 0, &e) != 0) {
+    fprintf(stderr, "%s\n", err_msg(&e));
+    return -1;
+  }
+  /* every kernel the space can need, rendered for C: the double's "GPU code" */
+  cg_spec *specs;
+  int n;
+  if (pl_space_specs(&SP, &SP.net, &LAY, &specs, &n, &e) != 0) return -1;
+  const rt_kernel **ks = calloc((size_t)n, sizeof *ks);
+  if (rt_kernels_get(CPU, specs, n, ks, &e) != 0) {
+    fprintf(stderr, "%s\n", err_msg(&e));
+    return -1;
+  }
+  for (int i = 0; i < n && ntable < 512; i++) {
+    snprintf(table[ntable].name, sizeof table[ntable].name, "%s", ks[i]->name);
+    table[ntable++].k = ks[i];
+  }
+  free(ks);
+  free(specs);
+  rt_cuda_driver_set(&DOUBLE);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  nw_free(&LAY);
+  sp_free(&SP);
+  rt_backend_close(CPU);
+  return 0;
+}
+
+/* the same children, on the CPU and through the CUDA backend */
+static void test_children_match_cpu(void **state) {
+  (void)state;
+  if (!ntable) skip();
+  err_t e = ERR_INIT;
+  rt_backend *gpu;
+  if (rt_device_open(&gpu, "cuda", 0, 0, &e) != 0) fail_msg("%s", err_msg(&e));
+  assert_string_equal(gpu->name, "cuda");
+  assert_non_null(strstr(gpu->device, "sm_90"));
+  rt_backend *bs[2] = {CPU, gpu};
+  rt_model m[2];
+  rt_runner r[2];
+  long N = 8;
+  for (int i = 0; i < 2; i++) {
+    if (rt_model_init(&m[i], bs[i], &LAY, 5, &e) != 0 || rt_runner_init(&r[i], bs[i], &m[i], (int)N, 2 * 8 * 8, &e) != 0)
+      fail_msg("%s", err_msg(&e));
+    float *img = r[i].himg;
+    for (long k = 0; k < N * 2 * 8 * 8; k++) img[k] = (float)sin(0.3 * k);
+    for (long k = 0; k < N; k++) r[i].hlab[k] = (int)(k % 5);
+  }
+  rt_rng rng;
+  rt_rng_seed(&rng, 3);
+  for (int child = 0; child < 3; child++) {
+    gt_genotype g;
+    g.nodes = SP.nodes;
+    g.inputs = SP.inputs;
+    for (int t = 0; t < 2; t++)
+      for (int n = 0; n < SP.nodes; n++)
+        for (int i = 0; i < SP.inputs; i++) {
+          g.pred[t][n][i] = (int)rt_rng_below(&rng, (uint32_t)(2 + n));
+          g.prim[t][n][i] = (int)rt_rng_below(&rng, (uint32_t)SP.nprims);
+        }
+    rt_result res[2];
+    for (int i = 0; i < 2; i++) {
+      pl_plan p;
+      if (pl_build_child(&p, &SP, &SP.net, &LAY, &g, PL_TRAIN, &e) != 0 ||
+          rt_model_zero_grads(&m[i], &e) != 0 || rt_runner_run(&r[i], &p, N, 1.0f / N, 0.1f, &res[i], &e) != 0)
+        fail_msg("%s: %s", bs[i]->name, err_msg(&e));
+      rt_model_touch(&m[i], &p);
+      double gn;
+      if (rt_model_sgd(&m[i], 0.025f, 0.9f, 3e-4f, 5, &gn, &e) != 0) fail_msg("%s", err_msg(&e));
+      pl_free(&p);
+    }
+    if (fabs(res[0].loglik - res[1].loglik) > 1e-4 * fabs(res[0].loglik))
+      fail_msg("child %d: log-likelihood %.7g on the CPU, %.7g through the CUDA backend", child, res[0].loglik,
+               res[1].loglik);
+  }
+  /* the weights after three SGD steps agree too */
+  float *w = malloc(LAY.nparams * 4);
+  gpu->download(gpu, w, m[1].params, LAY.nparams * 4, &e);
+  const float *wc = m[0].params;
+  for (size_t k = 0; k < LAY.nparams; k++)
+    if (fabsf(w[k] - wc[k]) > 1e-5f + 1e-4f * fabsf(wc[k])) fail_msg("weight %zu: %g on the CPU, %g via CUDA", k, wc[k], w[k]);
+  free(w);
+  assert_true(launches > 100);
+  assert_true(gemms > 10);
+  assert_int_equal(short_grids, 0);
+  for (int i = 0; i < 2; i++) {
+    rt_runner_free(&r[i]);
+    rt_model_free(&m[i]);
+  }
+  rt_backend_close(gpu);
+}
+
+/* a kernel the module lacks is reported with the call and the symbol */
+static void test_missing_kernel_reported(void **state) {
+  (void)state;
+  if (!ntable) skip();
+  err_t e = ERR_INIT;
+  rt_backend *gpu;
+  if (rt_device_open(&gpu, "cuda", 0, 0, &e) != 0) fail_msg("%s", err_msg(&e));
+  int keep = ntable;
+  ntable = 0; /* every lookup fails */
+  cg_spec s;
+  const rt_kernel *k;
+  assert_int_equal(cg_spec_make(&s, &e, "axpy", "M", 12345L, NULL), 0);
+  assert_int_equal(rt_kernels_get(gpu, &s, 1, &k, &e), -1);
+  assert_non_null(strstr(err_msg(&e), "cuModuleGetFunction(axpy_"));
+  err_clear(&e);
+  ntable = keep;
+  rt_backend_close(gpu);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_children_match_cpu),
+      cmocka_unit_test(test_missing_kernel_reported),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -4,10 +4,11 @@
  * K freshly drawn random genotypes (K forwards on a batch, K forward+backward
  * passes on another, the weight update).  Prints one JSON line.
  *
- *   step_bench [small|darts] [--reps N] [--samples K] [--threads T] [--profile]
+ *   step_bench [small|darts] [--reps N] [--samples K] [--threads T] [--device cpu|cuda] [--profile]
  *
  * --profile adds, per kernel template, the share of a training step's time.
  * Kernels are compiled (or loaded from the cache) before timing starts. */
+#include "rt_device.h"
 #include "rt_dist.h"
 #include "rt_model.h"
 #include "sp_json.h"
@@ -51,13 +52,14 @@ static void stage(bench *B, const pl_plan *p, rt_bind *bind) {
   err_t e = ERR_INIT;
   size_t bytes = pl_arena_bytes(p, B->N, 4);
   if (bytes > B->cap) {
-    free(B->arena);
+    B->b->free(B->b, B->arena);
     B->arena = B->b->alloc(B->b, bytes, &e);
     B->cap = bytes;
   }
   *bind = rt_model_bind(&B->m, B->arena);
-  memcpy(rt_ref_ptr(B->b, p, bind, p->images, B->N), B->img, sizeof(float) * (size_t)B->N * p->in_c * p->in_h * p->in_w);
-  memcpy(rt_ref_ptr(B->b, p, bind, p->labels, B->N), B->lab, sizeof(int) * (size_t)B->N);
+  B->b->upload(B->b, rt_ref_ptr(B->b, p, bind, p->images, B->N), B->img,
+               sizeof(float) * (size_t)B->N * p->in_c * p->in_h * p->in_w, &e);
+  B->b->upload(B->b, rt_ref_ptr(B->b, p, bind, p->labels, B->N), B->lab, sizeof(int) * (size_t)B->N, &e);
 }
 
 static double t_plan, t_run; /* where a search step's time goes */
@@ -74,7 +76,7 @@ static void run(bench *B, const gt_genotype *g, pl_mode mode, float scale) {
   bind.loss_scale = scale;
   bind.bn_momentum = mode == PL_TRAIN ? 0.1f : 0;
   double t1 = now();
-  if (rt_exec_run(B->b, &x, B->N, &bind, &e)) die(&e);
+  if (rt_exec_run(B->b, &x, B->N, &bind, &e) || B->b->sync(B->b, &e)) die(&e);
   t_plan += t1 - t0;
   t_run += now() - t1;
   if (mode == PL_TRAIN) rt_model_touch(&B->m, &p);
@@ -153,10 +155,12 @@ static void profile(bench *B, const gt_genotype *g) {
 int main(int argc, char **argv) {
   const char *config = "small";
   int reps = 5, K = 8, threads = 2, prof = 0;
+  const char *device = "cpu";
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = (int)strtol(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--samples") && i + 1 < argc) K = (int)strtol(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = (int)strtol(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
     else if (!strcmp(argv[i], "--profile")) prof = 1;
     else config = argv[i];
   }
@@ -169,7 +173,7 @@ int main(int argc, char **argv) {
   err_t e = ERR_INIT;
   if (sp_open(&B.sp, strcmp(config, "darts") == 0 ? "darts" : "small", &e)) die(&e);
   B.N = 64;
-  if (nw_search_layout(&B.lay, &B.sp, &B.sp.net, &e) || rt_cpu_open(&B.b, CG_F32, threads, &e) ||
+  if (nw_search_layout(&B.lay, &B.sp, &B.sp.net, &e) || rt_device_open(&B.b, device, threads, 0, &e) ||
       rt_model_init(&B.m, B.b, &B.lay, 0, &e))
     die(&e);
   /* every kernel compiled up front, so timing sees no compiler */
@@ -229,11 +233,11 @@ int main(int argc, char **argv) {
   if (pl_build_supernet(&p, &B.sp, &B.sp.net, &B.lay, PL_TRAIN, &e)) die(&e);
   size_t super = pl_arena_bytes(&p, B.N, 4);
   pl_free(&p);
-  printf("{\"config\": \"%s\", \"batch\": %ld, \"threads\": %d, \"samples\": %d, \"child_train_step_s\": %.4f, "
+  printf("{\"config\": \"%s\", \"device\": \"%s\", \"batch\": %ld, \"threads\": %d, \"samples\": %d, \"child_train_step_s\": %.4f, "
          "\"child_forward_s\": %.4f, \"parsec_step_s\": %.4f, \"child_arena_bytes\": %zu, "
          "\"supernet_arena_bytes\": %zu}\n",
-         config, B.N, threads, K, train, fwd, step, child, super);
-  if (prof) {
+         config, B.b->device, B.N, threads, K, train, fwd, step, child, super);
+  if (prof && strcmp(B.b->name, "cpu") == 0) {
     profile(&B, &v2);
     gt_genotype g;
     rt_dist_sample(&d, &r, &g);

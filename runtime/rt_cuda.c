@@ -90,7 +90,7 @@ static int cu_load(rt_backend *b, const char *path, const char *sym, void **fn, 
   void *mod = NULL;
   int rc = c->drv->cuModuleLoadData(&mod, image);
   free(image);
-  if (rc != 0) return err_set(e, "cuModuleLoadData(%s) failed: %s", path, cu_err(c->drv, rc));
+  if (rc != 0) return err_set(e, "cuModuleLoadData(%s) failed: %s", path, cu_err(c->drv, rc)); /* a cubin, or PTX */
   rc = c->drv->cuModuleGetFunction(fn, mod, sym);
   if (rc != 0) return err_set(e, "cuModuleGetFunction(%s) in %s failed: %s", sym, path, cu_err(c->drv, rc));
   return 0;

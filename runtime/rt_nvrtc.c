@@ -17,6 +17,8 @@ typedef int (*get_fn)(void *, char *);
 typedef int (*destroy_fn)(void **);
 typedef const char *(*errstr_fn)(int);
 typedef int (*version_fn)(int *, int *);
+typedef int (*nums_fn)(int *);
+typedef int (*archs_fn)(int *);
 
 static struct {
   void *h;
@@ -27,6 +29,10 @@ static struct {
   destroy_fn destroy;
   errstr_fn errstr;
   version_fn version;
+  size_fn ptx_size;
+  get_fn ptx;
+  nums_fn num_archs;
+  archs_fn archs;
   char why[512];
 } nv;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -55,6 +61,10 @@ static void open_lib(void) {
   nv.destroy = (destroy_fn)dlsym(nv.h, "nvrtcDestroyProgram");
   nv.errstr = (errstr_fn)dlsym(nv.h, "nvrtcGetErrorString");
   nv.version = (version_fn)dlsym(nv.h, "nvrtcVersion");
+  nv.ptx_size = (size_fn)dlsym(nv.h, "nvrtcGetPTXSize");
+  nv.ptx = (get_fn)dlsym(nv.h, "nvrtcGetPTX");
+  nv.num_archs = (nums_fn)dlsym(nv.h, "nvrtcGetNumSupportedArchs");
+  nv.archs = (archs_fn)dlsym(nv.h, "nvrtcGetSupportedArchs");
   if (!nv.create || !nv.compile || !nv.log_size || !nv.log || !nv.cubin_size || !nv.cubin || !nv.destroy ||
       !nv.errstr || !nv.version) {
     snprintf(nv.why, sizeof nv.why, "libnvrtc.so lacks the NVRTC functions parsec uses");
@@ -110,10 +120,11 @@ int rt_nvrtc_compile(const char *src, const char *arch, int verbose, rt_nvrtc_ou
     return -1;
   }
   size_t cs = 0;
-  nv.cubin_size(prog, &cs);
+  int ptx = strncmp(arch, "compute_", 8) == 0 && nv.ptx_size && nv.ptx; /* PTX: the driver finishes the job */
+  (ptx ? nv.ptx_size : nv.cubin_size)(prog, &cs);
   out->cubin = malloc(cs ? cs : 1);
   out->cubin_size = cs;
-  if (out->cubin) nv.cubin(prog, out->cubin);
+  if (out->cubin) (ptx ? nv.ptx : nv.cubin)(prog, out->cubin);
   nv.destroy(&prog);
   return out->cubin ? 0 : err_set(e, "out of memory");
 }
@@ -134,11 +145,32 @@ const char *rt_nvrtc_options(void) {
   return s;
 }
 
-/* The cache's compiler for one architecture: a cubin per source. */
+/* The newest architecture NVRTC can target at or below sm_XY, as compute_NN
+ * (PTX, which the driver compiles for the device); "" when none. */
+static void ptx_arch(const char *arch, char *out, size_t cap) {
+  int want = atoi(arch + 3), n = 0, best = 0;
+  out[0] = 0;
+  if (!nv.num_archs || !nv.archs || nv.num_archs(&n) != 0 || n <= 0 || n > 128) return;
+  int v[128];
+  if (nv.archs(v) != 0) return;
+  for (int i = 0; i < n; i++)
+    if (v[i] <= want && v[i] > best) best = v[i];
+  if (best) snprintf(out, cap, "compute_%d", best);
+}
+
+/* The cache's compiler for one architecture: a cubin per source, or PTX when
+ * this NVRTC does not know the GPU's architecture (a newer GPU). */
 static int cache_compile(void *ctx, const char *src, const char *out, err_t *e) {
   const char *arch = ctx;
   rt_nvrtc_out o;
-  if (rt_nvrtc_compile(src, arch, 0, &o, e) != 0) return -1;
+  if (rt_nvrtc_compile(src, arch, 0, &o, e) != 0) {
+    char fallback[32];
+    ptx_arch(arch, fallback, sizeof fallback);
+    if (!fallback[0] || strcmp(fallback + 8, arch + 3) == 0) return -1;
+    err_clear(e);
+    fprintf(stderr, "parsec: warning: NVRTC cannot target %s; compiling PTX for %s instead\n", arch, fallback);
+    if (rt_nvrtc_compile(src, fallback, 0, &o, e) != 0) return -1;
+  }
   FILE *f = fopen(out, "wb");
   int ok = f && fwrite(o.cubin, 1, o.cubin_size, f) == o.cubin_size;
   if (f && fclose(f) != 0) ok = 0;

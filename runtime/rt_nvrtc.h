@@ -13,7 +13,8 @@ typedef struct {
 
 int rt_nvrtc_available(char *why, size_t cap);
 int rt_nvrtc_version(int *major, int *minor);
-/* SRC for ARCH ("sm_90"); VERBOSE asks ptxas for its per-kernel report. */
+/* SRC for ARCH: "sm_90" gives a cubin, "compute_90" PTX (in `cubin`);
+ * VERBOSE asks ptxas for its per-kernel report. */
 int rt_nvrtc_compile(const char *src, const char *arch, int verbose, rt_nvrtc_out *out, err_t *e);
 void rt_nvrtc_out_free(rt_nvrtc_out *o);
 /* The fixed options, for cache keys. */

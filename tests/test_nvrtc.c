@@ -94,9 +94,22 @@ static void test_error_report(void **state) {
   rt_nvrtc_out_free(&out);
 }
 
+/* PTX, for GPUs newer than this NVRTC: compute_90 gives text PTX */
+static void test_ptx(void **state) {
+  (void)state;
+  if (!rt_nvrtc_available(NULL, 0)) skip();
+  rt_nvrtc_out out;
+  err_t e = ERR_INIT;
+  if (rt_nvrtc_compile("extern \"C\" __global__ void k(float *x) { x[threadIdx.x] *= 2; }\n", "compute_90", 0, &out, &e))
+    fail_msg("%s", err_msg(&e));
+  assert_non_null(strstr(out.cubin, ".visible .entry k("));
+  rt_nvrtc_out_free(&out);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_error_report),
+      cmocka_unit_test(test_ptx),
       cmocka_unit_test(test_bundled_spaces),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

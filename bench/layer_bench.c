@@ -188,8 +188,11 @@ int main(int argc, char **argv) {
       cg_spec f, b;
       spec(&f, m ? "maxpool_fwd" : "avgpool_fwd", &g, 1);
       spec(&b, m ? "maxpool_bwd" : "avgpool_bwd", &g, 1);
-      void *af[2] = {&y, &x}, *ab[4] = {&dx, &dy, &x, &zero}, *ab2[3] = {&dx, &dy, &zero};
-      double tf = time_kernel(&f, N, af, 2), tb = m ? time_kernel(&b, N, ab, 4) : time_kernel(&b, N, ab2, 3);
+      int *arg = calloc((size_t)n, sizeof *arg);
+      void *af[2] = {&y, &x}, *afm[3] = {&y, &arg, &x}, *ab[4] = {&dx, &dy, &arg, &zero}, *ab2[3] = {&dx, &dy, &zero};
+      double tf = m ? time_kernel(&f, N, afm, 3) : time_kernel(&f, N, af, 2);
+      double tb = m ? time_kernel(&b, N, ab, 4) : time_kernel(&b, N, ab2, 3);
+      free(arg);
       double tn = time_naive(naive_pool, &g);
       char name[64];
       snprintf(name, sizeof name, "%s 3x3 C%ld %ldx%ld", m ? "max pool" : "avg pool", C, H, H);

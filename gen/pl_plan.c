@@ -34,6 +34,7 @@ typedef struct {
   pl_ref ll, cor; /* cross-entropy: where the log-likelihoods and hits go */
   float mult;     /* cross-entropy: weight of this loss (the auxiliary head's 0.4) */
   pl_ref mask;    /* drop path: the per-sample scales */
+  view arg;       /* max pool in training plans: the recorded argmaxes */
   int id;         /* index into plan->ops */
 } op;
 
@@ -57,6 +58,9 @@ typedef struct {
   int *nograd;
   view *shape; /* the buffer as a whole */
   int cur_op;
+  /* ReLU copies made so far: a cell's output feeds two preprocessings */
+  view relu_src[64], relu_dst[64];
+  int nrelu;
 } builder;
 
 #define GROW(arr, n, cap)                                                                   \
@@ -336,9 +340,12 @@ static void fwd(builder *b, const op *o) {
     conv_gemm(b, o);
     break;
   case OP_AVGPOOL:
-  case OP_MAXPOOL:
-    spec_geom(b, o, o->kind == OP_AVGPOOL ? "avgpool_fwd" : "maxpool_fwd", &s);
+    spec_geom(b, o, "avgpool_fwd", &s);
     kstep(b, &s, -1, 2, A_view(o->y), A_view(o->x));
+    break;
+  case OP_MAXPOOL:
+    spec_geom(b, o, "maxpool_fwd", &s);
+    kstep(b, &s, -1, 3, A_view(o->y), b->mode == PL_TRAIN ? A_view(o->arg) : A_null(), A_view(o->x));
     break;
   case OP_GEMM: {
     long m[2] = {o->y.c, 0}, n[2] = {0, hw}, k[2] = {o->x.c, 0}, lda[2] = {o->x.c, 0}, ld[2] = {0, hw};
@@ -422,12 +429,20 @@ static op blank(opkind k, view x, view y) {
   return o;
 }
 
-/* relu(x) into a new buffer (a ReLU that no conv can absorb). */
+/* relu(x) into a new buffer (a ReLU that no conv can absorb), made once per
+ * source: a cell's output is ReLU'd by the next cell's preprocess1 and by
+ * the one after's preprocess0. */
 static view relu_of(builder *b, view x, const char *what) {
+  for (int i = 0; i < b->nrelu; i++)
+    if (b->relu_src[i].buf == x.buf && b->relu_src[i].coff == x.coff && b->relu_src[i].c == x.c) return b->relu_dst[i];
   view y = new_view(b, x.c, x.h, x.w);
   op o = blank(OP_GATHER, x, y);
   o.relu = 1;
   emit(b, &o, "%s relu", what);
+  if (b->nrelu < 64) {
+    b->relu_src[b->nrelu] = x;
+    b->relu_dst[b->nrelu++] = y;
+  }
   return y;
 }
 
@@ -562,6 +577,7 @@ static void lower_prim(builder *b, const sp_prim *p, int stride, view x, view ou
       view y = new_view(b, cur.c, sp_out_size(cur.h, l->kh, l->sh, l->ph, 1), sp_out_size(cur.w, l->kw, l->sw, l->pw, 1));
       op o = blank(l->kind == SP_AVG_POOL ? OP_AVGPOOL : OP_MAXPOOL, cur, y);
       o.kh = l->kh, o.kw = l->kw, o.sh = l->sh, o.sw = l->sw, o.ph = l->ph, o.pw = l->pw;
+      if (o.kind == OP_MAXPOOL && b->mode == PL_TRAIN) o.arg = new_view(b, y.c, y.h, y.w); /* int per output */
       emit(b, &o, "%s pool", what);
       cur = y;
       break;
@@ -745,7 +761,7 @@ static void bwd(builder *b, const op *o) {
   case OP_MAXPOOL:
     if (!grad_write(b, o->x, &dx, &acc)) return;
     spec_geom(b, o, "maxpool_bwd", &s);
-    kstep(b, &s, -1, 4, A_view(dx), A_view(dy), A_view(o->x), A_int(acc));
+    kstep(b, &s, -1, 4, A_view(dx), A_view(dy), A_view(o->arg), A_int(acc));
     break;
   case OP_GEMM: {
     long co = o->y.c, ci = o->x.c;

@@ -306,12 +306,18 @@ typedef struct {
   cg_spec fwd;
   double *x, *y, *r;
   long N, ny;
+  int is_max;
 } pctx;
 
 static double pool_loss(void *p) {
   pctx *t = p;
-  karg a[2] = {KP(t->y), KP(t->x)};
-  kt_run(&t->fwd, t->N, 2, a);
+  if (t->is_max) { /* inference form: no argmaxes */
+    karg a[3] = {KP(t->y), KP(NULL), KP(t->x)};
+    kt_run(&t->fwd, t->N, 3, a);
+  } else {
+    karg a[2] = {KP(t->y), KP(t->x)};
+    kt_run(&t->fwd, t->N, 2, a);
+  }
   return kt_dot(t->y, t->r, t->ny);
 }
 
@@ -323,24 +329,29 @@ static void check_pool(int is_max, int N, int C, int H, int W, ref_geom g) {
   ref_to_cnhw(x, xn, N, C, H, W);
   ref_to_cnhw(yref, yn, N, C, OH, OW);
   const char *fk = is_max ? "maxpool_fwd" : "avgpool_fwd", *bk = is_max ? "maxpool_bwd" : "avgpool_bwd";
-  pctx t = {{0}, x, y, kt_randv(ny), N, ny};
+  pctx t = {{0}, x, y, kt_randv(ny), N, ny, is_max};
   KSPEC(f, fk, "C", (long)C, "H", (long)H, "W", (long)W, "KH", (long)g.kh, "KW", (long)g.kw, "SH", (long)g.sh, "SW",
         (long)g.sw, "PH", (long)g.ph, "PW", (long)g.pw);
   t.fwd = f;
   pool_loss(&t);
+  int *arg = malloc(sizeof(int) * (size_t)ny);
+  if (is_max) { /* the recorded argmaxes, for the backward */
+    karg a[3] = {KP(y), KP(arg), KP(x)};
+    kt_run(&f, N, 3, a);
+  }
   kt_close(fk, y, yref, ny, 1e-12, 1e-12);
   KSPEC(b, bk, "C", (long)C, "H", (long)H, "W", (long)W, "KH", (long)g.kh, "KW", (long)g.kw, "SH", (long)g.sh, "SW",
         (long)g.sw, "PH", (long)g.ph, "PW", (long)g.pw);
   double *dx = kt_zeros(nx);
   if (is_max) {
-    karg a[4] = {KP(dx), KP(t.r), KP(x), KI(0)};
+    karg a[4] = {KP(dx), KP(t.r), KP(arg), KI(0)};
     kt_run(&b, N, 4, a);
   } else {
     karg a[3] = {KP(dx), KP(t.r), KI(0)};
     kt_run(&b, N, 3, a);
   }
   kt_fd(bk, x, dx, nx, pool_loss, &t);
-  free(xn), free(x), free(yn), free(yref), free(y), free(t.r), free(dx);
+  free(xn), free(x), free(yn), free(yref), free(y), free(t.r), free(dx), free(arg);
 }
 
 static void test_pools(void **state) {
@@ -360,21 +371,23 @@ static void test_maxpool_ties(void **state) {
   int H = 3, W = 3;
   double x[9] = {1, 5, 5, 0, 5, 2, 5, 1, 0}; /* one sample, one channel: CNHW = NCHW */
   double y[9], dy[9], dx[9];
+  int arg[9];
   KSPEC(f, "maxpool_fwd", "C", 1L, "H", (long)H, "W", (long)W, "KH", 3L, "KW", 3L, "SH", 1L, "SW", 1L, "PH", 1L, "PW", 1L);
   KSPEC(b, "maxpool_bwd", "C", 1L, "H", (long)H, "W", (long)W, "KH", 3L, "KW", 3L, "SH", 1L, "SW", 1L, "PH", 1L, "PW", 1L);
-  karg a[2] = {KP(y), KP(x)};
-  kt_run(&f, 1, 2, a);
+  karg a[3] = {KP(y), KP(arg), KP(x)};
+  kt_run(&f, 1, 3, a);
+  assert_int_equal(arg[4], 1);
   for (int i = 0; i < 9; i++) dy[i] = 0;
   dy[4] = 1; /* the centre window holds every pixel: first maximum at (0, 1) */
-  karg g[4] = {KP(dx), KP(dy), KP(x), KI(0)};
+  karg g[4] = {KP(dx), KP(dy), KP(arg), KI(0)};
   kt_run(&b, 1, 4, g);
   double want[9] = {0, 1, 0, 0, 0, 0, 0, 0, 0};
   kt_close("max pool tie goes to the first maximum", dx, want, 9, 0, 0);
   assert_true(y[4] == 5);
   /* all-negative window next to padding: padding never wins */
   double xn[9] = {-3, -2, -4, -5, -6, -7, -8, -9, -1};
-  karg a2[2] = {KP(y), KP(xn)};
-  kt_run(&f, 1, 2, a2);
+  karg a2[3] = {KP(y), KP(NULL), KP(xn)};
+  kt_run(&f, 1, 3, a2);
   assert_true(y[0] == -2);
 }
 

@@ -100,12 +100,12 @@ static double median(double *v, int n) {
   return v[n / 2];
 }
 
-/* per-template time of one training step, step by step */
-static void profile(bench *B, const gt_genotype *g) {
+/* per-template time of one plan of MODE, step by step */
+static void profile(bench *B, const gt_genotype *g, pl_mode mode) {
   err_t e = ERR_INIT;
   pl_plan p;
   rt_exec x;
-  if (pl_build_child(&p, &B->sp, &B->sp.net, &B->lay, g, PL_TRAIN, &e) || rt_exec_prepare(&x, B->b, &p, &e)) die(&e);
+  if (pl_build_child(&p, &B->sp, &B->sp.net, &B->lay, g, mode, &e) || rt_exec_prepare(&x, B->b, &p, &e)) die(&e);
   rt_bind bind;
   stage(B, &p, &bind);
   bind.loss_scale = 1.0f / B->N;
@@ -139,8 +139,9 @@ static void profile(bench *B, const gt_genotype *g) {
     }
   double total = 0;
   for (int k = 0; k < nn; k++) total += t[k];
-  fprintf(stderr, "# training step, %d steps, %.1f ms; GEMMs: %.2f GFLOP at %.1f GFLOP/s\n"
-                  "# ms      share  calls  kernel\n", p.nsteps, 1e3 * total, gflop, gflop / gtime);
+  fprintf(stderr, "# %s plan, %d steps, %.1f ms; GEMMs: %.2f GFLOP at %.1f GFLOP/s\n"
+                  "# ms      share  calls  kernel\n", mode == PL_TRAIN ? "training" : "forward-only", p.nsteps,
+          1e3 * total, gflop, gflop / gtime);
   for (int r = 0; r < nn; r++) {
     int best = 0;
     for (int k = 1; k < nn; k++)
@@ -238,11 +239,12 @@ int main(int argc, char **argv) {
          "\"supernet_arena_bytes\": %zu}\n",
          config, B.b->device, B.N, threads, K, train, fwd, step, child, super);
   if (prof && strcmp(B.b->name, "cpu") == 0) {
-    profile(&B, &v2);
+    profile(&B, &v2, PL_TRAIN);
+    profile(&B, &v2, PL_FORWARD);
     gt_genotype g;
     rt_dist_sample(&d, &r, &g);
     fprintf(stderr, "# a random genotype:\n");
-    profile(&B, &g);
+    profile(&B, &g, PL_TRAIN);
   }
   rt_dist_free(&d);
   rt_model_free(&B.m);

@@ -1,5 +1,6 @@
 #include "rt_cache.h"
 #include "cg_kernel.h"
+#include "rt_files.h"
 #include "rt_sha.h"
 
 #include <dirent.h>
@@ -48,20 +49,6 @@ int rt_cache_root(char *buf, size_t cap, err_t *e) {
   const char *h = getenv("HOME");
   if (!h || !*h) return err_set(e, "no cache directory: set PARSEC_CACHE_DIR (HOME is not set)");
   snprintf(buf, cap, "%s/.cache/parsec", h);
-  return 0;
-}
-
-/* mkdir -p with mode 0700 for the directories we create. */
-static int mkdirs(const char *path, err_t *e) {
-  char tmp[PATH_MAX];
-  snprintf(tmp, sizeof tmp, "%s", path);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
-    *p = '/';
-  }
-  if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
   return 0;
 }
 
@@ -188,7 +175,7 @@ int rt_cache_open(rt_cache **out, const rt_compiler *comp, err_t *e) {
       goto fail;
     }
     snprintf(c->dir, sizeof c->dir, "%s/%s", root, comp->target);
-    if (mkdirs(c->dir, &why) != 0 || check_dir(root, &why) != 0 || check_dir(c->dir, &why) != 0) {
+    if (rt_mkdirs_mode(c->dir, 0700, &why) != 0 || check_dir(root, &why) != 0 || check_dir(c->dir, &why) != 0) {
       char was[PATH_MAX];
       snprintf(was, sizeof was, "%s", c->dir);
       if (make_temporary(c, e) != 0) {

@@ -33,18 +33,20 @@ int rt_append_line(const char *path, const char *line, err_t *e) {
   return ok ? 0 : err_set(e, "%s: cannot write: %s", path, strerror(errno));
 }
 
-int rt_mkdirs(const char *path, err_t *e) {
+int rt_mkdirs_mode(const char *path, unsigned mode, err_t *e) {
   char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s", path);
   for (char *p = tmp + 1; *p; p++) {
     if (*p != '/') continue;
     *p = 0;
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
+    if (mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST) return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
     *p = '/';
   }
-  if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
+  if (mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST) return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
   return 0;
 }
+
+int rt_mkdirs(const char *path, err_t *e) { return rt_mkdirs_mode(path, 0755, e); }
 
 char *rt_read_text(const char *path, size_t *len, err_t *e) {
   FILE *f = fopen(path, "rb");

@@ -10,6 +10,8 @@ int rt_write_text(const char *path, const char *text, err_t *e);
 int rt_append_line(const char *path, const char *line, err_t *e);
 /* mkdir -p (mode 0755). */
 int rt_mkdirs(const char *path, err_t *e);
+/* mkdir -p with the mode of the directories it creates. */
+int rt_mkdirs_mode(const char *path, unsigned mode, err_t *e);
 /* The file's contents, malloc'd and NUL-terminated. */
 char *rt_read_text(const char *path, size_t *len, err_t *e);
 /* Renders a DOT file to SVG with Graphviz's `dot` when it is installed;

@@ -1,5 +1,10 @@
 #include "rt_rng.h"
 
+#include <cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
 static uint64_t splitmix(uint64_t *x) {
   uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -38,4 +43,33 @@ uint32_t rt_rng_below(rt_rng *r, uint32_t n) {
     }
   }
   return (uint32_t)(m >> 32);
+}
+
+void rt_rng_shuffle(rt_rng *r, int *v, int n) {
+  for (int i = n - 1; i > 0; i--) {
+    int j = (int)rt_rng_below(r, (uint32_t)(i + 1));
+    int t = v[i];
+    v[i] = v[j];
+    v[j] = t;
+  }
+}
+
+void rt_rng_to_json(cJSON *o, const char *name, const rt_rng *r) {
+  cJSON *a = cJSON_AddArrayToObject(o, name);
+  for (int i = 0; i < 4; i++) {
+    char hex[32];
+    snprintf(hex, sizeof hex, "%016" PRIx64, r->s[i]);
+    cJSON_AddItemToArray(a, cJSON_CreateString(hex));
+  }
+}
+
+int rt_rng_from_json(const cJSON *o, const char *name, rt_rng *r, err_t *e) {
+  const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, name);
+  if (cJSON_GetArraySize(a) != 4) return err_set(e, "checkpoint lacks the '%s' random state", name);
+  for (int i = 0; i < 4; i++) {
+    const cJSON *v = cJSON_GetArrayItem(a, i);
+    if (!cJSON_IsString(v)) return err_set(e, "checkpoint: bad '%s' random state", name);
+    r->s[i] = strtoull(v->valuestring, NULL, 16);
+  }
+  return 0;
 }

@@ -159,15 +159,6 @@ static int settings_from_json(settings *st, const cJSON *j, err_t *e) {
 
 /* ---------- data ---------- */
 
-static void shuffle(int *v, int n, rt_rng *r) {
-  for (int i = n - 1; i > 0; i--) {
-    int j = (int)rt_rng_below(r, (uint32_t)(i + 1));
-    int t = v[i];
-    v[i] = v[j];
-    v[j] = t;
-  }
-}
-
 static int load_data(search *s, err_t *e) {
   if (rt_data_open(&s->data, s->st.data, RT_SPLIT_TRAIN, e) != 0) return -1;
   const sp_net *n = s->net;
@@ -188,7 +179,7 @@ static int load_data(search *s, err_t *e) {
   for (int i = 0; i < s->data.n; i++) all[i] = i;
   rt_rng r;
   rt_rng_seed(&r, (uint64_t)s->st.seed * 0x9e3779b97f4a7c15ULL + 1);
-  shuffle(all, s->data.n, &r);
+  rt_rng_shuffle(&r, all, s->data.n);
   s->ntrain = (int)(s->data.n * s->st.split + 0.5);
   if (s->ntrain < 1) s->ntrain = 1;
   if (s->ntrain > s->data.n - 1) s->ntrain = s->data.n - 1;
@@ -209,8 +200,8 @@ static void epoch_order(const search *s, int epoch, int *train, int *srch) {
   rt_rng_seed(&r, ((uint64_t)s->st.seed << 20) ^ (uint64_t)(epoch + 1) * 0xd1b54a32d192ed03ULL);
   memcpy(train, s->train_idx, sizeof *train * (size_t)s->ntrain);
   memcpy(srch, s->search_idx, sizeof *srch * (size_t)s->nsearch);
-  shuffle(train, s->ntrain, &r);
-  shuffle(srch, s->nsearch, &r);
+  rt_rng_shuffle(&r, train, s->ntrain);
+  rt_rng_shuffle(&r, srch, s->nsearch);
 }
 
 static int steps_per_epoch(const search *s) { return (s->ntrain + s->st.batch - 1) / s->st.batch; }
@@ -393,26 +384,6 @@ static int log_epoch(search *s, double lr, const gt_genotype *mode, double macc,
 
 /* ---------- checkpoints ---------- */
 
-static void rng_json(cJSON *o, const char *name, const rt_rng *r) {
-  cJSON *a = cJSON_AddArrayToObject(o, name);
-  for (int i = 0; i < 4; i++) {
-    char hex[32];
-    snprintf(hex, sizeof hex, "%016" PRIx64, r->s[i]);
-    cJSON_AddItemToArray(a, cJSON_CreateString(hex));
-  }
-}
-
-static int rng_from(const cJSON *o, const char *name, rt_rng *r, err_t *e) {
-  const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, name);
-  if (cJSON_GetArraySize(a) != 4) return err_set(e, "checkpoint lacks the '%s' random state", name);
-  for (int i = 0; i < 4; i++) {
-    const cJSON *v = cJSON_GetArrayItem(a, i);
-    if (!cJSON_IsString(v)) return err_set(e, "checkpoint: bad '%s' random state", name);
-    r->s[i] = strtoull(v->valuestring, NULL, 16);
-  }
-  return 0;
-}
-
 static int save_checkpoint(search *s, err_t *e) {
   size_t pb = s->lay.nparams * s->b->elem, sb = s->lay.nstats * s->b->elem, lb = sizeof(double) * (size_t)s->d.total;
   void *params = malloc(pb ? pb : 1), *mom = malloc(pb ? pb : 1), *stats = malloc(sb ? sb : 1);
@@ -431,8 +402,8 @@ static int save_checkpoint(search *s, err_t *e) {
   cJSON_AddNumberToObject(h, "step", s->step);
   cJSON_AddNumberToObject(h, "elem", (double)s->b->elem);
   cJSON_AddNumberToObject(h, "adam_t", (double)s->d.t);
-  rng_json(h, "sample_rng", &s->sample_rng);
-  rng_json(h, "aug_rng", &s->aug_rng);
+  rt_rng_to_json(h, "sample_rng", &s->sample_rng);
+  rt_rng_to_json(h, "aug_rng", &s->aug_rng);
   cJSON *acc = cJSON_AddObjectToObject(h, "epoch_so_far");
   cJSON_AddNumberToObject(acc, "loss_sum", s->loss_sum);
   cJSON_AddNumberToObject(acc, "acc_sum", s->acc_sum);
@@ -500,7 +471,7 @@ static int restore_state(search *s, rt_ckpt *c, const cJSON *h, err_t *e) {
   if (s->b->upload(s->b, s->m.params, params, pb, e) || s->b->upload(s->b, s->m.mom, mom, pb, e) ||
       (sb && s->b->upload(s->b, s->m.stats, stats, sb, e)) || rt_dist_set(&s->d, lg, am, av, (long)t->valuedouble, e))
     return -1;
-  if (rng_from(h, "sample_rng", &s->sample_rng, e) || rng_from(h, "aug_rng", &s->aug_rng, e)) return -1;
+  if (rt_rng_from_json(h, "sample_rng", &s->sample_rng, e) || rt_rng_from_json(h, "aug_rng", &s->aug_rng, e)) return -1;
   s->epoch = ep->valueint;
   s->step = st->valueint;
   s->loss_sum = cJSON_GetObjectItemCaseSensitive(acc, "loss_sum")->valuedouble;

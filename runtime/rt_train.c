@@ -172,22 +172,6 @@ static int settings_from(trainer *t, const cJSON *j, err_t *e) {
 
 /* ---------- checkpoints ---------- */
 
-static void rng_json(cJSON *o, const char *name, const rt_rng *r) {
-  cJSON *a = cJSON_AddArrayToObject(o, name);
-  for (int i = 0; i < 4; i++) {
-    char hex[32];
-    snprintf(hex, sizeof hex, "%016" PRIx64, r->s[i]);
-    cJSON_AddItemToArray(a, cJSON_CreateString(hex));
-  }
-}
-
-static int rng_from(const cJSON *o, const char *name, rt_rng *r, err_t *e) {
-  const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, name);
-  if (cJSON_GetArraySize(a) != 4) return err_set(e, "checkpoint lacks the '%s' random state", name);
-  for (int i = 0; i < 4; i++) r->s[i] = strtoull(cJSON_GetArrayItem(a, i)->valuestring, NULL, 16);
-  return 0;
-}
-
 static int host_blocks(trainer *t, float **params, float **stats, float **mom, err_t *e) {
   size_t pb = t->lay.nparams * 4, sb = (t->lay.nstats ? t->lay.nstats : 1) * 4;
   *params = malloc(pb ? pb : 4);
@@ -212,8 +196,8 @@ static int save(trainer *t, err_t *e) {
     cJSON_AddItemToObject(h, "settings", settings_json(t));
     cJSON_AddNumberToObject(h, "epoch", t->epoch);
     cJSON_AddNumberToObject(h, "batches", (double)t->batches);
-    rng_json(h, "data_rng", &t->data_rng);
-    rng_json(h, "drop_rng", &t->drop_rng);
+    rt_rng_to_json(h, "data_rng", &t->data_rng);
+    rt_rng_to_json(h, "drop_rng", &t->drop_rng);
     char *hs = cJSON_Print(h);
     cJSON_Delete(h);
     size_t pb = t->lay.nparams * 4, sb = t->lay.nstats * 4;
@@ -276,7 +260,7 @@ static int restore(trainer *t, err_t *e) {
   if (rc == 0) {
     t->epoch = ep->valueint;
     t->batches = (long)ba->valuedouble;
-    rc = rng_from(h, "data_rng", &t->data_rng, e) || rng_from(h, "drop_rng", &t->drop_rng, e);
+    rc = rt_rng_from_json(h, "data_rng", &t->data_rng, e) || rt_rng_from_json(h, "drop_rng", &t->drop_rng, e);
   }
   cJSON_Delete(h);
   return rc;
@@ -381,15 +365,6 @@ static void teardown(trainer *t) {
 
 /* ---------- epochs ---------- */
 
-static void shuffle(int *v, int n, rt_rng *r) {
-  for (int i = n - 1; i > 0; i--) {
-    int j = (int)rt_rng_below(r, (uint32_t)(i + 1));
-    int x = v[i];
-    v[i] = v[j];
-    v[j] = x;
-  }
-}
-
 static int evaluate(trainer *t, double *acc, double *loss, err_t *e) {
   int B = t->st.batch, n = t->test.n;
   int *idx = malloc(sizeof *idx * (size_t)B);
@@ -418,7 +393,7 @@ static int train_epoch(trainer *t, double lr, double drop, double *loss, double 
   for (int i = 0; i < n; i++) order[i] = i;
   rt_rng r;
   rt_rng_seed(&r, ((uint64_t)t->st.seed << 20) ^ (uint64_t)(t->epoch + 1) * 0xd1b54a32d192ed03ULL);
-  shuffle(order, n, &r);
+  rt_rng_shuffle(&r, order, n);
   double ls = 0, cs = 0, t0 = now_s();
   int rc = 0;
   static long budget = -2; /* test hook: PARSEC_TEST_INTERRUPT_AFTER=N acts as a SIGINT after N steps */

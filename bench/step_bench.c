@@ -163,7 +163,12 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = (int)strtol(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
     else if (!strcmp(argv[i], "--profile")) prof = 1;
-    else config = argv[i];
+    else if ((!strcmp(argv[i], "small") || !strcmp(argv[i], "darts"))) config = argv[i];
+    else {
+      fprintf(stderr, "usage: step_bench [small|darts] [--reps N] [--samples K] [--threads T] "
+                      "[--device cpu|cuda] [--profile]\n");
+      return strcmp(argv[i], "--help") ? 2 : 0;
+    }
   }
   if (reps < 1 || reps > 1000 || K < 1 || K > 256) {
     fprintf(stderr, "step_bench: --reps 1..1000, --samples 1..256\n");

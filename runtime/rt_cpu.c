@@ -2,11 +2,13 @@
  * (OpenMP loops) and loaded with dlopen, GEMMs through OpenBLAS.
  *
  * Threads: the kernels' OpenMP loops and OpenBLAS share one OpenMP runtime
- * (Debian's OpenMP build of OpenBLAS), and BLAS is never called inside a
- * parallel region, so the two do not oversubscribe the cores.  With a fixed
+ * (Debian's OpenMP build of OpenBLAS); rt_blas calls BLAS either whole or
+ * single-threaded from inside its own parallel region, so the two never
+ * oversubscribe the cores.  With a fixed
  * thread count every kernel partitions its work the same way each run, so
  * runs are bit-for-bit repeatable. */
 #include "rt_backend.h"
+#include "rt_blas.h"
 #include "rt_cc.h"
 
 #include <cblas.h>
@@ -68,13 +70,7 @@ static int cpu_launch(rt_backend *b, const rt_kernel *k, long N, void **params, 
 
 static int cpu_gemm(rt_backend *b, int ta, int tb, long m, long n, long k, float alpha, const void *A, long lda,
                     const void *B, long ldb, float beta, void *C, long ldc, err_t *e) {
-  if (m <= 0 || n <= 0) return 0;
-  enum CBLAS_TRANSPOSE a = ta ? CblasTrans : CblasNoTrans, bt = tb ? CblasTrans : CblasNoTrans;
-  if (b->prec == CG_F64)
-    cblas_dgemm(CblasRowMajor, a, bt, (int)m, (int)n, (int)k, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
-  else
-    cblas_sgemm(CblasRowMajor, a, bt, (int)m, (int)n, (int)k, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
-  return 0;
+  return rt_blas_gemm(b->prec == CG_F64, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, e);
 }
 
 static int cpu_sync(rt_backend *b, err_t *e) { return 0; }

@@ -7,7 +7,8 @@
  *   @const C H W KH ...                   compile-time constants the caller gives
  *   @let OH = (H + 2*PH - KH) / SH + 1    derived constants
  *   @args real *y, const real *x, int acc run-time arguments (after the size N)
- *   @grid C*N, OH*OW                      work items: outer (may use N) x inner
+ *   @grid C*N, OH*OW[, WORK]              work items: outer (may use N) x inner,
+ *                                         and the values one item touches
  *   { body }                              plain C, valid as CUDA too, using g0, g1
  *
  * Work items are independent (no item reads what another writes), so the C
@@ -48,6 +49,9 @@ typedef struct {
   char arg_name[CG_MAXARGS][CG_IDLEN];
   cg_argkind arg_kind[CG_MAXARGS];
   char *grid0, *grid1;
+  /* values each work item touches (default 1): the C rendering runs the grid
+     on one thread when grid x work is too small to pay for waking the others */
+  char *work;
   char *body;
   int body_line;
 } cg_kernel;

@@ -94,9 +94,11 @@ static int directive(cg_kernel *k, const char *line, const char *end, const char
     }
   } else if (wl == 4 && strncmp(w, "grid", 4) == 0) {
     const char *comma = memchr(p, ',', (size_t)(end - p));
-    if (!comma) return err_set(&load_err, "%s: @grid OUTER, INNER", where);
+    if (!comma) return err_set(&load_err, "%s: @grid OUTER, INNER[, WORK]", where);
+    const char *c2 = memchr(comma + 1, ',', (size_t)(end - comma - 1));
     k->grid0 = dup_range(p, comma);
-    k->grid1 = dup_range(comma + 1, end);
+    k->grid1 = dup_range(comma + 1, c2 ? c2 : end);
+    k->work = c2 ? dup_range(c2 + 1, end) : dup_range("1", "1" + 1);
   } else {
     return err_set(&load_err, "%s: unknown directive '@%.*s'", where, (int)wl, w);
   }

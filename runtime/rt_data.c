@@ -61,9 +61,10 @@ static int idx_images(rt_dataset *d, const char *path, err_t *e) {
   size_t n;
   if (slurp(path, &b, &n, e) != 0) return -1;
   if (n < 16 || be32(b) != 0x00000803) {
+    const uint32_t magic = n >= 4 ? be32(b) : 0;
     free(b);
     return err_set(e, "%s: not an IDX image file (magic 0x%08x, expected 0x00000803 for unsigned bytes in 3 dims)",
-                   path, n >= 4 ? be32(b) : 0);
+                   path, magic);
   }
   uint32_t cnt = be32(b + 4), h = be32(b + 8), w = be32(b + 12);
   if (h == 0 || w == 0 || h > 4096 || w > 4096) {
@@ -95,8 +96,9 @@ static int idx_labels(rt_dataset *d, const char *path, err_t *e) {
   size_t n;
   if (slurp(path, &b, &n, e) != 0) return -1;
   if (n < 8 || be32(b) != 0x00000801) {
+    const uint32_t magic = n >= 4 ? be32(b) : 0;
     free(b);
-    return err_set(e, "%s: not an IDX label file (magic 0x%08x, expected 0x00000801)", path, n >= 4 ? be32(b) : 0);
+    return err_set(e, "%s: not an IDX label file (magic 0x%08x, expected 0x00000801)", path, magic);
   }
   uint32_t cnt = be32(b + 4);
   if (n < 8 + (size_t)cnt) {

@@ -1,5 +1,6 @@
 /* Rendering a spec for a target.  Everything that differs between the C and
  * the CUDA target is in the two tables below; the kernels' bodies are shared. */
+#include <ctype.h>
 #include "cg_kernel.h"
 
 #include <stdarg.h>
@@ -15,7 +16,7 @@ typedef struct {
   const char *fn_open;   /* %s: symbol, %s: parameter list (CUDA) */
   int unpack_args;       /* C: arguments arrive as void **args_, CUDA-style */
   const char *restrict_kw;
-  const char *grid_open; /* %s: outer grid, %s: inner grid, %s: work per item (C) */
+  const char *grid_open; /* %s: outer grid, %s: inner grid; C also %s: work per item, %s: SIMD or not */
   const char *grid_close;
 } target_desc;
 
@@ -37,7 +38,7 @@ static const target_desc targets[2] = {
             "  const long G0_ = (long)(%s), G1_ = (long)(%s);\n"
             "  #pragma omp parallel for schedule(static) if (G0_ * G1_ * (long)(%s) >= 16384)\n"
             "  for (long g0 = 0; g0 < G0_; g0++)\n"
-            "    SIMD for (long g1 = 0; g1 < G1_; g1++)\n",
+            "    %sfor (long g1 = 0; g1 < G1_; g1++)\n",
             "}\n",
         },
     [CG_TARGET_CUDA] =
@@ -148,7 +149,12 @@ static int render_one(char **buf, size_t *len, size_t *cap, const cg_spec *s, cg
       arg_decl(k, i, td->restrict_kw, d, sizeof d);
       rc |= put(buf, len, cap, "  %s = *(%s *)args_[%d];\n", d, k->arg_type[i], i + 1);
     }
-  rc |= put(buf, len, cap, td->grid_open, k->grid0, k->grid1, k->work);
+  /* a vector pragma on an inner grid of 1 would make the compiler keep one
+     copy of the body's local arrays per vector lane */
+  const char *g1 = k->grid1;
+  while (isspace((unsigned char)*g1)) g1++;
+  const int one = g1[0] == '1' && (g1[1] == 0 || isspace((unsigned char)g1[1]));
+  rc |= put(buf, len, cap, td->grid_open, k->grid0, k->grid1, k->work, one ? "" : "SIMD ");
   rc |= put(buf, len, cap, "%s", k->body);
   rc |= put(buf, len, cap, "%s", td->grid_close);
   for (int i = 0; i < v.n; i++) rc |= put(buf, len, cap, "#undef %s\n", v.names[i]);

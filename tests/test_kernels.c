@@ -141,6 +141,9 @@ static void test_dwconv(void **state) {
       {2, 2, 2, 2, 8, 8, {3, 3, 1, 1, 2, 2, 2, 2}, 1},   /* dil_conv 3x3 */
       {2, 2, 2, 2, 7, 7, {5, 5, 2, 2, 4, 4, 2, 2}, 1},   /* dil_conv 5x5 stride 2, odd */
       {2, 2, 2, 2, 5, 6, {3, 1, 1, 1, 1, 0, 1, 1}, 0},   /* rectangular */
+      {2, 2, 2, 2, 7, 9, {3, 5, 1, 2, 1, 2, 1, 2}, 1},   /* stride (1, 2), dilated across */
+      {2, 2, 2, 2, 8, 7, {5, 3, 2, 1, 2, 1, 2, 1}, 1},   /* stride (2, 1), dilated down */
+      {1, 2, 2, 2, 10, 11, {3, 3, 3, 3, 1, 1, 1, 1}, 0}, /* stride 3: three column phases */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(&cases[i]);
 }

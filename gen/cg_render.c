@@ -1,8 +1,8 @@
 /* Rendering a spec for a target.  Everything that differs between the C and
  * the CUDA target is in the two tables below; the kernels' bodies are shared. */
-#include <ctype.h>
 #include "cg_kernel.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>

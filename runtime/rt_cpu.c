@@ -4,9 +4,9 @@
  * Threads: the kernels' OpenMP loops and OpenBLAS share one OpenMP runtime
  * (Debian's OpenMP build of OpenBLAS); rt_blas calls BLAS either whole or
  * single-threaded from inside its own parallel region, so the two never
- * oversubscribe the cores.  With a fixed
- * thread count every kernel partitions its work the same way each run, so
- * runs are bit-for-bit repeatable. */
+ * oversubscribe the cores.  With a fixed thread count every kernel and GEMM
+ * partitions its work the same way each run, so runs are bit-for-bit
+ * repeatable. */
 #include "rt_backend.h"
 #include "rt_blas.h"
 #include "rt_cc.h"

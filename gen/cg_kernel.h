@@ -15,7 +15,9 @@
  * target may vectorise the inner grid loop.  Bodies may use the helpers every
  * target defines: real, acc_t (double), SQRT_ACC/EXP_ACC/LOG_ACC, INFINITY, imin, imax,
  * ceil_div, floor_div, and SIMD / SIMD_SUM(v) / SIMD_SUM2(a, b) before a loop
- * that may be vectorised (with a sum reduction), which the CUDA target drops.
+ * that may be vectorised (with a sum reduction).  The CUDA target turns SIMD
+ * into a 4-way unroll: fully unrolled, these long constant-trip loops would
+ * pull a work item's local arrays into registers and spill.
  *
  * A spec (a kernel plus values for its constants) is rendered for a target by
  * one table of what differs between targets (cg_render.c): the C target turns

@@ -44,7 +44,7 @@ static const target_desc targets[2] = {
     [CG_TARGET_CUDA] =
         {
             "#ifndef INFINITY\n#define INFINITY __int_as_float(0x7f800000)\n#endif\n"
-            "#define SIMD\n"
+            "#define SIMD _Pragma(\"unroll 4\")\n"
             "#define SIMD_SUM(v)\n"
             "#define SIMD_SUM2(a, b)\n"
             "__device__ __forceinline__ long imin(long a, long b) { return a < b ? a : b; }\n"

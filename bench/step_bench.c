@@ -250,6 +250,7 @@ int main(int argc, char **argv) {
     rt_dist_sample(&d, &r, &g);
     fprintf(stderr, "# a random genotype:\n");
     profile(&B, &g, PL_TRAIN);
+    profile(&B, &g, PL_FORWARD);
   }
   rt_dist_free(&d);
   rt_model_free(&B.m);

@@ -557,12 +557,57 @@ static void test_optimizers(void **state) {
   free(w), free(m), free(g), free(w0), free(m0), free(p), free(v), free(p0), free(v0);
 }
 
+/* ---------- pointwise GEMM ---------- */
+
+/* C (+)= alpha op(A) B against a plain loop, with padded row strides, both
+ * transposes of A, beta 0 (C starts as NaN: never read) and beta 1; then
+ * the same product through the backend's gemm, which picks pw_gemm for such
+ * shapes and OpenBLAS for others. */
+static void check_pw(int ta, double beta, long M, long K, long n, int through_backend) {
+  const long lda = (ta ? M : K) + 3, ldb = n + 5, ldc = n + 7;
+  double *a = kt_randv((ta ? K : M) * lda), *b = kt_randv(K * ldb), *c = kt_randv(M * ldc);
+  double *want = malloc(sizeof(double) * (size_t)(M * ldc));
+  const double alpha = 0.5;
+  if (beta == 0)
+    for (long i = 0; i < M * ldc; i++) c[i] = NAN;
+  for (long i = 0; i < M; i++)
+    for (long j = 0; j < ldc; j++) {
+      double s = 0;
+      for (long q = 0; q < K; q++) s += (ta ? a[q * lda + i] : a[i * lda + q]) * b[q * ldb + j];
+      want[i * ldc + j] = j >= n ? c[i * ldc + j] : alpha * s + (beta == 0 ? 0 : beta * c[i * ldc + j]);
+    }
+  if (through_backend) {
+    err_t e = ERR_INIT;
+    if (KB->gemm(KB, ta, 0, M, n, K, (float)alpha, a, lda, b, ldb, (float)beta, c, ldc, &e) != 0)
+      fail_msg("%s", err_msg(&e));
+  } else {
+    KSPEC(s, "pw_gemm", "M", M, "K", K, "TA", (long)ta);
+    karg args[8] = {KP(c), KP(a), KP(b), KL(lda), KL(ldb), KL(ldc), KF(alpha), KF(beta)};
+    kt_run(&s, n / 32, 8, args);
+  }
+  for (long i = 0; i < M; i++) /* the padding columns are left alone */
+    for (long j = n; j < ldc; j++) assert_true(beta == 0 ? isnan(c[i * ldc + j]) : c[i * ldc + j] == want[i * ldc + j]);
+  for (long i = 0; i < M; i++) kt_close("pointwise GEMM", c + i * ldc, want + i * ldc, n, 1e-12, 1e-12);
+  free(a), free(b), free(c), free(want);
+}
+
+static void test_pw_gemm(void **state) {
+  (void)state;
+  for (int ta = 0; ta < 2; ta++)
+    for (int beta = 0; beta < 2; beta++) {
+      check_pw(ta, beta, 16, 8, 96, 0);
+      check_pw(ta, beta, 8, 5, 32, 0);
+      check_pw(ta, beta, 32, 32, 1024, 1); /* a shape the backend gives pw_gemm */
+      check_pw(ta, beta, 48, 16, 1024, 1); /* one it gives OpenBLAS */
+    }
+}
+
 /* Every kernel of every template is exercised above. */
 static void test_all_templates_covered(void **state) {
   (void)state;
   const char *tested[] = {"gather_fwd", "gather_bwd", "dwconv_fwd", "dwconv_bwd_data", "dwconv_bwd_w", "im2col", "col2im", "bn_stats", "bn_stats_eval", "bn_apply", "bn_bwd_reduce",
                           "bn_bwd_apply", "avgpool_fwd", "avgpool_bwd", "maxpool_fwd", "maxpool_bwd", "axpy",
-                          "drop_path", "gap_fwd", "gap_bwd", "bias_fwd", "bias_bwd", "xent", "sgd", "adam", "sumsq"};
+                          "drop_path", "gap_fwd", "gap_bwd", "bias_fwd", "bias_bwd", "xent", "sgd", "adam", "sumsq", "pw_gemm"};
   int n = cg_kernel_count();
   for (int i = 0; i < n; i++) {
     int found = 0;
@@ -574,6 +619,7 @@ static void test_all_templates_covered(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_all_templates_covered),
+      cmocka_unit_test(test_pw_gemm),
       cmocka_unit_test(test_dwconv),
       cmocka_unit_test(test_conv),
       cmocka_unit_test(test_gather),

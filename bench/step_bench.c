@@ -100,6 +100,12 @@ static double median(double *v, int n) {
   return v[n / 2];
 }
 
+/* GEMMs by role: the plans' 1x1 convolutions and linear layers multiply
+ * W x (forward), W^T dy (data gradient) and dy x^T (weight gradient) */
+static const char *gemm_name(const pl_step *g) {
+  return g->tb ? "gemm dy x^T (weight grads)" : g->ta ? "gemm W^T dy (data grads)" : "gemm W x (forward)";
+}
+
 /* per-template time of one plan of MODE, step by step */
 static void profile(bench *B, const gt_genotype *g, pl_mode mode) {
   err_t e = ERR_INIT;
@@ -122,8 +128,9 @@ static void profile(bench *B, const gt_genotype *g, pl_mode mode) {
       double t0 = now();
       if (rt_exec_run(B->b, &x1, B->N, &bind, &e)) die(&e);
       double dt = now() - t0;
-      const char *name = p.steps[i].kind == PS_GEMM ? "gemm" : p.steps[i].kind == PS_ZERO ? "zero"
-                                                                                           : p.specs[p.steps[i].spec].k->name;
+      const char *name = p.steps[i].kind == PS_GEMM ? gemm_name(&p.steps[i])
+                         : p.steps[i].kind == PS_ZERO ? "zero"
+                                                      : p.specs[p.steps[i].spec].k->name;
       int k;
       for (k = 0; k < nn && strcmp(names[k], name); k++) {
       }

@@ -573,7 +573,7 @@ static void check_pw(int ta, double beta, long M, long K, long n, int through_ba
   for (long i = 0; i < M; i++)
     for (long j = 0; j < ldc; j++) {
       double s = 0;
-      for (long q = 0; q < K; q++) s += (ta ? a[q * lda + i] : a[i * lda + q]) * b[q * ldb + j];
+      for (long q = 0; q < K && j < n; q++) s += (ta ? a[q * lda + i] : a[i * lda + q]) * b[q * ldb + j];
       want[i * ldc + j] = j >= n ? c[i * ldc + j] : alpha * s + (beta == 0 ? 0 : beta * c[i * ldc + j]);
     }
   if (through_backend) {

@@ -67,10 +67,12 @@ int rt_run_space(const char *run, sp_space *sp, err_t *e) {
   cJSON *h = cJSON_Parse(c.header);
   const cJSON *kind = h ? cJSON_GetObjectItemCaseSensitive(h, "kind") : NULL;
   if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "search") != 0) {
+    /* the message first: KIND lives in H */
+    err_set(e, "%s is not a search run (its checkpoint is a %s checkpoint)", run,
+            cJSON_IsString(kind) ? kind->valuestring : "damaged");
     cJSON_Delete(h);
     rt_ckpt_free(&c);
-    return err_set(e, "%s is not a search run (its checkpoint is a %s checkpoint)", run,
-                   cJSON_IsString(kind) ? kind->valuestring : "damaged");
+    return -1;
   }
   char *space = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(h, "space"));
   int rc = space ? sp_from_json(sp, space, path, e) : err_set(e, "%s: damaged checkpoint header", path);

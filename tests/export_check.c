@@ -75,5 +75,13 @@ int main(int argc, char **argv) {
       if (err > worst) worst = err;
     }
   printf("%d images x %d logits: largest difference %.3g, %ld beyond 1e-4 + 1e-4 |logit|\n", N, K, worst, bad);
+  free(theirs);
+  free(idx);
+  pl_free(&p);
+  rt_runner_free(&r);
+  rt_data_free(&d);
+  rt_model_free(&m);
+  rt_backend_close(b);
+  rt_trained_free(&t);
   return bad ? 1 : 0;
 }

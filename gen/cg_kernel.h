@@ -9,6 +9,7 @@
  *   @args real *y, const real *x, int acc run-time arguments (after the size N)
  *   @grid C*N, OH*OW[, WORK]              work items: outer (may use N) x inner,
  *                                         and the values one item touches
+ *   @block                                (optional) on CUDA, one block per item
  *   { body }                              plain C, valid as CUDA too, using g0, g1
  *
  * Work items are independent (no item reads what another writes), so the C
@@ -23,7 +24,15 @@
  * one table of what differs between targets (cg_render.c): the C target turns
  * the grid into loops parallelised with OpenMP; the CUDA target into one
  * thread per work item of an `extern "C" __global__` kernel.  Every kernel
- * takes the run-time size N first; its other arguments follow @args. */
+ * takes the run-time size N first; its other arguments follow @args.
+ *
+ * A kernel whose items are long reductions (a channel's statistics over the
+ * batch) says @block: on CUDA each item is then a block of CG_BLOCK_THREADS
+ * threads, which split its loops written `for (long i = LANE; i < n; i +=
+ * LANES)`, sum a value over the block with BLOCK_SUM(v) / BLOCK_SUM2(a, b)
+ * (every thread gets the total), and write what must be written once under
+ * `if (LANE == 0)`.  On the C target LANE is 0, LANES 1 and the sums are
+ * empty, so the same body is the plain loop; any kernel may use them. */
 #ifndef PARSEC_CG_KERNEL_H
 #define PARSEC_CG_KERNEL_H
 #include "cg_expr.h"
@@ -54,6 +63,7 @@ typedef struct {
   /* values each work item touches (default 1): the C rendering runs the grid
      on one thread when grid x work is too small to pay for waking the others */
   char *work;
+  int block; /* @block: one CUDA block per work item */
   char *body;
   int body_line;
 } cg_kernel;
@@ -77,10 +87,13 @@ int cg_spec_make(cg_spec *s, err_t *e, const char *kernel, ...);
 void cg_spec_key(const cg_spec *s, char *buf, size_t cap);
 /* The constants and the derived ones. */
 int cg_spec_vars(const cg_spec *s, cg_vars *v, err_t *e);
-/* Launch size: outer = g0n * N + g0c work items, inner = g1. */
+/* Launch size: outer = g0n * N + g0c work items, inner = g1; block: one
+ * CUDA block of CG_BLOCK_THREADS per work item, else one thread. */
 typedef struct {
   long g0n, g0c, g1;
+  int block;
 } cg_grid;
+#define CG_BLOCK_THREADS 256
 int cg_spec_grid(const cg_spec *s, cg_grid *g, err_t *e);
 
 typedef enum { CG_TARGET_C, CG_TARGET_CUDA } cg_target;

@@ -17,6 +17,7 @@ typedef struct {
   int unpack_args;       /* C: arguments arrive as void **args_, CUDA-style */
   const char *restrict_kw;
   const char *grid_open; /* %s: outer grid, %s: inner grid; C also %s: work per item, %s: SIMD or not */
+  const char *block_open; /* the same for an @block kernel */
   const char *grid_close;
 } target_desc;
 
@@ -28,6 +29,10 @@ static const target_desc targets[2] = {
             "#define SIMD PARSEC_PRAGMA(omp simd)\n"
             "#define SIMD_SUM(v) PARSEC_PRAGMA(omp simd reduction(+ : v))\n"
             "#define SIMD_SUM2(a, b) PARSEC_PRAGMA(omp simd reduction(+ : a, b))\n"
+            "#define LANE 0L\n"
+            "#define LANES 1L\n"
+            "#define BLOCK_SUM(v)\n"
+            "#define BLOCK_SUM2(a, b)\n"
             "static inline long imin(long a, long b) { return a < b ? a : b; }\n"
             "static inline long ceil_div(long a, long b) { return a <= 0 ? -(-a / b) : (a + b - 1) / b; }\n"
             "static inline long floor_div(long a, long b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }\n"
@@ -39,6 +44,7 @@ static const target_desc targets[2] = {
             "  #pragma omp parallel for schedule(static) if (G0_ * G1_ * (long)(%s) >= 16384)\n"
             "  for (long g0 = 0; g0 < G0_; g0++)\n"
             "    %sfor (long g1 = 0; g1 < G1_; g1++)\n",
+            NULL,
             "}\n",
         },
     [CG_TARGET_CUDA] =
@@ -47,6 +53,21 @@ static const target_desc targets[2] = {
             "#define SIMD _Pragma(\"unroll 4\")\n"
             "#define SIMD_SUM(v)\n"
             "#define SIMD_SUM2(a, b)\n"
+            /* every thread of the block gets the same total: xor shuffles
+               give each lane its warp's sum, then each thread adds the warps'
+               sums in one order */
+            "__device__ acc_t parsec_block_sum(acc_t v) {\n"
+            "  __shared__ acc_t part_[32];\n"
+            "  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);\n"
+            "  __syncthreads(); /* a previous sum may still be reading part_ */\n"
+            "  if ((threadIdx.x & 31) == 0) part_[threadIdx.x >> 5] = v;\n"
+            "  __syncthreads();\n"
+            "  v = 0;\n"
+            "  for (int w = 0; w < (int)(blockDim.x >> 5); w++) v += part_[w];\n"
+            "  return v;\n"
+            "}\n"
+            "#define BLOCK_SUM(v) do { if (LANES > 1) (v) = parsec_block_sum(v); } while (0)\n"
+            "#define BLOCK_SUM2(a, b) do { BLOCK_SUM(a); BLOCK_SUM(b); } while (0)\n"
             "__device__ __forceinline__ long imin(long a, long b) { return a < b ? a : b; }\n"
             "__device__ __forceinline__ long ceil_div(long a, long b) { return a <= 0 ? -(-a / b) : (a + b - 1) / b; }\n"
             "__device__ __forceinline__ long floor_div(long a, long b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }\n"
@@ -57,7 +78,13 @@ static const target_desc targets[2] = {
             "  const long G0_ = (long)(%s), G1_ = (long)(%s);\n"
             "  const long gid_ = (long)blockIdx.x * blockDim.x + threadIdx.x;\n"
             "  if (gid_ >= G0_ * G1_) return;\n"
-            "  const long g0 = gid_ / G1_, g1 = gid_ %% G1_;\n  (void)g0; (void)g1;\n",
+            "  const long g0 = gid_ / G1_, g1 = gid_ %% G1_;\n  (void)g0; (void)g1;\n"
+            "  const long LANE = 0, LANES = 1;\n  (void)LANE; (void)LANES;\n",
+            "  const long G0_ = (long)(%s), G1_ = (long)(%s);\n"
+            "  const long gid_ = (long)blockIdx.x;\n"
+            "  if (gid_ >= G0_ * G1_) return;\n"
+            "  const long g0 = gid_ / G1_, g1 = gid_ %% G1_;\n  (void)g0; (void)g1;\n"
+            "  const long LANE = (long)threadIdx.x, LANES = (long)blockDim.x;\n",
             "}\n",
         },
 };
@@ -71,7 +98,7 @@ static const char *const acc_math =
     "#define SQRT_ACC(x) sqrt((acc_t)(x))\n#define EXP_ACC(x) exp((acc_t)(x))\n#define LOG_ACC(x) log((acc_t)(x))\n";
 
 const char *cg_prelude(cg_target t, cg_prec prec) {
-  static char buf[2][2][1024];
+  static char buf[2][2][4096];
   if (!buf[t][prec][0])
     snprintf(buf[t][prec], sizeof buf[t][prec], "/* rendered by parsec (%s) */\n%s%s%s\n", cg_generator_version,
              prec_types[prec], acc_math, targets[t].prelude);
@@ -154,7 +181,8 @@ static int render_one(char **buf, size_t *len, size_t *cap, const cg_spec *s, cg
   const char *g1 = k->grid1;
   while (isspace((unsigned char)*g1)) g1++;
   const int one = g1[0] == '1' && (g1[1] == 0 || isspace((unsigned char)g1[1]));
-  rc |= put(buf, len, cap, td->grid_open, k->grid0, k->grid1, k->work, one ? "" : "SIMD ");
+  const char *open = k->block && td->block_open ? td->block_open : td->grid_open;
+  rc |= put(buf, len, cap, open, k->grid0, k->grid1, k->work, one ? "" : "SIMD ");
   rc |= put(buf, len, cap, "%s", k->body);
   rc |= put(buf, len, cap, "%s", td->grid_close);
   for (int i = 0; i < v.n; i++) rc |= put(buf, len, cap, "#undef %s\n", v.names[i]);

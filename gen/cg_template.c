@@ -99,6 +99,8 @@ static int directive(cg_kernel *k, const char *line, const char *end, const char
     k->grid0 = dup_range(p, comma);
     k->grid1 = dup_range(comma + 1, c2 ? c2 : end);
     k->work = c2 ? dup_range(c2 + 1, end) : dup_range("1", "1" + 1);
+  } else if (wl == 5 && strncmp(w, "block", 5) == 0) {
+    k->block = 1;
   } else {
     return err_set(&load_err, "%s: unknown directive '@%.*s'", where, (int)wl, w);
   }
@@ -252,5 +254,6 @@ int cg_spec_grid(const cg_spec *s, cg_grid *g, err_t *e) {
   if (at[2] != g->g0c + 2 * g->g0n) return err_set(e, "kernel %s: the outer grid must be linear in N", s->k->name);
   v.n--;
   if (cg_eval(s->k->grid1, &v, &g->g1, e) != 0) return err_prefix(e, "kernel %s: @grid (inner)", s->k->name);
+  g->block = s->k->block;
   return 0;
 }

@@ -100,7 +100,10 @@ static int cu_launch(rt_backend *b, const rt_kernel *k, long N, void **params, e
   cuda *c = b->impl;
   long total = (k->grid.g0n * N + k->grid.g0c) * k->grid.g1;
   if (total <= 0) return 0;
-  unsigned threads = 256, blocks = (unsigned)((total + threads - 1) / threads);
+  /* @block kernels: one block per work item (its threads share the item's
+     loops and sums); the others: one thread per item */
+  unsigned threads = k->grid.block ? CG_BLOCK_THREADS : 256;
+  unsigned blocks = (unsigned)(k->grid.block ? total : (total + threads - 1) / threads);
   int rc = c->drv->cuLaunchKernel(k->fn, blocks, 1, 1, threads, 1, 1, 0, NULL, params, NULL);
   if (rc != 0)
     return err_set(e, "cuLaunchKernel(%s, grid %u x %u threads, N %ld) failed: %s", k->name, blocks, threads, N,

@@ -210,7 +210,10 @@ static void emit_steps(out *o, const pl_plan *p, int cuda) {
       err_t e = ERR_INIT;
       if (cg_spec_grid(sp, &gr, &e) != 0) o->failed = 1;
       err_clear(&e);
-      put(o, "  %s<<<blocks(%ldL * N + %ldL, %ldL), 256>>>(N", sym, gr.g0n, gr.g0c, gr.g1);
+      if (gr.block) /* one block per work item */
+        put(o, "  %s<<<(unsigned)((%ldL * N + %ldL) * %ldL), %d>>>(N", sym, gr.g0n, gr.g0c, gr.g1, CG_BLOCK_THREADS);
+      else
+        put(o, "  %s<<<blocks(%ldL * N + %ldL, %ldL), 256>>>(N", sym, gr.g0n, gr.g0c, gr.g1);
       for (int j = 0; j < s->nargs; j++) {
         const pl_arg *g = &s->args[j];
         if (g->kind == PA_REF) {

@@ -7,7 +7,8 @@
  * What this proves: the backend allocates, copies and zeroes the sizes the
  * plans need, loads each kernel by its symbol from the cubin NVRTC produced
  * for it, marshals launch arguments as CUDA's kernelParams (the size N
- * first), launches enough threads to cover every kernel's work items, maps
+ * first), launches enough threads to cover every kernel's work items (one
+ * block of whole warps per item for @block kernels), maps
  * row-major GEMMs onto column-major cuBLAS correctly, and reports failures
  * with the call and the kernel; whole children run through it give the CPU
  * backend's results.  What it does not prove: that the CUDA kernels compute
@@ -26,7 +27,7 @@
 rt_backend *KB; /* unused: ktest.h's double backend */
 
 static rt_backend *CPU; /* float CPU backend: the C renderings the double runs */
-static long launches, short_grids, gemms;
+static long launches, short_grids, gemms, block_launches, bad_blocks;
 static char last_error[256];
 
 static int d_init(unsigned f) { return 0; }
@@ -79,6 +80,12 @@ static int d_launch(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx
   long N = *(long *)params[0];
   long items = (k->grid.g0n * N + k->grid.g0c) * k->grid.g1;
   if ((long)gx * gy * gz * bx * by * bz < items) short_grids++;
+  /* an @block kernel: exactly one block per work item, whole warps (the
+     block sum's shuffles assume them) */
+  if (k->grid.block) {
+    block_launches++;
+    if ((long)gx * gy * gz != items || by * bz != 1 || bx % 32 != 0 || bx > 1024) bad_blocks++;
+  }
   launches++;
   ((void (*)(void **))k->fn)(params);
   return 0;
@@ -204,6 +211,8 @@ static void test_children_match_cpu(void **state) {
   assert_true(launches > 100);
   assert_true(gemms > 10);
   assert_int_equal(short_grids, 0);
+  assert_true(block_launches > 10); /* BN statistics and their backward */
+  assert_int_equal(bad_blocks, 0);
   for (int i = 0; i < 2; i++) {
     rt_runner_free(&r[i]);
     rt_model_free(&m[i]);

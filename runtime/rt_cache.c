@@ -253,20 +253,6 @@ static int entry_valid(rt_cache *c, const char *key) {
   return 1;
 }
 
-static int write_text(const char *path, const char *text, err_t *e) {
-  char tmp[PATH_MAX + 16];
-  snprintf(tmp, sizeof tmp, "%s.%d", path, (int)getpid());
-  FILE *f = fopen(tmp, "w");
-  if (!f) return err_set(e, "%s: %s", tmp, strerror(errno));
-  int ok = fputs(text, f) >= 0;
-  ok = fclose(f) == 0 && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    unlink(tmp);
-    return err_set(e, "%s: cannot write: %s", path, strerror(errno));
-  }
-  return 0;
-}
-
 /* Compiles one missing key under its lock. */
 static int fill(rt_cache *c, const char *key, const char *src, err_t *e) {
   char path[PATH_MAX], lock[PATH_MAX], sub[PATH_MAX], tmp[PATH_MAX + 32], sum[PATH_MAX];
@@ -287,7 +273,7 @@ static int fill(rt_cache *c, const char *key, const char *src, err_t *e) {
     double dt = now_s() - t0;
     char digest[RT_SHA_HEX];
     if (rc == 0 && rt_sha256_file(tmp, digest) != 0) rc = err_set(e, "%s: cannot read the compiled kernel", tmp);
-    if (rc == 0) rc = write_text(sum, digest, e);
+    if (rc == 0) rc = rt_write_text(sum, digest, e);
     if (rc == 0 && rename(tmp, path) != 0) rc = err_set(e, "%s: cannot store: %s", path, strerror(errno));
     if (rc != 0) unlink(tmp);
     pthread_mutex_lock(&c->mu);

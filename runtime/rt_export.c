@@ -19,26 +19,6 @@
 
 /* ---------- a trained network ---------- */
 
-static int train_space(const char *run, sp_space *sp, err_t *e) {
-  char path[4200];
-  snprintf(path, sizeof path, "%s/checkpoint.bin", run);
-  rt_ckpt c;
-  if (rt_ckpt_read(path, &c, e) != 0) return err_prefix(e, "%s is not a training run", run);
-  cJSON *h = cJSON_Parse(c.header);
-  const cJSON *kind = h ? cJSON_GetObjectItemCaseSensitive(h, "kind") : NULL;
-  int rc;
-  if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "train") != 0) {
-    rc = err_set(e, "%s is not a training run (train a network first: parsec-run train --run SEARCH_RUN)", run);
-  } else {
-    char *space = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(h, "space"));
-    rc = space ? sp_from_json(sp, space, path, e) : err_set(e, "out of memory");
-    free(space);
-  }
-  cJSON_Delete(h);
-  rt_ckpt_free(&c);
-  return rc;
-}
-
 /* "1,2,3" -> up to MAX integers; the count */
 static int int_list(const char *s, int *v, int max) {
   int n = 0;
@@ -67,7 +47,8 @@ int rt_trained_open(rt_trained *t, const char *run, const char *genotype, const 
   if (run) {
     snprintf(wpath, sizeof wpath, "%s/weights.safetensors", run);
     snprintf(gpath, sizeof gpath, "%s/genotype.txt", run);
-    if (train_space(run, &t->sp, e) != 0) return -1;
+    if (rt_run_space(run, "train", "training", "train a network first: parsec-run train --run SEARCH_RUN", &t->sp, e) != 0)
+      return -1;
   } else {
     snprintf(wpath, sizeof wpath, "%s", weights);
     snprintf(gpath, sizeof gpath, "%s", genotype);

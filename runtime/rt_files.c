@@ -11,7 +11,7 @@
 
 int rt_write_text(const char *path, const char *text, err_t *e) {
   char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid()); /* one per writer: the cache has many */
   FILE *f = fopen(tmp, "w");
   if (!f) return err_set(e, "%s: cannot write: %s", tmp, strerror(errno));
   int ok = fputs(text, f) >= 0;

@@ -135,7 +135,7 @@ static int show_alternatives(FILE *f, const char *run, int top, err_t *e) {
 static int draw_cells(FILE *f, const char *run, const char *gtext, err_t *e) {
   sp_space sp;
   gt_genotype g;
-  if (rt_run_space(run, &sp, e) != 0) return -1;
+  if (rt_run_space(run, "search", "search", NULL, &sp, e) != 0) return -1;
   int rc = gt_parse(&sp, gtext, &g, "genotype.txt", e);
   char *dot = rc == 0 ? gt_to_dot(&sp, &g, "mode") : NULL;
   char path[4200], svg[4200];

@@ -59,24 +59,22 @@ static double now_s(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-int rt_run_space(const char *run, sp_space *sp, err_t *e) {
+int rt_run_space(const char *run, const char *kind, const char *noun, const char *hint, sp_space *sp, err_t *e) {
   char path[4200];
   snprintf(path, sizeof path, "%s/checkpoint.bin", run);
   rt_ckpt c;
-  if (rt_ckpt_read(path, &c, e) != 0) return err_prefix(e, "%s is not a search run", run);
+  if (rt_ckpt_read(path, &c, e) != 0) return err_prefix(e, "%s is not a %s run", run, noun);
   cJSON *h = cJSON_Parse(c.header);
-  const cJSON *kind = h ? cJSON_GetObjectItemCaseSensitive(h, "kind") : NULL;
-  if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "search") != 0) {
-    /* the message first: KIND lives in H */
-    err_set(e, "%s is not a search run (its checkpoint is a %s checkpoint)", run,
-            cJSON_IsString(kind) ? kind->valuestring : "damaged");
-    cJSON_Delete(h);
-    rt_ckpt_free(&c);
-    return -1;
+  const cJSON *k = h ? cJSON_GetObjectItemCaseSensitive(h, "kind") : NULL;
+  int rc;
+  if (!cJSON_IsString(k) || strcmp(k->valuestring, kind) != 0) {
+    rc = err_set(e, "%s is not a %s run (its checkpoint is a %s checkpoint)%s%s", run, noun,
+                 cJSON_IsString(k) ? k->valuestring : "damaged", hint ? ": " : "", hint ? hint : "");
+  } else {
+    char *space = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(h, "space"));
+    rc = space ? sp_from_json(sp, space, path, e) : err_set(e, "%s: damaged checkpoint header", path);
+    free(space);
   }
-  char *space = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(h, "space"));
-  int rc = space ? sp_from_json(sp, space, path, e) : err_set(e, "%s: damaged checkpoint header", path);
-  free(space);
   cJSON_Delete(h);
   rt_ckpt_free(&c);
   return rc;
@@ -320,7 +318,7 @@ static int setup(trainer *t, err_t *e) {
     if (o->run) {
       char path[4200];
       snprintf(path, sizeof path, "%s/genotype.txt", o->run);
-      if (rt_run_space(o->run, &t->sp, e) != 0 || rt_read_genotype(&t->sp, path, &t->g, e) != 0) return -1;
+      if (rt_run_space(o->run, "search", "search", NULL, &t->sp, e) != 0 || rt_read_genotype(&t->sp, path, &t->g, e) != 0) return -1;
     } else {
       if (sp_open(&t->sp, o->space ? o->space : "darts", e) != 0 || rt_read_genotype(&t->sp, o->genotype, &t->g, e) != 0)
         return -1;

@@ -22,10 +22,12 @@ typedef struct {
 /* Returns RT_OK, RT_FAILED, RT_NO_DEVICE or RT_INTERRUPTED (rt_search.h). */
 int rt_train_run(const rt_train_opts *o, err_t *e);
 
-/* The space and mode genotype of a search run: RUN/checkpoint.bin holds the
- * space, RUN/genotype.txt the mode. */
+/* The space of a run whose checkpoint (RUN/checkpoint.bin) is of KIND
+ * ("search", "train"); NOUN names such a run in errors, HINT (or NULL) says
+ * what to do about a run of another kind.  A search run's RUN/genotype.txt
+ * holds its mode. */
 #include "gt_genotype.h"
-int rt_run_space(const char *run, sp_space *sp, err_t *e);
+int rt_run_space(const char *run, const char *kind, const char *noun, const char *hint, sp_space *sp, err_t *e);
 int rt_read_genotype(const sp_space *sp, const char *path, gt_genotype *g, err_t *e);
 
 #endif

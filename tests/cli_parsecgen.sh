@@ -3,26 +3,8 @@
 set -u
 gen=$1
 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-
-# expect CODE NEEDLE -- ARGS...: runs parsecgen, checks the exit code and that
-# NEEDLE appears in its output (stdout and stderr together).
-expect() {
-  local code=$1 needle=$2
-  shift 3
-  local out rc
-  out=$("$gen" "$@" 2>&1)
-  rc=$?
-  if [ "$rc" != "$code" ]; then
-    echo "FAIL: parsecgen $* exited $rc, expected $code"; echo "$out" | head -20; fails=$((fails + 1)); return
-  fi
-  if ! grep -qF -- "$needle" <<<"$out"; then
-    echo "FAIL: parsecgen $* did not print '$needle'"; echo "$out" | head -20; fails=$((fails + 1)); return
-  fi
-  echo "ok: parsecgen $* -> $rc, '$needle'"
-}
+prog=$gen
+source "$(dirname "$0")/cli_lib.sh"
 
 expect 0 "parent network parameters: 1,930,618" -- "$src/examples/darts.lua"
 expect 0 "8.30e10 per cell type, 6.89e21 for a normal plus a reduction cell" -- "$src/examples/darts.lua"
@@ -32,10 +14,10 @@ expect 0 "conv_7x1_1x7" -- "$src/examples/custom_op.lua"
 expect 0 "parent network parameters: 393,778" -- small
 expect 0 "wrote $tmp/small/space.json" -- "$src/examples/small.lua" -o "$tmp/small"
 for f in space.json kernels.c kernels.cu kernels.txt; do
-  test -s "$tmp/small/$f" || { echo "FAIL: parsecgen -o wrote no $f"; fails=$((fails + 1)); }
+  test -s "$tmp/small/$f" || fail "parsecgen -o wrote no $f"
 done
-grep -q '__global__ void dwconv_fwd_' "$tmp/small/kernels.cu" || { echo "FAIL: kernels.cu lacks CUDA kernels"; fails=$((fails + 1)); }
-grep -q '#pragma omp parallel for' "$tmp/small/kernels.c" || { echo "FAIL: kernels.c lacks OpenMP loops"; fails=$((fails + 1)); }
+grep -q '__global__ void dwconv_fwd_' "$tmp/small/kernels.cu" || fail "kernels.cu lacks CUDA kernels"
+grep -q '#pragma omp parallel for' "$tmp/small/kernels.c" || fail "kernels.c lacks OpenMP loops"
 expect 0 "parent network parameters: 393,778" -- "$tmp/small"
 expect 2 "usage: parsecgen" --
 expect 2 "unknown option '--frobnicate'" -- --frobnicate small
@@ -48,7 +30,7 @@ expect 1 "did you mean 'cells'" -- "$tmp/typo.lua"
 printf 'os.execute("touch %s/pwned")\nreturn space{}\n' "$tmp" > "$tmp/os.lua"
 expect 1 "typo.lua" -- "$tmp/typo.lua"
 expect 1 "os.lua:1: 'os' is not available" -- "$tmp/os.lua"
-test -e "$tmp/pwned" && { echo "FAIL: the sandbox let os.execute run"; fails=$((fails + 1)); }
+test -e "$tmp/pwned" && fail "the sandbox let os.execute run"
 printf 'return space{\n  cell = {nodes = 0}\n}\n' > "$tmp/zero.lua"
 expect 1 "zero.lua:1: space.cell: 'nodes' must be at least 1" -- "$tmp/zero.lua"
 expect 1 "cannot open the space file" -- "$tmp/missing.lua"
@@ -56,5 +38,5 @@ expect 1 "no bundled space named 'nosuch'" -- nosuch
 echo '{"format": "parsec-space", "version": 99}' > "$tmp/space.json"
 expect 1 "format version 99 is not known" -- "$tmp"
 
-if [ "$fails" -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
+finish
 echo "all parsecgen CLI checks passed"

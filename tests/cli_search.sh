@@ -5,22 +5,8 @@
 # clear messages and the documented exit codes.
 set -u
 run=$1 mkdata=$2 same=$3 src=$4
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# expect CODE NEEDLE -- ARGS: exit code and a message
-expect() {
-  local code=$1 needle=$2
-  shift 3
-  local out rc
-  out=$("$run" "$@" 2>&1)
-  rc=$?
-  if [ "$rc" != "$code" ]; then fail "parsec-run $* exited $rc, expected $code"; echo "$out" | tail -5; return; fi
-  grep -qF -- "$needle" <<<"$out" || { fail "parsec-run $* did not say '$needle'"; echo "$out" | tail -5; return; }
-  echo "ok: parsec-run $* -> $rc"
-}
+prog=$run
+source "$(dirname "$0")/cli_lib.sh"
 
 "$mkdata" "$tmp/img.npy" "$tmp/lab.npy" 600 8 8 2 5 1 || exit 1
 data="npy:$tmp/img.npy,$tmp/lab.npy"
@@ -94,6 +80,9 @@ expect 1 "distribution.json: cannot open" -- search "$tiny" --data "$data" --ini
 expect 2 "unknown option '--epoch'" -- search --epoch 3
 expect 2 "--samples takes an integer in 1..256, not 'many'" -- search --samples many
 expect 2 "--resume needs --out RUN" -- search --resume
+expect 2 "one space at a time (got 'small' and 'darts')" -- search small darts
+expect 2 "--out needs a value" -- search --out
+expect 2 "--device takes cpu, cuda or auto, not 'gpu'" -- search --device gpu
 expect 2 "only --epochs, --threads" -- search --resume --out "$tmp/a" --seed 3
 expect 3 "no usable GPU" -- search "$tiny" "${common[@]}" --device cuda --out "$tmp/gpu"
 head -c 3000 "$tmp/img.npy" >"$tmp/short.npy"
@@ -112,5 +101,5 @@ printf 'X' | dd of="$tmp/corrupt/checkpoint.bin" bs=1 seek=2000 conv=notrunc 2>/
 expect 1 "checkpoint is corrupt" -- search --resume --out "$tmp/corrupt"
 expect 1 "does not look like a search run" -- show "$tmp"
 
-if [ "$fails" -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
+finish
 echo "all search CLI checks passed"

@@ -4,20 +4,8 @@
 # genotypes, weights and directories give clear messages.
 set -u
 run=$1 same=$2 src=$3 check=$4
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-expect() {
-  local code=$1 needle=$2
-  shift 3
-  local out rc
-  out=$("$run" "$@" 2>&1)
-  rc=$?
-  if [ "$rc" != "$code" ]; then fail "parsec-run $* exited $rc, expected $code"; echo "$out" | tail -5; return; fi
-  grep -qF -- "$needle" <<<"$out" || { fail "parsec-run $* did not say '$needle'"; echo "$out" | tail -5; return; }
-  echo "ok: parsec-run $* -> $rc"
-}
+prog=$run
+source "$(dirname "$0")/cli_lib.sh"
 
 v2="Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])"
 echo "$v2" >"$tmp/v2.txt"
@@ -86,8 +74,10 @@ expect 1 "takes input 7, out of range" -- train small --genotype "$tmp/bad2.txt"
 echo "Genotype(normal=[" >"$tmp/bad3.txt"
 expect 1 "bad3.txt" -- train small --genotype "$tmp/bad3.txt" --out "$tmp/x" "${quick[@]}"
 expect 2 "give the architecture with --run RUN or --genotype FILE" -- train small
+expect 2 "--device takes cpu, cuda or auto, not 'gpu'" -- train small --genotype "$tmp/bad1.txt" --device gpu
+expect 2 "--genotype needs a value" -- train small --genotype
 expect 1 "is not a search run" -- train --run "$tmp/a" --out "$tmp/x" "${quick[@]}"
 expect 1 "cannot open the checkpoint" -- train --resume --out "$tmp/nothing-here"
 
-if [ "$fails" -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
+finish
 echo "all train CLI checks passed"

@@ -1,0 +1,24 @@
+# Shared by the command-line tests (sourced after setting prog, the program
+# under test): a scratch directory $tmp removed at exit, fail MESSAGE, which
+# counts a failure, expect CODE NEEDLE -- ARGS, which runs "$prog" ARGS and
+# checks its exit code and that NEEDLE appears in its output (stdout and
+# stderr together), and finish, which exits 1 when anything failed.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+expect() {
+  local code=$1 needle=$2 name out rc
+  shift 3
+  name=$(basename "$prog")
+  out=$("$prog" "$@" 2>&1)
+  rc=$?
+  if [ "$rc" != "$code" ]; then fail "$name $* exited $rc, expected $code"; echo "$out" | tail -20; return; fi
+  grep -qF -- "$needle" <<<"$out" || { fail "$name $* did not say '$needle'"; echo "$out" | tail -20; return; }
+  echo "ok: $name $* -> $rc"
+}
+
+finish() {
+  if [ "$fails" -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
+}

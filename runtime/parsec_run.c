@@ -94,6 +94,34 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
   return 0;
 }
 
+/* The arguments search and train share: the positional SPACE, --progress,
+ * --no-progress, -q; and an option missing its value.  1: handled (none
+ * takes a value), 0: not one of them, -1: bad usage, reported. */
+static int shared_arg(const char *cmd, const char *a, const char *v, const char **space, int *progress, int *quiet) {
+  if (!strcmp(a, "--progress")) *progress = 1;
+  else if (!strcmp(a, "--no-progress")) *progress = 0;
+  else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) *quiet = 1;
+  else if (a[0] != '-') {
+    if (*space) {
+      fprintf(stderr, "parsec-run %s: one space at a time (got '%s' and '%s')\n", cmd, *space, a);
+      return -1;
+    }
+    *space = a;
+  } else if (!v) {
+    fprintf(stderr, "parsec-run %s: %s needs a value (see parsec-run %s --help)\n", cmd, a, cmd);
+    return -1;
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
+static int device_ok(const char *cmd, const char *device) {
+  if (!strcmp(device, "cpu") || !strcmp(device, "cuda") || !strcmp(device, "auto")) return 1;
+  fprintf(stderr, "parsec-run %s: --device takes cpu, cuda or auto, not '%s'\n", cmd, device);
+  return 0;
+}
+
 static int cmd_search(int argc, char **argv) {
   rt_search_opts o = {0};
   o.epochs = o.samples = o.batch = o.limit = o.seed = -1;
@@ -104,24 +132,14 @@ static int cmd_search(int argc, char **argv) {
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    int takes = 1, rc = 0;
+    int takes = 1, rc = 0, shared;
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       search_usage(stdout);
       return 0;
     } else if (strcmp(a, "--resume") == 0) o.resume = 1, takes = 0;
-    else if (strcmp(a, "--progress") == 0) o.progress = 1, takes = 0;
-    else if (strcmp(a, "--no-progress") == 0) o.progress = 0, takes = 0;
-    else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) o.quiet = 1, takes = 0;
-    else if (a[0] != '-') {
-      if (o.space) {
-        fprintf(stderr, "parsec-run search: one space at a time (got '%s' and '%s')\n", o.space, a);
-        return 2;
-      }
-      o.space = a;
+    else if ((shared = shared_arg("search", a, v, &o.space, &o.progress, &o.quiet)) != 0) {
+      if (shared < 0) return 2;
       takes = 0;
-    } else if (!v) {
-      fprintf(stderr, "parsec-run search: %s needs a value (see parsec-run search --help)\n", a);
-      return 2;
     } else if (strcmp(a, "--data") == 0) o.data = v;
     else if (strcmp(a, "--out") == 0) o.out = v;
     else if (strcmp(a, "--device") == 0) o.device = v;
@@ -142,10 +160,7 @@ static int cmd_search(int argc, char **argv) {
     if (rc) return 2;
     i += takes;
   }
-  if (strcmp(o.device, "cpu") && strcmp(o.device, "cuda") && strcmp(o.device, "auto")) {
-    fprintf(stderr, "parsec-run search: --device takes cpu, cuda or auto, not '%s'\n", o.device);
-    return 2;
-  }
+  if (!device_ok("search", o.device)) return 2;
   if (o.resume && !o.out) {
     fprintf(stderr, "parsec-run search: --resume needs --out RUN, the run to continue\n");
     return 2;
@@ -217,25 +232,15 @@ static int cmd_train(int argc, char **argv) {
   static char outbuf[512];
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    int takes = 1, rc = 0;
+    int takes = 1, rc = 0, shared;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       train_usage(stdout);
       return 0;
     } else if (!strcmp(a, "--resume")) o.resume = 1, takes = 0;
     else if (!strcmp(a, "--no-auxiliary")) o.auxiliary = 0, takes = 0;
-    else if (!strcmp(a, "--progress")) o.progress = 1, takes = 0;
-    else if (!strcmp(a, "--no-progress")) o.progress = 0, takes = 0;
-    else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o.quiet = 1, takes = 0;
-    else if (a[0] != '-') {
-      if (o.space) {
-        fprintf(stderr, "parsec-run train: one space at a time (got '%s' and '%s')\n", o.space, a);
-        return 2;
-      }
-      o.space = a;
+    else if ((shared = shared_arg("train", a, v, &o.space, &o.progress, &o.quiet)) != 0) {
+      if (shared < 0) return 2;
       takes = 0;
-    } else if (!v) {
-      fprintf(stderr, "parsec-run train: %s needs a value (see parsec-run train --help)\n", a);
-      return 2;
     } else if (!strcmp(a, "--run")) o.run = v;
     else if (!strcmp(a, "--genotype")) o.genotype = v;
     else if (!strcmp(a, "--data")) o.data = v;
@@ -259,10 +264,7 @@ static int cmd_train(int argc, char **argv) {
     if (rc) return 2;
     i += takes;
   }
-  if (strcmp(o.device, "cpu") && strcmp(o.device, "cuda") && strcmp(o.device, "auto")) {
-    fprintf(stderr, "parsec-run train: --device takes cpu, cuda or auto, not '%s'\n", o.device);
-    return 2;
-  }
+  if (!device_ok("train", o.device)) return 2;
   if (o.resume && !o.out) {
     fprintf(stderr, "parsec-run train: --resume needs --out DIR, the training to continue\n");
     return 2;

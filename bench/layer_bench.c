@@ -33,6 +33,17 @@ static float *buf(long n) {
   return p;
 }
 
+/* the median of REPS times in seconds, in milliseconds (sorts V) */
+static double median_ms(double *v) {
+  for (int i = 1; i < REPS; i++)
+    for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+      double t = v[j];
+      v[j] = v[j - 1];
+      v[j - 1] = t;
+    }
+  return 1e3 * v[REPS / 2];
+}
+
 /* median milliseconds of REPS launches of SPEC with ARGS (pointers and ints/floats as void*) */
 static double time_kernel(const cg_spec *s, long N, void **args, int nargs) {
   err_t e = ERR_INIT;
@@ -47,13 +58,7 @@ static double time_kernel(const cg_spec *s, long N, void **args, int nargs) {
     B->launch(B, k, N, params, &e);
     best[r] = now() - t0;
   }
-  for (int i = 1; i < REPS; i++)
-    for (int j = i; j > 0 && best[j] < best[j - 1]; j--) {
-      double t = best[j];
-      best[j] = best[j - 1];
-      best[j - 1] = t;
-    }
-  return 1e3 * best[REPS / 2];
+  return median_ms(best);
 }
 
 static double time_naive(void (*f)(void *), void *ctx) {
@@ -63,13 +68,7 @@ static double time_naive(void (*f)(void *), void *ctx) {
     f(ctx);
     best[r] = now() - t0;
   }
-  for (int i = 1; i < REPS; i++)
-    for (int j = i; j > 0 && best[j] < best[j - 1]; j--) {
-      double t = best[j];
-      best[j] = best[j - 1];
-      best[j - 1] = t;
-    }
-  return 1e3 * best[REPS / 2];
+  return median_ms(best);
 }
 
 typedef struct {

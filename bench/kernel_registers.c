@@ -32,8 +32,9 @@ int main(int argc, char **argv) {
   int spilling = 0, maxregs = 0;
   for (int i = 0; i < n; i++) {
     char sym[128], key[1024], pat[160];
-    cg_symbol(&specs[i], CG_F32, sym, sizeof sym);
-    cg_spec_key(&specs[i], key, sizeof key);
+    const cg_spec on = cg_spec_on(&specs[i], CG_TARGET_CUDA);
+    cg_symbol(&on, CG_F32, sym, sizeof sym);
+    cg_spec_key(&on, key, sizeof key);
     snprintf(pat, sizeof pat, "Compiling entry function '%s'", sym);
     const char *at = out.log ? strstr(out.log, pat) : NULL;
     int regs = -1, st = -1, ld = -1;

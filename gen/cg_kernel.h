@@ -32,7 +32,19 @@
  * LANES)`, sum a value over the block with BLOCK_SUM(v) / BLOCK_SUM2(a, b)
  * (every thread gets the total), and write what must be written once under
  * `if (LANE == 0)`.  On the C target LANE is 0, LANES 1 and the sums are
- * empty, so the same body is the plain loop; any kernel may use them. */
+ * empty, so the same body is the plain loop; any kernel may use them.
+ *
+ *   @gpu NAME                             (optional) the CUDA target runs
+ *                                         kernel NAME in this one's place
+ *
+ * A kernel shaped for a CPU (a whole plane per work item, with local copies
+ * that make its loops contiguous) leaves a GPU nearly idle: C x N threads
+ * with kilobytes of local arrays each.  Such a kernel names a GPU form, a
+ * second kernel with the same constants and arguments and the same results,
+ * decomposed for a GPU (an output pixel per thread, a block per reduction).
+ * Both forms are rendered for both targets and tested on the CPU; which one
+ * runs is the target's choice (cg_spec_on), made wherever a spec is
+ * rendered, named or launched. */
 #ifndef PARSEC_CG_KERNEL_H
 #define PARSEC_CG_KERNEL_H
 #include "cg_expr.h"
@@ -46,7 +58,7 @@
 
 typedef enum { CG_ARG_PTR, CG_ARG_INT, CG_ARG_LONG, CG_ARG_FLOAT } cg_argkind;
 
-typedef struct {
+typedef struct cg_kernel {
   char name[CG_IDLEN * 2];
   const char *file; /* template file, e.g. "templates/dwconv.k" */
   int line;         /* line of @kernel in that file */
@@ -64,6 +76,10 @@ typedef struct {
      on one thread when grid x work is too small to pay for waking the others */
   char *work;
   int block; /* @block: one CUDA block per work item */
+  /* @gpu NAME: the kernel the CUDA target runs in this one's place (same
+     constants and arguments, a decomposition shaped for a GPU) */
+  const struct cg_kernel *gpu;
+  char gpu_name[CG_IDLEN * 2];
   char *body;
   int body_line;
 } cg_kernel;
@@ -98,6 +114,10 @@ int cg_spec_grid(const cg_spec *s, cg_grid *g, err_t *e);
 
 typedef enum { CG_TARGET_C, CG_TARGET_CUDA } cg_target;
 typedef enum { CG_F32, CG_F64 } cg_prec;
+
+/* S as TARGET runs it: on CUDA, the @gpu form of its kernel where it names
+ * one; otherwise S itself. */
+cg_spec cg_spec_on(const cg_spec *s, cg_target t);
 
 /* The symbol a rendered spec is exported as: name_<16 hex digits of its key>. */
 void cg_symbol(const cg_spec *s, cg_prec prec, char *buf, size_t cap);

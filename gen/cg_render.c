@@ -151,7 +151,9 @@ static void arg_decl(const cg_kernel *k, int i, const char *restrict_kw, char *o
   else snprintf(out, cap, "%s%s", k->arg_type[i], k->arg_name[i]);
 }
 
-static int render_one(char **buf, size_t *len, size_t *cap, const cg_spec *s, cg_target t, cg_prec prec, err_t *e) {
+static int render_one(char **buf, size_t *len, size_t *cap, const cg_spec *spec, cg_target t, cg_prec prec,
+                      err_t *e) {
+  const cg_spec on = cg_spec_on(spec, t), *s = &on;
   const cg_kernel *k = s->k;
   const target_desc *td = &targets[t];
   cg_vars v;

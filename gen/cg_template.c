@@ -101,6 +101,14 @@ static int directive(cg_kernel *k, const char *line, const char *end, const char
     k->work = c2 ? dup_range(c2 + 1, end) : dup_range("1", "1" + 1);
   } else if (wl == 5 && strncmp(w, "block", 5) == 0) {
     k->block = 1;
+  } else if (wl == 3 && strncmp(w, "gpu", 3) == 0) {
+    char *name = dup_range(p, end);
+    if (!name || !is_ident(name) || strlen(name) >= sizeof k->gpu_name) {
+      free(name);
+      return err_set(&load_err, "%s: @gpu needs the name of a kernel", where);
+    }
+    snprintf(k->gpu_name, sizeof k->gpu_name, "%s", name);
+    free(name);
   } else {
     return err_set(&load_err, "%s: unknown directive '@%.*s'", where, (int)wl, w);
   }
@@ -154,6 +162,24 @@ static int parse_file(const em_file *f) {
   return 0;
 }
 
+/* K's GPU form exists, takes the same constants in the same order (a spec
+   carries over by its values) and the same arguments, and names no form of
+   its own. */
+static int link_gpu_form(cg_kernel *k) {
+  for (int i = 0; i < nkernels && !k->gpu; i++)
+    if (strcmp(kernels[i].name, k->gpu_name) == 0) k->gpu = &kernels[i];
+  const cg_kernel *g = k->gpu;
+  if (!g) return err_set(&load_err, "%s:%d: kernel %s: no kernel %s for @gpu", k->file, k->line, k->name, k->gpu_name);
+  int same = g->nconst == k->nconst && g->nargs == k->nargs && !g->gpu_name[0] && g != k;
+  for (int i = 0; same && i < k->nconst; i++) same = strcmp(g->consts[i], k->consts[i]) == 0;
+  for (int i = 0; same && i < k->nargs; i++)
+    same = strcmp(g->arg_type[i], k->arg_type[i]) == 0 && strcmp(g->arg_name[i], k->arg_name[i]) == 0;
+  if (!same)
+    return err_set(&load_err, "%s:%d: kernel %s: its @gpu form %s must take the same @const and @args and name no form",
+                   k->file, k->line, k->name, g->name);
+  return 0;
+}
+
 static void load_all(void) {
   for (const em_file *f = em_files; f->path; f++) {
     size_t n = strlen(f->path);
@@ -166,6 +192,14 @@ static void load_all(void) {
         err_set(&load_err, "%s:%d: kernel %s is defined twice", kernels[i].file, kernels[i].line, kernels[i].name);
         return;
       }
+  for (int i = 0; i < nkernels; i++)
+    if (kernels[i].gpu_name[0] && link_gpu_form(&kernels[i]) != 0) return;
+}
+
+cg_spec cg_spec_on(const cg_spec *s, cg_target t) {
+  cg_spec r = *s;
+  if (t == CG_TARGET_CUDA && s->k->gpu) r.k = s->k->gpu;
+  return r;
 }
 
 int cg_kernels_load(err_t *e) {

@@ -52,18 +52,23 @@ static int write_file(const char *dir, const char *name, const char *text, err_t
 static int write_kernels(const char *dir, const cg_spec *specs, int n, err_t *e) {
   char *c = cg_render(specs, n, CG_TARGET_C, CG_F32, e);
   char *cu = c ? cg_render(specs, n, CG_TARGET_CUDA, CG_F32, e) : NULL;
-  size_t cap = (size_t)n * 1200 + 256, o = 0;
+  size_t cap = (size_t)n * 2400 + 256, o = 0;
   char *list = cu ? malloc(cap) : NULL;
   int rc = -1;
   if (list) {
-    o += (size_t)snprintf(list + o, cap - o, "# %d kernels: symbol, spec, work items (outer = a*N + b, inner)\n", n);
+    o += (size_t)snprintf(list + o, cap - o, "# %d kernels: symbol, spec, work items (outer = a*N + b, inner); an indented line: the form CUDA runs\n", n);
     for (int i = 0; i < n; i++) {
-      char sym[128], key[1024];
-      cg_grid g;
-      if (cg_spec_grid(&specs[i], &g, e) != 0) goto done;
-      cg_symbol(&specs[i], CG_F32, sym, sizeof sym);
-      cg_spec_key(&specs[i], key, sizeof key);
-      o += (size_t)snprintf(list + o, cap - o, "%s %s outer=%ld*N+%ld inner=%ld\n", sym, key, g.g0n, g.g0c, g.g1);
+      for (int t = 0; t < 2; t++) { /* the CUDA form's line where it differs */
+        const cg_spec on = cg_spec_on(&specs[i], t ? CG_TARGET_CUDA : CG_TARGET_C);
+        if (t && on.k == specs[i].k) break;
+        char sym[128], key[1024];
+        cg_grid g;
+        if (cg_spec_grid(&on, &g, e) != 0) goto done;
+        cg_symbol(&on, CG_F32, sym, sizeof sym);
+        cg_spec_key(&on, key, sizeof key);
+        o += (size_t)snprintf(list + o, cap - o, "%s%s %s outer=%ld*N+%ld inner=%ld%s\n", t ? "  " : "", sym, key, g.g0n,
+                              g.g0c, g.g1, g.block ? " block" : "");
+      }
     }
     rc = write_file(dir, "kernels.c", c, e) || write_file(dir, "kernels.cu", cu, e) ||
          write_file(dir, "kernels.txt", list, e);

@@ -165,7 +165,7 @@ static void emit_steps(out *o, const pl_plan *p, int cuda) {
           s->ta, s->tb, m, n, k, s->alpha, a, la, b, lb, s->beta, c, lc);
       continue;
     }
-    const cg_spec *sp = &p->specs[s->spec];
+    const cg_spec on = cg_spec_on(&p->specs[s->spec], cuda ? CG_TARGET_CUDA : CG_TARGET_C), *sp = &on;
     char sym[128];
     cg_symbol(sp, CG_F32, sym, sizeof sym);
     if (!cuda) {

@@ -86,7 +86,8 @@ int rt_kernels_get(rt_backend *b, const cg_spec *specs, int n, const rt_kernel *
     goto done;
   }
   for (int i = 0; i < n; i++) {
-    char *key = full_key(&specs[i], b->prec);
+    const cg_spec on = cg_spec_on(&specs[i], b->target);
+    char *key = full_key(&on, b->prec);
     if (!key) {
       rc = err_set(e, "out of memory");
       goto done;
@@ -99,7 +100,7 @@ int rt_kernels_get(rt_backend *b, const cg_spec *specs, int n, const rt_kernel *
       continue;
     }
     keys[nmiss] = key;
-    srcs[nmiss] = cg_render(&specs[i], 1, b->target, b->prec, e);
+    srcs[nmiss] = cg_render(&on, 1, b->target, b->prec, e);
     if (!srcs[nmiss]) {
       free(key);
       keys[nmiss] = NULL;
@@ -114,7 +115,7 @@ int rt_kernels_get(rt_backend *b, const cg_spec *specs, int n, const rt_kernel *
       goto done;
     }
     for (int j = 0; j < nmiss; j++) {
-      const cg_spec *s = &specs[miss[j]];
+      const cg_spec on = cg_spec_on(&specs[miss[j]], b->target), *s = &on;
       rt_kernel *k = calloc(1, sizeof *k);
       if (!k) {
         rc = err_set(e, "out of memory");
@@ -131,7 +132,8 @@ int rt_kernels_get(rt_backend *b, const cg_spec *specs, int n, const rt_kernel *
     }
     for (int i = 0; i < n; i++)
       if (!out[i]) {
-        char *key = full_key(&specs[i], b->prec);
+        const cg_spec on = cg_spec_on(&specs[i], b->target);
+        char *key = full_key(&on, b->prec);
         out[i] = kmap_find(m, key);
         free(key);
       }

@@ -28,6 +28,9 @@ typedef struct {
 #define KL(v) ((karg){3, NULL, (v), 0})
 
 extern rt_backend *KB; /* double precision */
+/* Which form of a kernel kt_run launches: CG_TARGET_CUDA runs the GPU forms
+   (@gpu) through the C target, so they meet the same checks. */
+static cg_target kt_forms = CG_TARGET_C;
 
 static inline int kt_setup(void **state) {
   (void)state;
@@ -47,9 +50,10 @@ static inline int kt_teardown(void **state) {
 }
 
 /* Runs SPEC (built from the name=value list) on N with ARGS. */
-static inline void kt_run(const cg_spec *s, long N, int nargs, const karg *a) {
+static inline void kt_run(const cg_spec *spec, long N, int nargs, const karg *a) {
   err_t e = ERR_INIT;
   const rt_kernel *k;
+  const cg_spec on = cg_spec_on(spec, kt_forms), *s = &on;
   if (rt_kernels_get(KB, s, 1, &k, &e) != 0) fail_msg("%s", err_msg(&e));
   void *params[CG_MAXARGS + 1], *ptrs[CG_MAXARGS];
   int ints[CG_MAXARGS];

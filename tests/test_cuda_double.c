@@ -2,7 +2,8 @@
  * API (and of cuBLAS) stands in for libcuda.  Device memory is host memory;
  * a "module" is the cubin NVRTC really compiled (through the kernel cache),
  * and the function looked up in it by symbol is the C rendering of the same
- * spec, so a launch runs the same kernel source on the CPU.
+ * spec in the same form (the GPU form where the kernel names one), so a
+ * launch runs the same kernel source on the CPU.
  *
  * What this proves: the backend allocates, copies and zeroes the sizes the
  * plans need, loads each kernel by its symbol from the cubin NVRTC produced
@@ -27,7 +28,7 @@
 rt_backend *KB; /* unused: ktest.h's double backend */
 
 static rt_backend *CPU; /* float CPU backend: the C renderings the double runs */
-static long launches, short_grids, gemms, block_launches, bad_blocks;
+static long launches, short_grids, gemms, block_launches, bad_blocks, gpu_forms;
 static char last_error[256];
 
 static int d_init(unsigned f) { return 0; }
@@ -87,6 +88,7 @@ static int d_launch(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx
     if ((long)gx * gy * gz != items || by * bz != 1 || bx % 32 != 0 || bx > 1024) bad_blocks++;
   }
   launches++;
+  gpu_forms += strstr(k->name, "_px_") || strstr(k->name, "_tap_"); /* dwconv_fwd_px_<hash> */
   ((void (*)(void **))k->fn)(params);
   return 0;
 }
@@ -127,10 +129,12 @@ static int setup(void **state) {
     fprintf(stderr, "%s\n", err_msg(&e));
     return -1;
   }
-  /* every kernel the space can need, rendered for C: the double's "GPU code" */
+  /* every kernel the space can need, in the form CUDA runs (the GPU forms
+     where a kernel names one), rendered for C: the double's "GPU code" */
   cg_spec *specs;
   int n;
   if (pl_space_specs(&SP, &SP.net, &LAY, &specs, &n, &e) != 0) return -1;
+  for (int i = 0; i < n; i++) specs[i] = cg_spec_on(&specs[i], CG_TARGET_CUDA);
   const rt_kernel **ks = calloc((size_t)n, sizeof *ks);
   if (rt_kernels_get(CPU, specs, n, ks, &e) != 0) {
     fprintf(stderr, "%s\n", err_msg(&e));
@@ -213,6 +217,7 @@ static void test_children_match_cpu(void **state) {
   assert_int_equal(short_grids, 0);
   assert_true(block_launches > 10); /* BN statistics and their backward */
   assert_int_equal(bad_blocks, 0);
+  assert_true(gpu_forms > 10); /* depthwise convs and pools ran in their GPU forms */
   for (int i = 0; i < 2; i++) {
     rt_runner_free(&r[i]);
     rt_model_free(&m[i]);

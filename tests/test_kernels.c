@@ -145,7 +145,11 @@ static void test_dwconv(void **state) {
       {2, 2, 2, 2, 8, 7, {5, 3, 2, 1, 2, 1, 2, 1}, 1},   /* stride (2, 1), dilated down */
       {1, 2, 2, 2, 10, 11, {3, 3, 3, 3, 1, 1, 1, 1}, 0}, /* stride 3: three column phases */
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(&cases[i]);
+  for (int f = 0; f < 2; f++) { /* the CPU forms, then the GPU forms */
+    kt_forms = f ? CG_TARGET_CUDA : CG_TARGET_C;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(&cases[i]);
+  }
+  kt_forms = CG_TARGET_C;
 }
 
 static void test_conv(void **state) {
@@ -360,17 +364,21 @@ static void check_pool(int is_max, int N, int C, int H, int W, ref_geom g) {
 static void test_pools(void **state) {
   (void)state;
   ref_geom s1 = {3, 3, 1, 1, 1, 1, 1, 1}, s2 = {3, 3, 2, 2, 1, 1, 1, 1}, big = {5, 3, 2, 1, 2, 1, 1, 1};
-  for (int m = 0; m < 2; m++) {
-    check_pool(m, 2, 2, 6, 6, s1);
-    check_pool(m, 2, 2, 7, 7, s2); /* stride 2 on an odd size: the border windows hold padding */
-    check_pool(m, 1, 3, 5, 5, s2);
-    check_pool(m, 2, 1, 7, 6, big);
+  for (int f = 0; f < 2; f++) { /* the CPU forms, then the GPU forms */
+    kt_forms = f ? CG_TARGET_CUDA : CG_TARGET_C;
+    for (int m = 0; m < 2; m++) {
+      check_pool(m, 2, 2, 6, 6, s1);
+      check_pool(m, 2, 2, 7, 7, s2); /* stride 2 on an odd size: the border windows hold padding */
+      check_pool(m, 1, 3, 5, 5, s2);
+      check_pool(m, 2, 1, 7, 6, big);
+    }
   }
+  kt_forms = CG_TARGET_C;
 }
 
-/* Ties go to the first maximum in row-major window order, and so does the gradient. */
-static void test_maxpool_ties(void **state) {
-  (void)state;
+/* Ties go to the first maximum in row-major window order, and so does the
+   gradient, in both forms. */
+static void check_maxpool_ties(void) {
   int H = 3, W = 3;
   double x[9] = {1, 5, 5, 0, 5, 2, 5, 1, 0}; /* one sample, one channel: CNHW = NCHW */
   double y[9], dy[9], dx[9];
@@ -392,6 +400,14 @@ static void test_maxpool_ties(void **state) {
   karg a2[3] = {KP(y), KP(NULL), KP(xn)};
   kt_run(&f, 1, 3, a2);
   assert_true(y[0] == -2);
+}
+
+static void test_maxpool_ties(void **state) {
+  (void)state;
+  check_maxpool_ties();
+  kt_forms = CG_TARGET_CUDA;
+  check_maxpool_ties();
+  kt_forms = CG_TARGET_C;
 }
 
 /* ---------- head ---------- */
@@ -607,7 +623,10 @@ static void test_all_templates_covered(void **state) {
   (void)state;
   const char *tested[] = {"gather_fwd", "gather_bwd", "dwconv_fwd", "dwconv_bwd_data", "dwconv_bwd_w", "im2col", "col2im", "bn_stats", "bn_stats_eval", "bn_apply", "bn_bwd_reduce",
                           "bn_bwd_apply", "avgpool_fwd", "avgpool_bwd", "maxpool_fwd", "maxpool_bwd", "axpy",
-                          "drop_path", "gap_fwd", "gap_bwd", "bias_fwd", "bias_bwd", "xent", "sgd", "adam", "sumsq", "pw_gemm"};
+                          "drop_path", "gap_fwd", "gap_bwd", "bias_fwd", "bias_bwd", "xent", "sgd", "adam", "sumsq", "pw_gemm",
+                          /* the GPU forms, through kt_forms */
+                          "dwconv_fwd_px", "dwconv_bwd_data_px", "dwconv_bwd_w_tap", "avgpool_fwd_px",
+                          "avgpool_bwd_px", "maxpool_fwd_px", "maxpool_bwd_px"};
   int n = cg_kernel_count();
   for (int i = 0; i < n; i++) {
     int found = 0;

@@ -44,7 +44,8 @@ static void *compile_job(void *arg) {
   j->cubin = out.cubin_size;
   for (int i = 0; i < n; i++) {
     char sym[128];
-    cg_symbol(&specs[i], CG_F32, sym, sizeof sym);
+    const cg_spec on = cg_spec_on(&specs[i], CG_TARGET_CUDA);
+    cg_symbol(&on, CG_F32, sym, sizeof sym);
     int found = 0;
     for (size_t k = 0; k + strlen(sym) <= out.cubin_size && !found; k++) found = memcmp(out.cubin + k, sym, strlen(sym)) == 0;
     if (!found) snprintf(j->error, sizeof j->error, "kernel %s missing from the cubin", sym);

@@ -25,6 +25,14 @@ struct rt_backend {
   size_t elem; /* bytes per element: 4 (float) or 8 (double) */
   void *(*alloc)(rt_backend *b, size_t bytes, err_t *e);
   void (*free)(rt_backend *b, void *p);
+  /* Host memory the backend copies from fastest (page-locked on CUDA): the
+     staging of batches.  An upload from it may still be in flight when
+     upload returns, so the host rewrites it only after a later download or
+     sync, which wait for everything queued before them. */
+  void *(*host_alloc)(rt_backend *b, size_t bytes, err_t *e);
+  void (*host_free)(rt_backend *b, void *p);
+  /* Work is queued in order; upload, zero, launch and gemm may return
+     before it is done, download returns with the data there. */
   int (*upload)(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e);
   int (*download)(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e);
   int (*zero)(rt_backend *b, void *dst, size_t bytes, err_t *e);
@@ -36,6 +44,8 @@ struct rt_backend {
   int (*gemm)(rt_backend *b, int ta, int tb, long m, long n, long k, float alpha, const void *A, long lda,
               const void *B, long ldb, float beta, void *C, long ldc, err_t *e);
   int (*sync)(rt_backend *b, err_t *e);
+  /* device memory in use (all processes), 0 where the backend cannot say */
+  size_t (*mem_used)(rt_backend *b);
   void (*destroy)(rt_backend *b);
   rt_cache *cache;
   rt_kmap *kmap; /* the in-memory layer: a process loads a kernel once */

@@ -33,6 +33,16 @@ static void *cpu_alloc(rt_backend *b, size_t bytes, err_t *e) {
 
 static void cpu_free(rt_backend *b, void *p) { free(p); }
 
+static void *cpu_host_alloc(rt_backend *b, size_t bytes, err_t *e) {
+  void *p = malloc(bytes ? bytes : 1);
+  if (!p) err_set(e, "out of memory: cannot allocate %.1f MiB", (double)bytes / (1 << 20));
+  return p;
+}
+
+static void cpu_host_free(rt_backend *b, void *p) { free(p); }
+
+static size_t cpu_mem_used(rt_backend *b) { return 0; } /* the process's peak RSS says it */
+
 static int cpu_copy(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e) {
   memcpy(dst, src, bytes);
   return 0;
@@ -116,6 +126,9 @@ int rt_cpu_open(rt_backend **out, cg_prec prec, int threads, err_t *e) {
   b->elem = prec == CG_F64 ? 8 : 4;
   b->alloc = cpu_alloc;
   b->free = cpu_free;
+  b->host_alloc = cpu_host_alloc;
+  b->host_free = cpu_host_free;
+  b->mem_used = cpu_mem_used;
   b->upload = cpu_copy;
   b->download = cpu_copy;
   b->zero = cpu_zero;

@@ -2,7 +2,11 @@
  * kernels compiled by NVRTC into cubins (through the kernel cache) and
  * launched with the driver API, GEMMs through cuBLAS.  The driver, NVRTC and
  * cuBLAS are opened at run time, so one binary runs on machines without a
- * GPU, where this backend reports what is missing. */
+ * GPU, where this backend reports what is missing.
+ *
+ * Everything goes onto one stream of the backend's own, in order: copies
+ * from the page-locked staging and the launches return at once, so the host
+ * stages and queues the next work while the GPU runs; a download waits. */
 #include "rt_cuda.h"
 #include "rt_device.h"
 #include "rt_files.h"
@@ -26,7 +30,8 @@ typedef struct {
   int (*sgemm)(void *, int, int, int, int, int, const float *, const float *, int, const float *, int, const float *,
                float *, int);
   int (*destroy)(void *);
-  void *ctx;
+  int (*set_stream)(void *, void *);
+  void *ctx, *stream;
   int dev;
   char arch[16];
   char identity[512];
@@ -59,27 +64,58 @@ static void *cu_alloc(rt_backend *b, size_t bytes, err_t *e) {
   return (void *)(uintptr_t)p;
 }
 
+/* queued work may still use P */
 static void cu_free(rt_backend *b, void *p) {
   cuda *c = b->impl;
-  if (p) c->drv->cuMemFree((devptr)(uintptr_t)p);
+  if (!p) return;
+  c->drv->cuStreamSynchronize(c->stream);
+  c->drv->cuMemFree((devptr)(uintptr_t)p);
 }
 
+static void *cu_host_alloc(rt_backend *b, size_t bytes, err_t *e) {
+  cuda *c = b->impl;
+  void *p = NULL;
+  int rc = c->drv->cuMemHostAlloc(&p, bytes ? bytes : 16, 0);
+  if (rc != 0) {
+    err_set(e, "cuMemHostAlloc of %.1f MiB (page-locked staging) failed: %s", (double)bytes / (1 << 20),
+            cu_err(c->drv, rc));
+    return NULL;
+  }
+  return p;
+}
+
+static void cu_host_free(rt_backend *b, void *p) {
+  cuda *c = b->impl;
+  if (!p) return;
+  c->drv->cuStreamSynchronize(c->stream); /* a copy from P may be queued */
+  c->drv->cuMemFreeHost(p);
+}
+
+/* From page-locked memory the copy is queued; from pageable memory the
+   driver has read the source when the call returns. */
 static int cu_upload(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e) {
   cuda *c = b->impl;
-  CU(c->drv->cuMemcpyHtoD((devptr)(uintptr_t)dst, src, bytes), "cuMemcpyHtoD");
+  CU(c->drv->cuMemcpyHtoDAsync((devptr)(uintptr_t)dst, src, bytes, c->stream), "cuMemcpyHtoDAsync");
   return 0;
 }
 
 static int cu_download(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e) {
   cuda *c = b->impl;
-  CU(c->drv->cuMemcpyDtoH(dst, (devptr)(uintptr_t)src, bytes), "cuMemcpyDtoH");
+  CU(c->drv->cuMemcpyDtoHAsync(dst, (devptr)(uintptr_t)src, bytes, c->stream), "cuMemcpyDtoHAsync");
+  CU(c->drv->cuStreamSynchronize(c->stream), "cuStreamSynchronize (after a download)");
   return 0;
 }
 
 static int cu_zero(rt_backend *b, void *dst, size_t bytes, err_t *e) {
   cuda *c = b->impl;
-  CU(c->drv->cuMemsetD8((devptr)(uintptr_t)dst, 0, bytes), "cuMemsetD8");
+  CU(c->drv->cuMemsetD8Async((devptr)(uintptr_t)dst, 0, bytes, c->stream), "cuMemsetD8Async");
   return 0;
+}
+
+static size_t cu_mem_used(rt_backend *b) {
+  cuda *c = b->impl;
+  size_t fr = 0, tot = 0;
+  return c->drv->cuMemGetInfo(&fr, &tot) == 0 && tot >= fr ? tot - fr : 0;
 }
 
 static int cu_load(rt_backend *b, const char *path, const char *sym, void **fn, err_t *e) {
@@ -104,7 +140,7 @@ static int cu_launch(rt_backend *b, const rt_kernel *k, long N, void **params, e
      loops and sums); the others: one thread per item */
   unsigned threads = k->grid.block ? CG_BLOCK_THREADS : 256;
   unsigned blocks = (unsigned)(k->grid.block ? total : (total + threads - 1) / threads);
-  int rc = c->drv->cuLaunchKernel(k->fn, blocks, 1, 1, threads, 1, 1, 0, NULL, params, NULL);
+  int rc = c->drv->cuLaunchKernel(k->fn, blocks, 1, 1, threads, 1, 1, 0, c->stream, params, NULL);
   if (rc != 0)
     return err_set(e, "cuLaunchKernel(%s, grid %u x %u threads, N %ld) failed: %s", k->name, blocks, threads, N,
                    cu_err(c->drv, rc));
@@ -125,13 +161,15 @@ static int cu_gemm(rt_backend *b, int ta, int tb, long m, long n, long k, float 
 
 static int cu_sync(rt_backend *b, err_t *e) {
   cuda *c = b->impl;
-  CU(c->drv->cuCtxSynchronize(), "cuCtxSynchronize");
+  CU(c->drv->cuStreamSynchronize(c->stream), "cuStreamSynchronize");
   return 0;
 }
 
 static void cu_destroy(rt_backend *b) {
   cuda *c = b->impl;
+  if (c->stream) c->drv->cuStreamSynchronize(c->stream);
   if (c->handle && c->destroy) c->destroy(c->handle);
+  if (c->stream) c->drv->cuStreamDestroy(c->stream);
   if (c->ctx && c->drv->cuDevicePrimaryCtxRelease) c->drv->cuDevicePrimaryCtxRelease(c->dev);
   free(c);
 }
@@ -140,7 +178,9 @@ static int open_cublas(cuda *c, err_t *e) {
   if (c->drv->cublasSgemm) { /* supplied with the driver table (a test double) */
     c->sgemm = c->drv->cublasSgemm;
     c->destroy = c->drv->cublasDestroy;
-    return c->drv->cublasCreate(&c->handle) == 0 ? 0 : err_set(e, "cublasCreate failed");
+    c->set_stream = c->drv->cublasSetStream;
+    if (c->drv->cublasCreate(&c->handle) != 0) return err_set(e, "cublasCreate failed");
+    return c->set_stream(c->handle, c->stream) == 0 ? 0 : err_set(e, "cublasSetStream failed");
   }
   const char *names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so", "/usr/local/cuda/lib64/libcublas.so"};
   for (size_t i = 0; i < sizeof names / sizeof names[0] && !c->cublas_lib; i++)
@@ -150,9 +190,12 @@ static int open_cublas(cuda *c, err_t *e) {
   c->sgemm = (int (*)(void *, int, int, int, int, int, const float *, const float *, int, const float *, int,
                       const float *, float *, int))dlsym(c->cublas_lib, "cublasSgemm_v2");
   c->destroy = (int (*)(void *))dlsym(c->cublas_lib, "cublasDestroy_v2");
-  if (!create || !c->sgemm || !c->destroy) return err_set(e, "libcublas.so lacks cublasCreate_v2/cublasSgemm_v2");
+  c->set_stream = (int (*)(void *, void *))dlsym(c->cublas_lib, "cublasSetStream_v2");
+  if (!create || !c->sgemm || !c->destroy || !c->set_stream)
+    return err_set(e, "libcublas.so lacks cublasCreate_v2/cublasSgemm_v2/cublasSetStream_v2");
   int rc = create(&c->handle);
   if (rc != 0) return err_set(e, "cublasCreate failed with status %d", rc);
+  if ((rc = c->set_stream(c->handle, c->stream)) != 0) return err_set(e, "cublasSetStream failed with status %d", rc);
   return 0;
 }
 
@@ -179,6 +222,9 @@ int rt_cuda_open(rt_backend **out, int device_index, err_t *e) {
   b->elem = 4;
   b->alloc = cu_alloc;
   b->free = cu_free;
+  b->host_alloc = cu_host_alloc;
+  b->host_free = cu_host_free;
+  b->mem_used = cu_mem_used;
   b->upload = cu_upload;
   b->download = cu_download;
   b->zero = cu_zero;
@@ -198,6 +244,10 @@ int rt_cuda_open(rt_backend **out, int device_index, err_t *e) {
   drv->cuDeviceGetName(name, sizeof name, c->dev);
   if ((rc = drv->cuDevicePrimaryCtxRetain(&c->ctx, c->dev)) != 0 || (rc = drv->cuCtxSetCurrent(c->ctx)) != 0) {
     err_set(e, "cannot create a CUDA context on %s: %s", name, cu_err(drv, rc));
+    goto fail;
+  }
+  if ((rc = drv->cuStreamCreate(&c->stream, 1 /* CU_STREAM_NON_BLOCKING */)) != 0) {
+    err_set(e, "cuStreamCreate on %s failed: %s", name, cu_err(drv, rc));
     goto fail;
   }
   snprintf(c->arch, sizeof c->arch, "sm_%d%d", major, minor);

@@ -15,23 +15,28 @@ typedef struct {
   int (*cuDevicePrimaryCtxRetain)(void **ctx, int dev);
   int (*cuDevicePrimaryCtxRelease)(int dev);
   int (*cuCtxSetCurrent)(void *ctx);
-  int (*cuCtxSynchronize)(void);
   int (*cuMemAlloc)(unsigned long long *p, size_t bytes);
   int (*cuMemFree)(unsigned long long p);
   int (*cuMemGetInfo)(size_t *free_bytes, size_t *total);
-  int (*cuMemcpyHtoD)(unsigned long long dst, const void *src, size_t bytes);
-  int (*cuMemcpyDtoH)(void *dst, unsigned long long src, size_t bytes);
-  int (*cuMemsetD8)(unsigned long long dst, unsigned char v, size_t bytes);
   int (*cuModuleLoadData)(void **mod, const void *image);
   int (*cuModuleGetFunction)(void **fn, void *mod, const char *name);
   int (*cuLaunchKernel)(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned shared, void *stream, void **params, void **extra);
   int (*cuGetErrorString)(int err, const char **s);
+  int (*cuStreamCreate)(void **stream, unsigned flags);
+  int (*cuStreamDestroy)(void *stream);
+  int (*cuStreamSynchronize)(void *stream);
+  int (*cuMemHostAlloc)(void **p, size_t bytes, unsigned flags);
+  int (*cuMemFreeHost)(void *p);
+  int (*cuMemcpyHtoDAsync)(unsigned long long dst, const void *src, size_t bytes, void *stream);
+  int (*cuMemcpyDtoHAsync)(void *dst, unsigned long long src, size_t bytes, void *stream);
+  int (*cuMemsetD8Async)(unsigned long long dst, unsigned char v, size_t bytes, void *stream);
   /* cuBLAS: left NULL, the backend opens libcublas; a double may supply them */
   int (*cublasCreate)(void **handle);
   int (*cublasSgemm)(void *handle, int ta, int tb, int m, int n, int k, const float *alpha, const float *A, int lda,
                      const float *B, int ldb, const float *beta, float *C, int ldc);
   int (*cublasDestroy)(void *handle);
+  int (*cublasSetStream)(void *handle, void *stream);
 } rt_cuda_driver;
 
 /* libcuda.so.1's table (opened once), or the installed double; NULL with a

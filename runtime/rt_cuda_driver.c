@@ -33,17 +33,21 @@ static void open_driver(void) {
   SYM(cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain");
   SYM(cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2");
   SYM(cuCtxSetCurrent, "cuCtxSetCurrent");
-  SYM(cuCtxSynchronize, "cuCtxSynchronize");
   SYM(cuMemAlloc, "cuMemAlloc_v2");
   SYM(cuMemFree, "cuMemFree_v2");
   SYM(cuMemGetInfo, "cuMemGetInfo_v2");
-  SYM(cuMemcpyHtoD, "cuMemcpyHtoD_v2");
-  SYM(cuMemcpyDtoH, "cuMemcpyDtoH_v2");
-  SYM(cuMemsetD8, "cuMemsetD8_v2");
   SYM(cuModuleLoadData, "cuModuleLoadData");
   SYM(cuModuleGetFunction, "cuModuleGetFunction");
   SYM(cuLaunchKernel, "cuLaunchKernel");
   SYM(cuGetErrorString, "cuGetErrorString");
+  SYM(cuStreamCreate, "cuStreamCreate");
+  SYM(cuStreamDestroy, "cuStreamDestroy_v2");
+  SYM(cuStreamSynchronize, "cuStreamSynchronize");
+  SYM(cuMemHostAlloc, "cuMemHostAlloc");
+  SYM(cuMemFreeHost, "cuMemFreeHost");
+  SYM(cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
+  SYM(cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
+  SYM(cuMemsetD8Async, "cuMemsetD8Async");
   installed = &real;
 }
 

@@ -8,20 +8,24 @@ int rt_runner_init(rt_runner *r, rt_backend *b, rt_model *m, int batch, long ima
   r->b = b;
   r->m = m;
   r->batch = batch;
-  r->himg = malloc((size_t)batch * (size_t)image_elems * b->elem);
-  r->hlab = malloc(sizeof *r->hlab * (size_t)batch);
+  /* the staging is rewritten only after rt_runner_run has read its results
+     back, which waits for the uploads (the backend's contract) */
+  r->himg = b->host_alloc(b, (size_t)batch * (size_t)image_elems * b->elem, e);
+  r->hlab = r->himg ? b->host_alloc(b, sizeof *r->hlab * (size_t)batch, e) : NULL;
   if (!r->himg || !r->hlab) {
     rt_runner_free(r);
-    return err_set(e, "out of memory");
+    return -1;
   }
   return 0;
 }
 
 void rt_runner_free(rt_runner *r) {
-  if (r->b) r->b->free(r->b, r->arena);
-  free(r->himg);
-  free(r->hlab);
-  free(r->hmask);
+  if (r->b) {
+    r->b->free(r->b, r->arena);
+    r->b->host_free(r->b, r->himg);
+    r->b->host_free(r->b, r->hlab);
+    r->b->host_free(r->b, r->hmask);
+  }
   memset(r, 0, sizeof *r);
 }
 
@@ -35,9 +39,10 @@ static int ensure_arena(rt_runner *r, size_t bytes, err_t *e) {
 
 int rt_runner_drops(rt_runner *r, const pl_plan *p, long N, double drop, rt_rng *rng, err_t *e) {
   size_t need = (size_t)p->ndrops * (size_t)N;
-  if ((int)need > r->nmask) {
-    void *m = realloc(r->hmask, (need ? need : 1) * r->b->elem);
-    if (!m) return err_set(e, "out of memory");
+  if ((int)need > r->nmask) { /* the old scales are all rewritten below */
+    void *m = r->b->host_alloc(r->b, (need ? need : 1) * r->b->elem, e);
+    if (!m) return -1;
+    r->b->host_free(r->b, r->hmask);
     r->hmask = m;
     r->nmask = (int)need;
   }
@@ -70,6 +75,8 @@ int rt_runner_run(rt_runner *r, const pl_plan *p, long N, float loss_scale, floa
   memset(res, 0, sizeof *res);
   res->arena_bytes = pl_arena_bytes(p, N, b->elem);
   int rc = ensure_arena(r, pl_arena_bytes(p, r->batch, b->elem), e);
+  size_t used = b->mem_used(b); /* a run allocates nothing after this */
+  if (used > r->device_peak) r->device_peak = used;
   rt_bind bind = rt_model_bind(r->m, r->arena);
   bind.loss_scale = loss_scale;
   bind.bn_momentum = bn_momentum;

@@ -15,6 +15,7 @@ typedef struct {
   int32_t *hlab; /* staged labels */
   void *hmask;   /* staged drop-path scales, [ndrops][N] */
   int nmask;
+  size_t device_peak; /* device memory in use, the most seen after a run's allocation (0: the backend cannot say) */
 } rt_runner;
 
 typedef struct {

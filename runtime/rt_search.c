@@ -362,6 +362,7 @@ static int log_epoch(search *s, double lr, const gt_genotype *mode, double macc,
   cJSON_AddNumberToObject(m, "parameter_bytes", (double)(s->lay.nparams * 3 + s->lay.nstats) * (double)s->b->elem);
   cJSON_AddNumberToObject(m, "supernet_activation_bytes", (double)s->supernet_bytes);
   cJSON_AddNumberToObject(m, "max_rss_bytes", (double)ru.ru_maxrss * 1024.0);
+  if (s->run.device_peak) cJSON_AddNumberToObject(m, "device_used_peak_bytes", (double)s->run.device_peak);
   char *line = cJSON_PrintUnformatted(j);
   cJSON_Delete(j);
   char path[4200];
@@ -369,12 +370,14 @@ static int log_epoch(search *s, double lr, const gt_genotype *mode, double macc,
   int rc = line ? rt_append_line(path, line, e) : err_set(e, "out of memory");
   free(line);
   if (!s->o->quiet) {
+    char gpu_mem[64] = "";
+    if (s->run.device_peak) snprintf(gpu_mem, sizeof gpu_mem, "  GPU %.0f MiB in use", (double)s->run.device_peak / (1 << 20));
     rt_progress_clear(&s->prog);
     printf("epoch %d/%d  lr %.4f  loss %.3f  acc %5.1f%%  entropy %.2f  mode acc %5.1f%%  %.1f s  "
-           "%.1f children/s  kernels %ld/%ld hit  arena %.1f MiB (supernet %.1f MiB)\n",
+           "%.1f children/s  kernels %ld/%ld hit  arena %.1f MiB (supernet %.1f MiB)%s\n",
            s->epoch + 1, s->st.epochs, lr, steps ? s->loss_sum / steps : 0, steps ? 100 * s->acc_sum / steps : 0,
            rt_dist_entropy(&s->d), 100 * macc, s->wall, s->wall > 0 ? s->children / s->wall : 0, req - miss, req,
-           (double)s->step_peak / (1 << 20), (double)s->supernet_bytes / (1 << 20));
+           (double)s->step_peak / (1 << 20), (double)s->supernet_bytes / (1 << 20), gpu_mem);
     printf("  mode: %s\n", mt ? mt : "");
     fflush(stdout);
   }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 typedef struct {
@@ -512,6 +513,12 @@ int rt_train_run(const rt_train_opts *o, err_t *e) {
       cJSON_AddNumberToObject(j, "test_acc", tacc);
     }
     cJSON_AddNumberToObject(j, "seconds", secs);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    cJSON *m = cJSON_AddObjectToObject(j, "memory");
+    cJSON_AddNumberToObject(m, "arena_bytes", (double)t->run.cap);
+    cJSON_AddNumberToObject(m, "max_rss_bytes", (double)ru.ru_maxrss * 1024.0);
+    if (t->run.device_peak) cJSON_AddNumberToObject(m, "device_used_peak_bytes", (double)t->run.device_peak);
     char *line = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     char path[4200];
@@ -522,12 +529,15 @@ int rt_train_run(const rt_train_opts *o, err_t *e) {
     free(line);
     rt_progress_clear(&t->prog);
     if (!o->quiet && rc == RT_OK) {
+      char gpu_mem[64] = "";
+      if (t->run.device_peak)
+        snprintf(gpu_mem, sizeof gpu_mem, "  GPU %.0f MiB in use", (double)t->run.device_peak / (1 << 20));
       if (t->has_test)
-        printf("epoch %d/%d  lr %.4f  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.1f s\n", t->epoch + 1,
-               t->st.epochs, lr, loss, 100 * acc, tloss, 100 * tacc, secs);
+        printf("epoch %d/%d  lr %.4f  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.1f s%s\n", t->epoch + 1,
+               t->st.epochs, lr, loss, 100 * acc, tloss, 100 * tacc, secs, gpu_mem);
       else
-        printf("epoch %d/%d  lr %.4f  train loss %.4f acc %.2f%%  %.1f s\n", t->epoch + 1, t->st.epochs, lr, loss,
-               100 * acc, secs);
+        printf("epoch %d/%d  lr %.4f  train loss %.4f acc %.2f%%  %.1f s%s\n", t->epoch + 1, t->st.epochs, lr, loss,
+               100 * acc, secs, gpu_mem);
       fflush(stdout);
     }
   }

@@ -10,11 +10,14 @@
  * for it, marshals launch arguments as CUDA's kernelParams (the size N
  * first), launches enough threads to cover every kernel's work items (one
  * block of whole warps per item for @block kernels), maps
- * row-major GEMMs onto column-major cuBLAS correctly, and reports failures
- * with the call and the kernel; whole children run through it give the CPU
- * backend's results.  What it does not prove: that the CUDA kernels compute
- * correctly on a GPU (only that they compile), their speed, or anything
- * about streams and asynchrony (the backend uses synchronous calls). */
+ * row-major GEMMs onto column-major cuBLAS correctly, puts every copy,
+ * launch and GEMM on its one stream, stages batches in page-locked memory
+ * and does not rewrite them while their copy is queued (the double runs
+ * queued copies late), and reports failures with the call and the kernel;
+ * whole children run through it give the CPU backend's results.  What it
+ * does not prove: that the CUDA kernels compute correctly on a GPU (only
+ * that they compile), their speed, or how a real GPU overlaps the copies
+ * with its work. */
 #include "ktest.h"
 #include "rt_cuda.h"
 #include "rt_nvrtc.h"
@@ -39,17 +42,101 @@ static int d_attr(int *v, int a, int d) { *v = a == 75 ? 9 : 0; return 0; } /* c
 static int d_retain(void **c, int d) { *c = (void *)1; return 0; }
 static int d_release(int d) { return 0; }
 static int d_set(void *c) { return 0; }
-static int d_sync(void) { return 0; }
 static int d_alloc(unsigned long long *p, size_t n) {
   void *m = calloc(1, n);
   *p = (unsigned long long)(uintptr_t)m;
   return m ? 0 : 2; /* CUDA_ERROR_OUT_OF_MEMORY */
 }
-static int d_free(unsigned long long p) { free((void *)(uintptr_t)p); return 0; }
-static int d_info(size_t *f, size_t *t) { *f = *t = (size_t)1 << 34; return 0; }
-static int d_htod(unsigned long long d, const void *s, size_t n) { memcpy((void *)(uintptr_t)d, s, n); return 0; }
-static int d_dtoh(void *d, unsigned long long s, size_t n) { memcpy(d, (void *)(uintptr_t)s, n); return 0; }
-static int d_memset(unsigned long long d, unsigned char v, size_t n) { memset((void *)(uintptr_t)d, v, n); return 0; }
+static int nqueue;
+static long busy_frees;
+static int d_free(unsigned long long p) {
+  busy_frees += nqueue > 0; /* queued work may still write to P: the backend must synchronise first */
+  free((void *)(uintptr_t)p);
+  return 0;
+}
+static int d_info(size_t *f, size_t *t) {
+  *f = (size_t)3 << 32;
+  *t = (size_t)1 << 34;
+  return 0;
+}
+
+/* The stream.  A copy from page-locked memory and a memset are queued and
+   run only when a later call on the stream (or a synchronisation) comes, as
+   on a GPU, so a host that rewrote its staging before the copy ran would
+   send the new values and the results would differ from the CPU's. */
+#define STREAM ((void *)7)
+static void *pinned[64];
+static int npinned;
+static struct {
+  void *dst;
+  const void *src; /* NULL: a memset of zeros */
+  size_t n;
+} queue[64];
+static long pinned_uploads, off_stream;
+
+static void flush(void) {
+  for (int i = 0; i < nqueue; i++)
+    if (queue[i].src) memcpy(queue[i].dst, queue[i].src, queue[i].n);
+    else memset(queue[i].dst, 0, queue[i].n);
+  nqueue = 0;
+}
+
+static int on_stream(void *s) {
+  off_stream += s != STREAM;
+  flush();
+  return 0;
+}
+
+static void enqueue(void *dst, const void *src, size_t n) {
+  if (nqueue == 64) flush();
+  queue[nqueue].dst = dst;
+  queue[nqueue].src = src;
+  queue[nqueue++].n = n;
+}
+
+static int is_pinned(const void *p) {
+  for (int i = 0; i < npinned; i++)
+    if (pinned[i] && (const char *)p >= (const char *)pinned[i] && (const char *)p < (const char *)pinned[i] + (1 << 20))
+      return 1;
+  return 0;
+}
+
+static int d_stream_create(void **s, unsigned flags) { *s = STREAM; return 0; }
+static int d_stream_destroy(void *s) { return on_stream(s); }
+static int d_stream_sync(void *s) { return on_stream(s); }
+static int d_host_alloc(void **p, size_t n, unsigned flags) {
+  if (npinned == 64 || n > (1 << 20) || !(*p = calloc(1, 1 << 20))) return 2;
+  pinned[npinned++] = *p;
+  return 0;
+}
+static int d_host_free(void *p) {
+  flush();
+  for (int i = 0; i < npinned; i++)
+    if (pinned[i] == p) pinned[i] = NULL;
+  free(p);
+  return 0;
+}
+static int d_htod(unsigned long long d, const void *s, size_t n, void *stream) {
+  if (stream != STREAM) off_stream++;
+  if (!is_pinned(s)) { /* pageable: the driver reads it before returning */
+    flush();
+    memcpy((void *)(uintptr_t)d, s, n);
+    return 0;
+  }
+  pinned_uploads++;
+  enqueue((void *)(uintptr_t)d, s, n);
+  return 0;
+}
+static int d_dtoh(void *d, unsigned long long s, size_t n, void *stream) {
+  on_stream(stream);
+  memcpy(d, (void *)(uintptr_t)s, n);
+  return 0;
+}
+static int d_memset(unsigned long long d, unsigned char v, size_t n, void *stream) {
+  if (stream != STREAM || v != 0) off_stream++;
+  enqueue((void *)(uintptr_t)d, NULL, n);
+  return 0;
+}
 static int d_load(void **mod, const void *image) {
   /* a cubin is an ELF file: what NVRTC wrote must be one */
   if (memcmp(image, "\x7f" "ELF", 4) != 0) return 200; /* CUDA_ERROR_INVALID_IMAGE */
@@ -87,6 +174,7 @@ static int d_launch(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx
     block_launches++;
     if ((long)gx * gy * gz != items || by * bz != 1 || bx % 32 != 0 || bx > 1024) bad_blocks++;
   }
+  on_stream(stream);
   launches++;
   gpu_forms += strstr(k->name, "_px_") || strstr(k->name, "_tap_"); /* dwconv_fwd_px_<hash> */
   ((void (*)(void **))k->fn)(params);
@@ -100,18 +188,47 @@ static int d_errstr(int e, const char **s) {
 
 static int b_create(void **h) { *h = (void *)2; return 0; }
 static int b_destroy(void *h) { return 0; }
+static void *blas_stream;
+static int b_set_stream(void *h, void *s) { blas_stream = s; return 0; }
 /* column-major, as cuBLAS */
 static int b_sgemm(void *h, int ta, int tb, int m, int n, int k, const float *alpha, const float *A, int lda,
                    const float *B, int ldb, const float *beta, float *C, int ldc) {
   gemms++;
+  on_stream(blas_stream);
   cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, *alpha, A, lda, B,
               ldb, *beta, C, ldc);
   return 0;
 }
 
 static const rt_cuda_driver DOUBLE = {
-    d_init, d_count, d_get, d_name, d_attr, d_retain, d_release, d_set, d_sync, d_alloc, d_free, d_info,
-    d_htod, d_dtoh, d_memset, d_load, d_func, d_launch, d_errstr, b_create, b_sgemm, b_destroy};
+    .cuInit = d_init,
+    .cuDeviceGetCount = d_count,
+    .cuDeviceGet = d_get,
+    .cuDeviceGetName = d_name,
+    .cuDeviceGetAttribute = d_attr,
+    .cuDevicePrimaryCtxRetain = d_retain,
+    .cuDevicePrimaryCtxRelease = d_release,
+    .cuCtxSetCurrent = d_set,
+    .cuMemAlloc = d_alloc,
+    .cuMemFree = d_free,
+    .cuMemGetInfo = d_info,
+    .cuModuleLoadData = d_load,
+    .cuModuleGetFunction = d_func,
+    .cuLaunchKernel = d_launch,
+    .cuGetErrorString = d_errstr,
+    .cuStreamCreate = d_stream_create,
+    .cuStreamDestroy = d_stream_destroy,
+    .cuStreamSynchronize = d_stream_sync,
+    .cuMemHostAlloc = d_host_alloc,
+    .cuMemFreeHost = d_host_free,
+    .cuMemcpyHtoDAsync = d_htod,
+    .cuMemcpyDtoHAsync = d_dtoh,
+    .cuMemsetD8Async = d_memset,
+    .cublasCreate = b_create,
+    .cublasSgemm = b_sgemm,
+    .cublasDestroy = b_destroy,
+    .cublasSetStream = b_set_stream,
+};
 
 static sp_space SP;
 static nw_layout LAY;
@@ -174,9 +291,6 @@ static void test_children_match_cpu(void **state) {
   for (int i = 0; i < 2; i++) {
     if (rt_model_init(&m[i], bs[i], &LAY, 5, &e) != 0 || rt_runner_init(&r[i], bs[i], &m[i], (int)N, 2 * 8 * 8, &e) != 0)
       fail_msg("%s", err_msg(&e));
-    float *img = r[i].himg;
-    for (long k = 0; k < N * 2 * 8 * 8; k++) img[k] = (float)sin(0.3 * k);
-    for (long k = 0; k < N; k++) r[i].hlab[k] = (int)(k % 5);
   }
   rt_rng rng;
   rt_rng_seed(&rng, 3);
@@ -192,6 +306,10 @@ static void test_children_match_cpu(void **state) {
         }
     rt_result res[2];
     for (int i = 0; i < 2; i++) {
+      /* a new batch each child, staged where the last one's copy came from */
+      float *img = r[i].himg;
+      for (long k = 0; k < N * 2 * 8 * 8; k++) img[k] = (float)sin(0.3 * k + child);
+      for (long k = 0; k < N; k++) r[i].hlab[k] = (int)((k + child) % 5);
       pl_plan p;
       if (pl_build_child(&p, &SP, &SP.net, &LAY, &g, PL_TRAIN, &e) != 0 ||
           rt_model_zero_grads(&m[i], &e) != 0 || rt_runner_run(&r[i], &p, N, 1.0f / N, 0.1f, &res[i], &e) != 0)
@@ -218,6 +336,10 @@ static void test_children_match_cpu(void **state) {
   assert_true(block_launches > 10); /* BN statistics and their backward */
   assert_int_equal(bad_blocks, 0);
   assert_true(gpu_forms > 10); /* depthwise convs and pools ran in their GPU forms */
+  assert_true(pinned_uploads >= 6); /* each child's images and labels, from page-locked staging */
+  assert_int_equal(off_stream, 0);  /* every copy, launch and GEMM on the backend's stream */
+  assert_int_equal(busy_frees, 0);
+  assert_true(gpu->mem_used(gpu) == (size_t)1 << 32);
   for (int i = 0; i < 2; i++) {
     rt_runner_free(&r[i]);
     rt_model_free(&m[i]);

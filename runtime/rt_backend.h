@@ -31,10 +31,13 @@ struct rt_backend {
      sync, which wait for everything queued before them. */
   void *(*host_alloc)(rt_backend *b, size_t bytes, err_t *e);
   void (*host_free)(rt_backend *b, void *p);
-  /* Work is queued in order; upload, zero, launch and gemm may return
-     before it is done, download returns with the data there. */
+  /* Work is queued in order; upload, zero, launch, gemm and fetch may
+     return before it is done, download returns with the data there. */
   int (*upload)(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e);
   int (*download)(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e);
+  /* a download queued behind the work before it, into host_alloc memory:
+     the data is there after the next sync */
+  int (*fetch)(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e);
   int (*zero)(rt_backend *b, void *dst, size_t bytes, err_t *e);
   /* loads symbol SYM from the compiled file PATH */
   int (*load)(rt_backend *b, const char *path, const char *sym, void **fn, err_t *e);

@@ -131,6 +131,7 @@ int rt_cpu_open(rt_backend **out, cg_prec prec, int threads, err_t *e) {
   b->mem_used = cpu_mem_used;
   b->upload = cpu_copy;
   b->download = cpu_copy;
+  b->fetch = cpu_copy;
   b->zero = cpu_zero;
   b->load = cpu_load;
   b->launch = cpu_launch;

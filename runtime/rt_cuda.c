@@ -106,6 +106,12 @@ static int cu_download(rt_backend *b, void *dst, const void *src, size_t bytes, 
   return 0;
 }
 
+static int cu_fetch(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e) {
+  cuda *c = b->impl;
+  CU(c->drv->cuMemcpyDtoHAsync(dst, (devptr)(uintptr_t)src, bytes, c->stream), "cuMemcpyDtoHAsync");
+  return 0;
+}
+
 static int cu_zero(rt_backend *b, void *dst, size_t bytes, err_t *e) {
   cuda *c = b->impl;
   CU(c->drv->cuMemsetD8Async((devptr)(uintptr_t)dst, 0, bytes, c->stream), "cuMemsetD8Async");
@@ -227,6 +233,7 @@ int rt_cuda_open(rt_backend **out, int device_index, err_t *e) {
   b->mem_used = cu_mem_used;
   b->upload = cu_upload;
   b->download = cu_download;
+  b->fetch = cu_fetch;
   b->zero = cu_zero;
   b->load = cu_load;
   b->launch = cu_launch;

@@ -3,16 +3,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-int rt_runner_init(rt_runner *r, rt_backend *b, rt_model *m, int batch, long image_elems, err_t *e) {
+static size_t slot_bytes(const rt_runner *r) { return (size_t)r->batch * (2 * r->b->elem + sizeof(int32_t)); }
+
+int rt_runner_init(rt_runner *r, rt_backend *b, rt_model *m, int batch, long image_elems, int slots, err_t *e) {
   memset(r, 0, sizeof *r);
   r->b = b;
   r->m = m;
   r->batch = batch;
+  r->nslots = slots;
+  r->slots = calloc((size_t)slots, sizeof *r->slots);
+  r->results = calloc((size_t)slots, sizeof *r->results);
+  if (!r->slots || !r->results) {
+    rt_runner_free(r);
+    return err_set(e, "out of memory");
+  }
   /* the staging is rewritten only after rt_runner_run has read its results
      back, which waits for the uploads (the backend's contract) */
   r->himg = b->host_alloc(b, (size_t)batch * (size_t)image_elems * b->elem, e);
   r->hlab = r->himg ? b->host_alloc(b, sizeof *r->hlab * (size_t)batch, e) : NULL;
-  if (!r->himg || !r->hlab) {
+  r->hres = r->hlab ? b->host_alloc(b, slot_bytes(r) * (size_t)slots, e) : NULL;
+  if (!r->hres) {
     rt_runner_free(r);
     return -1;
   }
@@ -25,7 +35,10 @@ void rt_runner_free(rt_runner *r) {
     r->b->host_free(r->b, r->himg);
     r->b->host_free(r->b, r->hlab);
     r->b->host_free(r->b, r->hmask);
+    r->b->host_free(r->b, r->hres);
   }
+  free(r->slots);
+  free(r->results);
   memset(r, 0, sizeof *r);
 }
 
@@ -54,42 +67,66 @@ int rt_runner_drops(rt_runner *r, const pl_plan *p, long N, double drop, rt_rng 
   return 0;
 }
 
-static double sum_back(rt_runner *r, const void *dev, long N, int is_int, err_t *e, int *rc) {
+static double sum(const void *v, long n, size_t el) {
   double s = 0;
-  char buf[8 * 1024];
-  size_t el = is_int ? sizeof(int32_t) : r->b->elem;
-  for (long at = 0; *rc == 0 && at < N; at += 1024) {
-    long n = N - at < 1024 ? N - at : 1024;
-    *rc = r->b->download(r->b, buf, (const char *)dev + (size_t)at * el, (size_t)n * el, e);
-    for (long i = 0; i < n && *rc == 0; i++)
-      s += is_int ? ((int32_t *)buf)[i] : el == 8 ? ((double *)buf)[i] : ((float *)buf)[i];
-  }
+  for (long i = 0; i < n; i++) s += el == 8 ? ((const double *)v)[i] : el == 4 ? ((const float *)v)[i] : ((const int32_t *)v)[i];
   return s;
 }
 
-int rt_runner_run(rt_runner *r, const pl_plan *p, long N, float loss_scale, float bn_momentum, rt_result *res,
-                  err_t *e) {
+int rt_runner_submit(rt_runner *r, const pl_plan *p, long N, float loss_scale, float bn_momentum, int slot, err_t *e) {
   rt_backend *b = r->b;
+  if (slot < 0 || slot >= r->nslots || N > r->batch)
+    return err_set(e, "internal: runner slot %d of %d, batch %ld of %d", slot, r->nslots, N, r->batch);
   rt_exec x;
   if (rt_exec_prepare(&x, b, p, e) != 0) return -1;
-  memset(res, 0, sizeof *res);
-  res->arena_bytes = pl_arena_bytes(p, N, b->elem);
   int rc = ensure_arena(r, pl_arena_bytes(p, r->batch, b->elem), e);
   size_t used = b->mem_used(b); /* a run allocates nothing after this */
   if (used > r->device_peak) r->device_peak = used;
   rt_bind bind = rt_model_bind(r->m, r->arena);
   bind.loss_scale = loss_scale;
   bind.bn_momentum = bn_momentum;
-  size_t img = (size_t)N * p->in_c * p->in_h * p->in_w * b->elem;
+  size_t img = (size_t)N * p->in_c * p->in_h * p->in_w * b->elem, el = b->elem;
   if (rc == 0) rc = b->upload(b, rt_ref_ptr(b, p, &bind, p->images, N), r->himg, img, e);
   if (rc == 0) rc = b->upload(b, rt_ref_ptr(b, p, &bind, p->labels, N), r->hlab, sizeof(int32_t) * (size_t)N, e);
   for (int d = 0; d < p->ndrops && rc == 0; d++)
-    rc = b->upload(b, rt_ref_ptr(b, p, &bind, p->drops[d], N), (char *)r->hmask + (size_t)d * N * b->elem,
-                   (size_t)N * b->elem, e);
+    rc = b->upload(b, rt_ref_ptr(b, p, &bind, p->drops[d], N), (char *)r->hmask + (size_t)d * N * el,
+                   (size_t)N * el, e);
   if (rc == 0) rc = rt_exec_run(b, &x, N, &bind, e);
-  res->loglik = sum_back(r, rt_ref_ptr(b, p, &bind, p->loglik, N), N, 0, e, &rc);
-  res->correct = sum_back(r, rt_ref_ptr(b, p, &bind, p->correct, N), N, 1, e, &rc);
-  if (p->has_aux) res->aux_loglik = sum_back(r, rt_ref_ptr(b, p, &bind, p->aux_loglik, N), N, 0, e, &rc);
+  char *h = (char *)r->hres + slot_bytes(r) * (size_t)slot;
+  if (rc == 0) rc = b->fetch(b, h, rt_ref_ptr(b, p, &bind, p->loglik, N), (size_t)N * el, e);
+  if (rc == 0 && p->has_aux)
+    rc = b->fetch(b, h + (size_t)r->batch * el, rt_ref_ptr(b, p, &bind, p->aux_loglik, N), (size_t)N * el, e);
+  if (rc == 0)
+    rc = b->fetch(b, h + (size_t)r->batch * 2 * el, rt_ref_ptr(b, p, &bind, p->correct, N), sizeof(int32_t) * (size_t)N, e);
   rt_exec_free(&x);
+  r->slots[slot] = (rt_slot){rc == 0 ? N : 0, p->has_aux, pl_arena_bytes(p, N, el)};
+  return rc;
+}
+
+int rt_runner_wait(rt_runner *r, err_t *e) {
+  int rc = r->b->sync(r->b, e);
+  size_t el = r->b->elem;
+  for (int s = 0; s < r->nslots; s++) {
+    rt_slot *q = &r->slots[s];
+    if (!q->n) continue;
+    const char *h = (const char *)r->hres + slot_bytes(r) * (size_t)s;
+    rt_result *res = &r->results[s];
+    memset(res, 0, sizeof *res);
+    res->arena_bytes = q->arena_bytes;
+    if (rc == 0) {
+      res->loglik = sum(h, q->n, el);
+      if (q->has_aux) res->aux_loglik = sum(h + (size_t)r->batch * el, q->n, el);
+      res->correct = sum(h + (size_t)r->batch * 2 * el, q->n, 0);
+    }
+    q->n = 0;
+  }
+  return rc;
+}
+
+int rt_runner_run(rt_runner *r, const pl_plan *p, long N, float loss_scale, float bn_momentum, rt_result *res,
+                  err_t *e) {
+  int rc = rt_runner_submit(r, p, N, loss_scale, bn_momentum, 0, e);
+  if (rt_runner_wait(r, rc == 0 ? e : NULL) != 0) rc = -1;
+  *res = r->results[0];
   return rc;
 }

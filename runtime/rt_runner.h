@@ -1,9 +1,26 @@
 /* Running plans on staged batches: the one arena (grown to the largest plan
  * run so far), the host staging of images, labels and drop-path scales, and
- * the per-sample results read back.  Shared by search and training. */
+ * the per-sample results read back.  Shared by search and training.
+ *
+ * Plans may be queued several at a time (rt_runner_submit, one result slot
+ * each) and their results read together (rt_runner_wait): on a GPU the host
+ * then builds and queues the next plan while the last one runs.  Queued
+ * plans share the arena, which their order on the backend makes safe. */
 #ifndef PARSEC_RT_RUNNER_H
 #define PARSEC_RT_RUNNER_H
 #include "rt_model.h"
+
+typedef struct {
+  double loglik, correct;    /* sums over the batch */
+  double aux_loglik;         /* the auxiliary head's, when the plan has one */
+  size_t arena_bytes;        /* what this plan needed for this batch */
+} rt_result;
+
+typedef struct {
+  long n;      /* 0: nothing queued in this slot */
+  int has_aux;
+  size_t arena_bytes;
+} rt_slot;
 
 typedef struct {
   rt_backend *b;
@@ -16,18 +33,23 @@ typedef struct {
   void *hmask;   /* staged drop-path scales, [ndrops][N] */
   int nmask;
   size_t device_peak; /* device memory in use, the most seen after a run's allocation (0: the backend cannot say) */
+  int nslots;
+  rt_slot *slots;
+  void *hres;          /* per slot: loglik[batch], aux[batch] (backend precision), correct[batch] (int32) */
+  rt_result *results;  /* per slot, filled by rt_runner_wait */
 } rt_runner;
 
-typedef struct {
-  double loglik, correct;    /* sums over the batch */
-  double aux_loglik;         /* the auxiliary head's, when the plan has one */
-  size_t arena_bytes;        /* what this plan needed for this batch */
-} rt_result;
-
-int rt_runner_init(rt_runner *r, rt_backend *b, rt_model *m, int batch, long image_elems, err_t *e);
+/* SLOTS: how many plans may be queued before a wait. */
+int rt_runner_init(rt_runner *r, rt_backend *b, rt_model *m, int batch, long image_elems, int slots, err_t *e);
 void rt_runner_free(rt_runner *r);
-/* Runs PLAN on the staged batch of N (images in r->himg, labels in r->hlab,
- * drop-path scales in r->hmask when the plan has drops). */
+/* Queues PLAN on the staged batch of N (images in r->himg, labels in
+ * r->hlab, drop-path scales in r->hmask when the plan has drops); its
+ * results go to SLOT.  The staging must not change until rt_runner_wait. */
+int rt_runner_submit(rt_runner *r, const pl_plan *p, long N, float loss_scale, float bn_momentum, int slot, err_t *e);
+/* Waits for everything queued and fills r->results[s] for each slot s
+ * submitted since the last wait. */
+int rt_runner_wait(rt_runner *r, err_t *e);
+/* One plan: submit to slot 0, wait, and the result. */
 int rt_runner_run(rt_runner *r, const pl_plan *p, long N, float loss_scale, float bn_momentum, rt_result *res,
                   err_t *e);
 /* Fills the drop-path scales of PLAN for N samples: 0 with probability

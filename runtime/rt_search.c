@@ -190,7 +190,8 @@ static int load_data(search *s, err_t *e) {
   memcpy(s->search_idx, all + s->ntrain, sizeof *all * (size_t)s->nsearch);
   if (rt_data_is_cifar(s->st.data)) s->aug = (rt_augment){4, 1, 0};
   if (s->o->init_from || s->st.init_from[0]) s->aug.cutout = s->sp.transfer.cutout;
-  return rt_runner_init(&s->run, s->b, &s->m, s->st.batch, (long)n->input_channels * n->input_size * n->input_size, e);
+  return rt_runner_init(&s->run, s->b, &s->m, s->st.batch, (long)n->input_channels * n->input_size * n->input_size,
+                        s->st.samples, e);
 }
 
 /* The order of epoch E's batches: a function of the seed and E alone, so a
@@ -212,6 +213,18 @@ static void stage(search *s, const int *idx, int n, const rt_augment *aug) {
   rt_data_batch(&s->data, idx, n, s->mean, s->std, aug, &s->aug_rng, s->run.himg, s->b->elem, s->run.hlab);
 }
 
+/* Builds child G's plan of MODE and queues it on the staged batch of N
+   (training plans mark the tensors they touch); results in slot K. */
+static int queue_child(search *s, const gt_genotype *g, pl_mode mode, int n, float loss_scale, int k, err_t *e) {
+  pl_plan p;
+  if (pl_build_child(&p, &s->sp, s->net, &s->lay, g, mode, e) != 0) return -1;
+  int rc = rt_runner_submit(&s->run, &p, n, loss_scale, mode == PL_TRAIN ? 0.1f : 0, k, e);
+  if (rc == 0 && mode == PL_TRAIN) rt_model_touch(&s->m, &p);
+  pl_free(&p);
+  if (rc != 0) rt_runner_wait(&s->run, NULL); /* nothing stays queued behind an error */
+  return rc;
+}
+
 /* One step of Algorithm 1. */
 static int search_step(search *s, const int *tidx, int tn, const int *sidx, int sn, double lr, err_t *e) {
   int K = s->st.samples;
@@ -219,17 +232,15 @@ static int search_step(search *s, const int *tidx, int tn, const int *sidx, int 
   double logw[MAXK], w[MAXK];
   for (int k = 0; k < K; k++) rt_dist_sample(&s->d, &s->sample_rng, &g[k]);
   size_t peak = 0, alone = 0;
-  /* importance weights on the search batch: forward only */
+  /* importance weights on the search batch: forward only; the K plans are
+     queued together (a GPU runs one while the next is built) */
   stage(s, sidx, sn, &s->aug);
+  for (int k = 0; k < K; k++)
+    if (queue_child(s, &g[k], PL_FORWARD, sn, 0, k, e) != 0) return -1;
+  if (rt_runner_wait(&s->run, e) != 0) return -1;
   for (int k = 0; k < K; k++) {
-    pl_plan p;
-    rt_result r;
-    if (pl_build_child(&p, &s->sp, s->net, &s->lay, &g[k], PL_FORWARD, e) != 0) return -1;
-    int rc = rt_runner_run(&s->run, &p, sn, 0, 0, &r, e);
-    pl_free(&p);
-    if (rc) return -1;
-    logw[k] = r.loglik;
-    if (r.arena_bytes > peak) peak = r.arena_bytes;
+    logw[k] = s->run.results[k].loglik;
+    if (s->run.results[k].arena_bytes > peak) peak = s->run.results[k].arena_bytes;
   }
   rt_softmax(logw, K, s->st.temperature, w);
   /* weighted gradients on the train batch (the auxiliary head's loss, in a
@@ -237,14 +248,11 @@ static int search_step(search *s, const int *tidx, int tn, const int *sidx, int 
   stage(s, tidx, tn, &s->aug);
   if (rt_model_zero_grads(&s->m, e) != 0) return -1;
   double loss = 0, acc = 0;
+  for (int k = 0; k < K; k++)
+    if (queue_child(s, &g[k], PL_TRAIN, tn, (float)(w[k] / tn), k, e) != 0) return -1;
+  if (rt_runner_wait(&s->run, e) != 0) return -1;
   for (int k = 0; k < K; k++) {
-    pl_plan p;
-    rt_result r;
-    if (pl_build_child(&p, &s->sp, s->net, &s->lay, &g[k], PL_TRAIN, e) != 0) return -1;
-    int rc = rt_runner_run(&s->run, &p, tn, (float)(w[k] / tn), 0.1f, &r, e);
-    if (rc == 0) rt_model_touch(&s->m, &p);
-    pl_free(&p);
-    if (rc) return -1;
+    const rt_result r = s->run.results[k];
     loss += w[k] * (-r.loglik / tn);
     acc += w[k] * (r.correct / tn);
     if (r.arena_bytes > peak) peak = r.arena_bytes;

@@ -306,7 +306,8 @@ static int load_data(trainer *t, err_t *e) {
                    t->test.w, t->train.c, t->train.h, t->train.w);
   if (t->has_test && t->st.limit > 0) rt_data_limit(&t->test, t->st.limit);
   t->aug = (rt_augment){rt_data_is_cifar(t->st.data) ? 4 : 0, rt_data_is_cifar(t->st.data), t->st.cutout};
-  return rt_runner_init(&t->run, t->b, &t->m, t->st.batch, (long)n->input_channels * n->input_size * n->input_size, e);
+  return rt_runner_init(&t->run, t->b, &t->m, t->st.batch, (long)n->input_channels * n->input_size * n->input_size, 1,
+                        e);
 }
 
 static int setup(trainer *t, err_t *e) {

@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
   rt_runner r;
   int N = d.n, K = t.net.classes;
   if (pl_build_eval(&p, &t.sp, &t.net, &t.lay, &t.g, PL_EVAL, 0, 0, &e) ||
-      rt_runner_init(&r, b, &m, N, (long)d.c * d.h * d.w, &e)) {
+      rt_runner_init(&r, b, &m, N, (long)d.c * d.h * d.w, 1, &e)) {
     fprintf(stderr, "export_check: %s\n", err_msg(&e));
     return 2;
   }

@@ -127,9 +127,9 @@ static int d_htod(unsigned long long d, const void *s, size_t n, void *stream) {
   enqueue((void *)(uintptr_t)d, s, n);
   return 0;
 }
-static int d_dtoh(void *d, unsigned long long s, size_t n, void *stream) {
-  on_stream(stream);
-  memcpy(d, (void *)(uintptr_t)s, n);
+static int d_dtoh(void *d, unsigned long long s, size_t n, void *stream) { /* there after a synchronisation */
+  if (stream != STREAM) off_stream++;
+  enqueue(d, (const void *)(uintptr_t)s, n);
   return 0;
 }
 static int d_memset(unsigned long long d, unsigned char v, size_t n, void *stream) {
@@ -289,11 +289,12 @@ static void test_children_match_cpu(void **state) {
   rt_runner r[2];
   long N = 8;
   for (int i = 0; i < 2; i++) {
-    if (rt_model_init(&m[i], bs[i], &LAY, 5, &e) != 0 || rt_runner_init(&r[i], bs[i], &m[i], (int)N, 2 * 8 * 8, &e) != 0)
+    if (rt_model_init(&m[i], bs[i], &LAY, 5, &e) != 0 || rt_runner_init(&r[i], bs[i], &m[i], (int)N, 2 * 8 * 8, 3, &e) != 0)
       fail_msg("%s", err_msg(&e));
   }
   rt_rng rng;
   rt_rng_seed(&rng, 3);
+  gt_genotype gs[3];
   for (int child = 0; child < 3; child++) {
     gt_genotype g;
     g.nodes = SP.nodes;
@@ -304,6 +305,7 @@ static void test_children_match_cpu(void **state) {
           g.pred[t][n][i] = (int)rt_rng_below(&rng, (uint32_t)(2 + n));
           g.prim[t][n][i] = (int)rt_rng_below(&rng, (uint32_t)SP.nprims);
         }
+    gs[child] = g;
     rt_result res[2];
     for (int i = 0; i < 2; i++) {
       /* a new batch each child, staged where the last one's copy came from */
@@ -323,6 +325,22 @@ static void test_children_match_cpu(void **state) {
       fail_msg("child %d: log-likelihood %.7g on the CPU, %.7g through the CUDA backend", child, res[0].loglik,
                res[1].loglik);
   }
+  /* the three children's forwards queued together, read back by one wait */
+  for (int i = 0; i < 2; i++) {
+    for (int c = 0; c < 3; c++) {
+      pl_plan p;
+      if (pl_build_child(&p, &SP, &SP.net, &LAY, &gs[c], PL_FORWARD, &e) != 0 ||
+          rt_runner_submit(&r[i], &p, N, 0, 0, c, &e) != 0)
+        fail_msg("%s: %s", bs[i]->name, err_msg(&e));
+      pl_free(&p);
+    }
+    if (rt_runner_wait(&r[i], &e) != 0) fail_msg("%s", err_msg(&e));
+  }
+  for (int c = 0; c < 3; c++)
+    if (fabs(r[0].results[c].loglik - r[1].results[c].loglik) > 1e-4 * fabs(r[0].results[c].loglik) ||
+        r[0].results[c].correct != r[1].results[c].correct)
+      fail_msg("queued child %d: log-likelihood %.7g on the CPU, %.7g through the CUDA backend", c,
+               r[0].results[c].loglik, r[1].results[c].loglik);
   /* the weights after three SGD steps agree too */
   float *w = malloc(LAY.nparams * 4);
   gpu->download(gpu, w, m[1].params, LAY.nparams * 4, &e);

@@ -49,7 +49,7 @@ static void test_every_kernel_matches_cpu(void **state) {
   for (int b = 0; b < 2; b++) {
     rt_model m;
     rt_runner r;
-    if (rt_model_init(&m, bs[b], &lay, 9, &e) || rt_runner_init(&r, bs[b], &m, (int)N, img, &e)) fail_msg("%s", err_msg(&e));
+    if (rt_model_init(&m, bs[b], &lay, 9, &e) || rt_runner_init(&r, bs[b], &m, (int)N, img, 1, &e)) fail_msg("%s", err_msg(&e));
     kt_state = 77;
     for (long i = 0; i < N * img; i++) ((float *)r.himg)[i] = (float)kt_rand();
     for (long i = 0; i < N; i++) r.hlab[i] = (int)i;

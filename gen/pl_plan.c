@@ -1028,8 +1028,10 @@ static void aux_head(builder *b, view x) {
 
 static int build(pl_plan *p, const sp_space *sp, const sp_net *net, const nw_layout *lay, const pl_node_edges *edges,
                  pl_mode mode, int drop, float aux_weight, err_t *e) {
+  static _Atomic unsigned long serials;
   memset(p, 0, sizeof *p);
   p->mode = mode;
+  p->serial = ++serials;
   builder bb = {0}, *b = &bb;
   b->p = p;
   b->sp = sp;

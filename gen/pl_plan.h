@@ -82,6 +82,7 @@ typedef struct {
 
 typedef struct {
   pl_mode mode;
+  unsigned long serial; /* unique within the process: a plan's identity, whatever its address */
   int nsteps, capsteps;
   pl_step *steps;
   int nspecs, capspecs;

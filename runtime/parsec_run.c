@@ -214,6 +214,8 @@ static void train_usage(FILE *f) {
           "                    PARSEC paper states 0.4)\n"
           "  --cutout N        cutout square side, 0 for none (default 16 for darts)\n"
           "  --no-auxiliary    train without the auxiliary head\n"
+          "  --no-graphs       on a GPU, launch a step's kernels one by one instead of\n"
+          "                    replaying the step recorded as a CUDA graph\n"
           "  --limit N         the first N images of each set\n"
           "  --seed S, --threads T, --device D, --resume, --progress, --no-progress, -q\n"
           "\n"
@@ -238,6 +240,7 @@ static int cmd_train(int argc, char **argv) {
       return 0;
     } else if (!strcmp(a, "--resume")) o.resume = 1, takes = 0;
     else if (!strcmp(a, "--no-auxiliary")) o.auxiliary = 0, takes = 0;
+    else if (!strcmp(a, "--no-graphs")) o.no_graphs = 1, takes = 0;
     else if ((shared = shared_arg("train", a, v, &o.space, &o.progress, &o.quiet)) != 0) {
       if (shared < 0) return 2;
       takes = 0;

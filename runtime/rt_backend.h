@@ -49,6 +49,14 @@ struct rt_backend {
   int (*sync)(rt_backend *b, err_t *e);
   /* device memory in use (all processes), 0 where the backend cannot say */
   size_t (*mem_used)(rt_backend *b);
+  /* Graphs, NULL where the backend has none: between capture_begin and
+     capture_end the queued work is recorded instead of run (capture_end
+     always ends the recording; *graph is NULL when it failed), and
+     graph_launch queues the recording again, as one launch. */
+  int (*capture_begin)(rt_backend *b, err_t *e);
+  int (*capture_end)(rt_backend *b, void **graph, err_t *e);
+  int (*graph_launch)(rt_backend *b, void *graph, err_t *e);
+  void (*graph_free)(rt_backend *b, void *graph);
   void (*destroy)(rt_backend *b);
   rt_cache *cache;
   rt_kmap *kmap; /* the in-memory layer: a process loads a kernel once */

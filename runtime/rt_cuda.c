@@ -118,6 +118,39 @@ static int cu_zero(rt_backend *b, void *dst, size_t bytes, err_t *e) {
   return 0;
 }
 
+/* thread-local capture: a call from this thread that is unsafe during
+   capture (a synchronous copy, an allocation) fails it instead of running */
+static int cu_capture_begin(rt_backend *b, err_t *e) {
+  cuda *c = b->impl;
+  CU(c->drv->cuStreamBeginCapture(c->stream, 1 /* CU_STREAM_CAPTURE_MODE_THREAD_LOCAL */), "cuStreamBeginCapture");
+  return 0;
+}
+
+static int cu_capture_end(rt_backend *b, void **out, err_t *e) {
+  cuda *c = b->impl;
+  void *graph = NULL, *exec = NULL;
+  *out = NULL;
+  CU(c->drv->cuStreamEndCapture(c->stream, &graph), "cuStreamEndCapture");
+  int rc = c->drv->cuGraphInstantiateWithFlags(&exec, graph, 0);
+  c->drv->cuGraphDestroy(graph); /* the instantiated graph stands alone */
+  if (rc != 0) return err_set(e, "cuGraphInstantiateWithFlags failed: %s (CUDA error %d)", cu_err(c->drv, rc), rc);
+  *out = exec;
+  return 0;
+}
+
+static int cu_graph_launch(rt_backend *b, void *graph, err_t *e) {
+  cuda *c = b->impl;
+  CU(c->drv->cuGraphLaunch(graph, c->stream), "cuGraphLaunch");
+  return 0;
+}
+
+static void cu_graph_free(rt_backend *b, void *graph) {
+  cuda *c = b->impl;
+  if (!graph) return;
+  c->drv->cuStreamSynchronize(c->stream); /* it may be queued */
+  c->drv->cuGraphExecDestroy(graph);
+}
+
 static size_t cu_mem_used(rt_backend *b) {
   cuda *c = b->impl;
   size_t fr = 0, tot = 0;
@@ -231,6 +264,10 @@ int rt_cuda_open(rt_backend **out, int device_index, err_t *e) {
   b->host_alloc = cu_host_alloc;
   b->host_free = cu_host_free;
   b->mem_used = cu_mem_used;
+  b->capture_begin = cu_capture_begin;
+  b->capture_end = cu_capture_end;
+  b->graph_launch = cu_graph_launch;
+  b->graph_free = cu_graph_free;
   b->upload = cu_upload;
   b->download = cu_download;
   b->fetch = cu_fetch;

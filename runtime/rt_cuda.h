@@ -31,6 +31,12 @@ typedef struct {
   int (*cuMemcpyHtoDAsync)(unsigned long long dst, const void *src, size_t bytes, void *stream);
   int (*cuMemcpyDtoHAsync)(void *dst, unsigned long long src, size_t bytes, void *stream);
   int (*cuMemsetD8Async)(unsigned long long dst, unsigned char v, size_t bytes, void *stream);
+  int (*cuStreamBeginCapture)(void *stream, int mode);
+  int (*cuStreamEndCapture)(void *stream, void **graph);
+  int (*cuGraphInstantiateWithFlags)(void **exec, void *graph, unsigned long long flags);
+  int (*cuGraphLaunch)(void *exec, void *stream);
+  int (*cuGraphExecDestroy)(void *exec);
+  int (*cuGraphDestroy)(void *graph);
   /* cuBLAS: left NULL, the backend opens libcublas; a double may supply them */
   int (*cublasCreate)(void **handle);
   int (*cublasSgemm)(void *handle, int ta, int tb, int m, int n, int k, const float *alpha, const float *A, int lda,

@@ -48,6 +48,12 @@ static void open_driver(void) {
   SYM(cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
   SYM(cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
   SYM(cuMemsetD8Async, "cuMemsetD8Async");
+  SYM(cuStreamBeginCapture, "cuStreamBeginCapture_v2");
+  SYM(cuStreamEndCapture, "cuStreamEndCapture");
+  SYM(cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags");
+  SYM(cuGraphLaunch, "cuGraphLaunch");
+  SYM(cuGraphExecDestroy, "cuGraphExecDestroy");
+  SYM(cuGraphDestroy, "cuGraphDestroy");
   installed = &real;
 }
 

@@ -1,5 +1,6 @@
 #include "rt_runner.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,7 @@ int rt_runner_init(rt_runner *r, rt_backend *b, rt_model *m, int batch, long ima
 
 void rt_runner_free(rt_runner *r) {
   if (r->b) {
+    rt_runner_use_graphs(r, 0);
     r->b->free(r->b, r->arena);
     r->b->host_free(r->b, r->himg);
     r->b->host_free(r->b, r->hlab);
@@ -42,8 +44,55 @@ void rt_runner_free(rt_runner *r) {
   memset(r, 0, sizeof *r);
 }
 
+static void drop_recordings(rt_runner *r) {
+  for (int i = 0; i < RT_RECORDINGS; i++) {
+    if (r->rec[i].graph) r->b->graph_free(r->b, r->rec[i].graph);
+    memset(&r->rec[i], 0, sizeof r->rec[i]);
+  }
+}
+
+void rt_runner_use_graphs(rt_runner *r, int on) {
+  if (!on) drop_recordings(r);
+  r->graphs = on && r->b->graph_launch;
+}
+
+/* The recording of this run, made now if there is none. */
+static void *recording(rt_runner *r, const rt_exec *x, long N, const rt_bind *bind, err_t *e) {
+  rt_backend *b = r->b;
+  for (int i = 0; i < RT_RECORDINGS; i++) {
+    const rt_recording *q = &r->rec[i];
+    if (q->graph && q->serial == x->plan->serial && q->n == N && q->loss_scale == bind->loss_scale &&
+        q->bn_momentum == bind->bn_momentum && q->arena == bind->arena)
+      return q->graph;
+  }
+  void *g = NULL;
+  if (b->capture_begin(b, e) != 0) return NULL;
+  int rc = rt_exec_run(b, x, N, bind, e);
+  if (b->capture_end(b, &g, rc ? NULL : e) != 0 || rc != 0) return NULL;
+  rt_recording *q = &r->rec[r->rec_next];
+  r->rec_next = (r->rec_next + 1) % RT_RECORDINGS;
+  if (q->graph) b->graph_free(b, q->graph);
+  *q = (rt_recording){x->plan->serial, N, bind->loss_scale, bind->bn_momentum, bind->arena, g};
+  return g;
+}
+
+/* The plan's steps, or their recording. */
+static int run_plan(rt_runner *r, const rt_exec *x, long N, const rt_bind *bind, err_t *e) {
+  if (!r->graphs) return rt_exec_run(r->b, x, N, bind, e);
+  void *g = recording(r, x, N, bind, e);
+  if (!g) { /* the steps as they are, from now on */
+    snprintf(r->graphs_off, sizeof r->graphs_off, "%s", err_msg(e));
+    err_clear(e);
+    rt_runner_use_graphs(r, 0);
+    return rt_exec_run(r->b, x, N, bind, e);
+  }
+  r->graph_launches++;
+  return r->b->graph_launch(r->b, g, e);
+}
+
 static int ensure_arena(rt_runner *r, size_t bytes, err_t *e) {
   if (bytes <= r->cap) return 0;
+  drop_recordings(r); /* they hold the old arena's addresses */
   r->b->free(r->b, r->arena);
   r->arena = r->b->alloc(r->b, bytes, e);
   r->cap = r->arena ? bytes : 0;
@@ -91,7 +140,7 @@ int rt_runner_submit(rt_runner *r, const pl_plan *p, long N, float loss_scale, f
   for (int d = 0; d < p->ndrops && rc == 0; d++)
     rc = b->upload(b, rt_ref_ptr(b, p, &bind, p->drops[d], N), (char *)r->hmask + (size_t)d * N * el,
                    (size_t)N * el, e);
-  if (rc == 0) rc = rt_exec_run(b, &x, N, &bind, e);
+  if (rc == 0) rc = run_plan(r, &x, N, &bind, e);
   char *h = (char *)r->hres + slot_bytes(r) * (size_t)slot;
   if (rc == 0) rc = b->fetch(b, h, rt_ref_ptr(b, p, &bind, p->loglik, N), (size_t)N * el, e);
   if (rc == 0 && p->has_aux)

@@ -22,6 +22,16 @@ typedef struct {
   size_t arena_bytes;
 } rt_slot;
 
+/* a recorded plan run: valid for this plan, batch, scalars and arena */
+typedef struct {
+  unsigned long serial;
+  long n;
+  float loss_scale, bn_momentum;
+  void *arena, *graph;
+} rt_recording;
+
+#define RT_RECORDINGS 4
+
 typedef struct {
   rt_backend *b;
   rt_model *m;
@@ -37,6 +47,13 @@ typedef struct {
   rt_slot *slots;
   void *hres;          /* per slot: loglik[batch], aux[batch] (backend precision), correct[batch] (int32) */
   rt_result *results;  /* per slot, filled by rt_runner_wait */
+  /* graphs (rt_runner_use_graphs): each plan run recorded once, then
+     launched as one graph */
+  int graphs;
+  rt_recording rec[RT_RECORDINGS];
+  int rec_next;
+  long graph_launches;
+  char graphs_off[256]; /* why recording stopped, when it failed */
 } rt_runner;
 
 /* SLOTS: how many plans may be queued before a wait. */
@@ -49,6 +66,11 @@ int rt_runner_submit(rt_runner *r, const pl_plan *p, long N, float loss_scale, f
 /* Waits for everything queued and fills r->results[s] for each slot s
  * submitted since the last wait. */
 int rt_runner_wait(rt_runner *r, err_t *e);
+/* For plans that repeat (training the found network): the first run of a
+ * plan at a batch size is recorded as a graph, later runs launch it.  A no-op
+ * on a backend without graphs; if recording fails, the runner says why in
+ * r->graphs_off and runs plans step by step from then on. */
+void rt_runner_use_graphs(rt_runner *r, int on);
 /* One plan: submit to slot 0, wait, and the result. */
 int rt_runner_run(rt_runner *r, const pl_plan *p, long N, float loss_scale, float bn_momentum, rt_result *res,
                   err_t *e);

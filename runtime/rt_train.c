@@ -306,8 +306,11 @@ static int load_data(trainer *t, err_t *e) {
                    t->test.w, t->train.c, t->train.h, t->train.w);
   if (t->has_test && t->st.limit > 0) rt_data_limit(&t->test, t->st.limit);
   t->aug = (rt_augment){rt_data_is_cifar(t->st.data) ? 4 : 0, rt_data_is_cifar(t->st.data), t->st.cutout};
-  return rt_runner_init(&t->run, t->b, &t->m, t->st.batch, (long)n->input_channels * n->input_size * n->input_size, 1,
-                        e);
+  if (rt_runner_init(&t->run, t->b, &t->m, t->st.batch, (long)n->input_channels * n->input_size * n->input_size, 1,
+                     e) != 0)
+    return -1;
+  rt_runner_use_graphs(&t->run, !t->o->no_graphs); /* the same two plans, every step */
+  return 0;
 }
 
 static int setup(trainer *t, err_t *e) {
@@ -482,6 +485,7 @@ int rt_train_run(const rt_train_opts *o, err_t *e) {
            t->sp.name, t->st.data, t->train.n, t->has_test ? "" : ", no test set", t->net.cells, t->net.channels,
            (double)params_without_aux(&t->lay) / 1e6, (double)nw_param_count(&t->lay) / 1e6, t->st.epochs,
            t->st.batch, t->st.drop_path, t->st.cutout, t->dir);
+    printf("device: %s%s\n", t->b->device, t->run.graphs ? "; each step replayed as a CUDA graph" : "");
     if (o->resume) printf("resuming after epoch %d\n", t->epoch);
     fflush(stdout);
   }
@@ -490,6 +494,7 @@ int rt_train_run(const rt_train_opts *o, err_t *e) {
   signal(SIGTERM, on_signal);
   rt_progress_init(&t->prog, o->progress, o->quiet);
   double tacc = 0, tloss = 0;
+  int graphs_said = 0;
   for (; t->epoch < t->st.epochs && rc == RT_OK; t->epoch++) {
     double lr = t->st.lr_min + 0.5 * (t->st.lr - t->st.lr_min) * (1 + cos(M_PI * t->epoch / t->st.epochs));
     double drop = t->st.drop_path * t->epoch / t->st.epochs, loss = 0, acc = 0, t0 = now_s();
@@ -520,6 +525,7 @@ int rt_train_run(const rt_train_opts *o, err_t *e) {
     cJSON_AddNumberToObject(m, "arena_bytes", (double)t->run.cap);
     cJSON_AddNumberToObject(m, "max_rss_bytes", (double)ru.ru_maxrss * 1024.0);
     if (t->run.device_peak) cJSON_AddNumberToObject(m, "device_used_peak_bytes", (double)t->run.device_peak);
+    if (t->run.graph_launches) cJSON_AddNumberToObject(j, "graph_launches", (double)t->run.graph_launches);
     char *line = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     char path[4200];
@@ -530,6 +536,10 @@ int rt_train_run(const rt_train_opts *o, err_t *e) {
     free(line);
     rt_progress_clear(&t->prog);
     if (!o->quiet && rc == RT_OK) {
+      if (t->run.graphs_off[0] && !graphs_said) {
+        fprintf(stderr, "parsec-run train: CUDA graphs off, running the steps one by one: %s\n", t->run.graphs_off);
+        graphs_said = 1;
+      }
       char gpu_mem[64] = "";
       if (t->run.device_peak)
         snprintf(gpu_mem, sizeof gpu_mem, "  GPU %.0f MiB in use", (double)t->run.device_peak / (1 << 20));

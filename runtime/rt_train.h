@@ -17,6 +17,7 @@ typedef struct {
   int auxiliary; /* -1: the recipe's, 0 off, 1 on */
   const char *device;
   int resume, progress, quiet;
+  int no_graphs; /* on a GPU, launch each step's kernels instead of a recorded graph */
 } rt_train_opts;
 
 /* Returns RT_OK, RT_FAILED, RT_NO_DEVICE or RT_INTERRUPTED (rt_search.h). */

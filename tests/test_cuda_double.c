@@ -116,8 +116,11 @@ static int d_host_free(void *p) {
   free(p);
   return 0;
 }
+static long bad_captures; /* calls a capture must not see */
+static void *capturing;
 static int d_htod(unsigned long long d, const void *s, size_t n, void *stream) {
   if (stream != STREAM) off_stream++;
+  bad_captures += capturing != NULL;
   if (!is_pinned(s)) { /* pageable: the driver reads it before returning */
     flush();
     memcpy((void *)(uintptr_t)d, s, n);
@@ -129,12 +132,8 @@ static int d_htod(unsigned long long d, const void *s, size_t n, void *stream) {
 }
 static int d_dtoh(void *d, unsigned long long s, size_t n, void *stream) { /* there after a synchronisation */
   if (stream != STREAM) off_stream++;
+  bad_captures += capturing != NULL;
   enqueue(d, (const void *)(uintptr_t)s, n);
-  return 0;
-}
-static int d_memset(unsigned long long d, unsigned char v, size_t n, void *stream) {
-  if (stream != STREAM || v != 0) off_stream++;
-  enqueue((void *)(uintptr_t)d, NULL, n);
   return 0;
 }
 static int d_load(void **mod, const void *image) {
@@ -148,6 +147,7 @@ static int d_load(void **mod, const void *image) {
 typedef struct {
   char name[96];
   const rt_kernel *k;
+  const cg_kernel *tk; /* its template: the sizes of its arguments, for recording */
 } entry;
 static entry table[512];
 static int ntable;
@@ -155,16 +155,52 @@ static int ntable;
 static int d_func(void **fn, void *mod, const char *name) {
   for (int i = 0; i < ntable; i++)
     if (strcmp(table[i].name, name) == 0) {
-      *fn = (void *)table[i].k;
+      *fn = (void *)&table[i];
       return 0;
     }
   snprintf(last_error, sizeof last_error, "no kernel %s", name);
   return 500; /* CUDA_ERROR_NOT_FOUND */
 }
 
+/* Graphs: while the stream is being captured, launches, GEMMs and memsets
+   are recorded (argument values copied, as the driver copies them) and run
+   when the instantiated graph is launched. */
+typedef struct {
+  char kind; /* 'k' launch, 'g' GEMM, 'z' memset */
+  const entry *en;
+  unsigned char args[CG_MAXARGS + 1][8];
+  int ta, tb, m, n, k, lda, ldb, ldc;
+  float alpha, beta;
+  const float *A, *B;
+  float *C;
+  void *dst;
+  size_t bytes;
+} rec;
+typedef struct {
+  rec *v;
+  int n, cap;
+} graph;
+static long captures, graph_runs;
+
+static void record(const rec *r) {
+  graph *g = capturing;
+  if (g->n == g->cap) {
+    g->cap = g->cap ? 2 * g->cap : 256;
+    g->v = realloc(g->v, sizeof(rec) * (size_t)g->cap);
+  }
+  g->v[g->n++] = *r;
+}
+
+static void run_kernel(const entry *en, void **params) {
+  launches++;
+  gpu_forms += strstr(en->k->name, "_px_") || strstr(en->k->name, "_tap_"); /* dwconv_fwd_px_<hash> */
+  ((void (*)(void **))en->k->fn)(params);
+}
+
 static int d_launch(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                     unsigned shared, void *stream, void **params, void **extra) {
-  const rt_kernel *k = fn;
+  const entry *en = fn;
+  const rt_kernel *k = en->k;
   long N = *(long *)params[0];
   long items = (k->grid.g0n * N + k->grid.g0c) * k->grid.g1;
   if ((long)gx * gy * gz * bx * by * bz < items) short_grids++;
@@ -174,10 +210,79 @@ static int d_launch(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx
     block_launches++;
     if ((long)gx * gy * gz != items || by * bz != 1 || bx % 32 != 0 || bx > 1024) bad_blocks++;
   }
+  if (capturing) {
+    if (stream != STREAM) bad_captures++;
+    rec r = {.kind = 'k', .en = en};
+    memcpy(r.args[0], params[0], sizeof(long));
+    for (int i = 0; i < en->tk->nargs; i++) {
+      cg_argkind a = en->tk->arg_kind[i];
+      memcpy(r.args[i + 1], params[i + 1], a == CG_ARG_INT ? sizeof(int) : a == CG_ARG_FLOAT ? sizeof(float) : 8);
+    }
+    record(&r);
+    return 0;
+  }
   on_stream(stream);
-  launches++;
-  gpu_forms += strstr(k->name, "_px_") || strstr(k->name, "_tap_"); /* dwconv_fwd_px_<hash> */
-  ((void (*)(void **))k->fn)(params);
+  run_kernel(en, params);
+  return 0;
+}
+
+static int d_memset(unsigned long long d, unsigned char v, size_t n, void *stream) {
+  if (stream != STREAM || v != 0) off_stream++;
+  if (capturing) {
+    rec r = {.kind = 'z', .dst = (void *)(uintptr_t)d, .bytes = n};
+    record(&r);
+    return 0;
+  }
+  enqueue((void *)(uintptr_t)d, NULL, n);
+  return 0;
+}
+
+static int refuse_capture;
+static int d_begin_capture(void *s, int mode) {
+  if (capturing || s != STREAM || refuse_capture) return 900; /* CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED */
+  flush();
+  capturing = calloc(1, sizeof(graph));
+  captures++;
+  return 0;
+}
+static int d_end_capture(void *s, void **g) {
+  *g = capturing;
+  capturing = NULL;
+  return 0;
+}
+static int d_instantiate(void **exec, void *g, unsigned long long flags) {
+  const graph *src = g;
+  graph *x = calloc(1, sizeof *x);
+  x->n = x->cap = src->n;
+  x->v = malloc(sizeof(rec) * (size_t)(src->n ? src->n : 1));
+  memcpy(x->v, src->v, sizeof(rec) * (size_t)src->n);
+  *exec = x;
+  return 0;
+}
+static int d_graph_free(void *g) {
+  graph *x = g;
+  free(x->v);
+  free(x);
+  return 0;
+}
+static int d_graph_launch(void *exec, void *s) {
+  const graph *x = exec;
+  on_stream(s);
+  graph_runs++;
+  for (int i = 0; i < x->n; i++) {
+    const rec *r = &x->v[i];
+    if (r->kind == 'k') {
+      void *params[CG_MAXARGS + 1];
+      for (int a = 0; a <= r->en->tk->nargs; a++) params[a] = (void *)r->args[a];
+      run_kernel(r->en, params);
+    } else if (r->kind == 'g') {
+      gemms++;
+      cblas_sgemm(CblasColMajor, r->ta ? CblasTrans : CblasNoTrans, r->tb ? CblasTrans : CblasNoTrans, r->m, r->n, r->k,
+                  r->alpha, r->A, r->lda, r->B, r->ldb, r->beta, r->C, r->ldc);
+    } else {
+      memset(r->dst, 0, r->bytes);
+    }
+  }
   return 0;
 }
 
@@ -193,6 +298,12 @@ static int b_set_stream(void *h, void *s) { blas_stream = s; return 0; }
 /* column-major, as cuBLAS */
 static int b_sgemm(void *h, int ta, int tb, int m, int n, int k, const float *alpha, const float *A, int lda,
                    const float *B, int ldb, const float *beta, float *C, int ldc) {
+  if (capturing) {
+    rec r = {.kind = 'g', .ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc,
+             .alpha = *alpha, .beta = *beta, .A = A, .B = B, .C = C};
+    record(&r);
+    return 0;
+  }
   gemms++;
   on_stream(blas_stream);
   cblas_sgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, *alpha, A, lda, B,
@@ -224,6 +335,12 @@ static const rt_cuda_driver DOUBLE = {
     .cuMemcpyHtoDAsync = d_htod,
     .cuMemcpyDtoHAsync = d_dtoh,
     .cuMemsetD8Async = d_memset,
+    .cuStreamBeginCapture = d_begin_capture,
+    .cuStreamEndCapture = d_end_capture,
+    .cuGraphInstantiateWithFlags = d_instantiate,
+    .cuGraphLaunch = d_graph_launch,
+    .cuGraphExecDestroy = d_graph_free,
+    .cuGraphDestroy = d_graph_free,
     .cublasCreate = b_create,
     .cublasSgemm = b_sgemm,
     .cublasDestroy = b_destroy,
@@ -259,6 +376,7 @@ static int setup(void **state) {
   }
   for (int i = 0; i < n && ntable < 512; i++) {
     snprintf(table[ntable].name, sizeof table[ntable].name, "%s", ks[i]->name);
+    table[ntable].tk = specs[i].k;
     table[ntable++].k = ks[i];
   }
   free(ks);
@@ -365,6 +483,75 @@ static void test_children_match_cpu(void **state) {
   rt_backend_close(gpu);
 }
 
+/* A plan that repeats is recorded once and then launched as a graph: three
+   training steps of one child give the CPU's; a backend that cannot record
+   falls back to the steps and says why. */
+static void test_graph_replays_plan(void **state) {
+  (void)state;
+  if (!ntable) skip();
+  err_t e = ERR_INIT;
+  rt_backend *gpu;
+  if (rt_device_open(&gpu, "cuda", 0, 0, &e) != 0) fail_msg("%s", err_msg(&e));
+  rt_backend *bs[2] = {CPU, gpu};
+  rt_model m[2];
+  rt_runner r[2];
+  long N = 8;
+  for (int i = 0; i < 2; i++)
+    if (rt_model_init(&m[i], bs[i], &LAY, 5, &e) != 0 || rt_runner_init(&r[i], bs[i], &m[i], (int)N, 2 * 8 * 8, 1, &e) != 0)
+      fail_msg("%s", err_msg(&e));
+  rt_runner_use_graphs(&r[0], 1); /* no graphs on the CPU: a no-op */
+  rt_runner_use_graphs(&r[1], 1);
+  assert_int_equal(r[0].graphs, 0);
+  gt_genotype g;
+  g.nodes = SP.nodes;
+  g.inputs = SP.inputs;
+  for (int t = 0; t < 2; t++)
+    for (int n = 0; n < SP.nodes; n++)
+      for (int i = 0; i < SP.inputs; i++) {
+        g.pred[t][n][i] = n + i < 2 ? n + i : 0; /* sep_conv and pools on every cell */
+        g.prim[t][n][i] = (n + 2 * i + t) % SP.nprims;
+      }
+  pl_plan p;
+  if (pl_build_child(&p, &SP, &SP.net, &LAY, &g, PL_TRAIN, &e) != 0) fail_msg("%s", err_msg(&e));
+  long captured = captures, runs = graph_runs;
+  for (int step = 0; step < 4; step++) {
+    refuse_capture = step == 3; /* step 3: a second runner that cannot record */
+    if (step == 3) {
+      rt_runner_free(&r[1]);
+      if (rt_runner_init(&r[1], gpu, &m[1], (int)N, 2 * 8 * 8, 1, &e) != 0) fail_msg("%s", err_msg(&e));
+      rt_runner_use_graphs(&r[1], 1);
+    }
+    rt_result res[2];
+    for (int i = 0; i < 2; i++) {
+      float *img = r[i].himg;
+      for (long k = 0; k < N * 2 * 8 * 8; k++) img[k] = (float)cos(0.2 * k + step);
+      for (long k = 0; k < N; k++) r[i].hlab[k] = (int)((3 * k + step) % 5);
+      double gn;
+      if (rt_model_zero_grads(&m[i], &e) != 0 || rt_runner_run(&r[i], &p, N, 1.0f / N, 0.1f, &res[i], &e) != 0)
+        fail_msg("%s: %s", bs[i]->name, err_msg(&e));
+      rt_model_touch(&m[i], &p);
+      if (rt_model_sgd(&m[i], 0.025f, 0.9f, 3e-4f, 5, &gn, &e) != 0) fail_msg("%s", err_msg(&e));
+    }
+    if (fabs(res[0].loglik - res[1].loglik) > 1e-4 * fabs(res[0].loglik))
+      fail_msg("step %d: log-likelihood %.7g on the CPU, %.7g through a graph", step, res[0].loglik, res[1].loglik);
+    if (step == 2) {
+      assert_int_equal(captures - captured, 1); /* recorded once */
+      assert_int_equal(graph_runs - runs, 3);   /* launched every step */
+      assert_int_equal(r[1].graph_launches, 3);
+    }
+  }
+  assert_int_equal(r[1].graphs, 0); /* the refused capture turned recording off, with the reason */
+  assert_non_null(strstr(r[1].graphs_off, "cuStreamBeginCapture"));
+  assert_int_equal(bad_captures, 0);
+  refuse_capture = 0;
+  pl_free(&p);
+  for (int i = 0; i < 2; i++) {
+    rt_runner_free(&r[i]);
+    rt_model_free(&m[i]);
+  }
+  rt_backend_close(gpu);
+}
+
 /* a kernel the module lacks is reported with the call and the symbol */
 static void test_missing_kernel_reported(void **state) {
   (void)state;
@@ -387,6 +574,7 @@ static void test_missing_kernel_reported(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_children_match_cpu),
+      cmocka_unit_test(test_graph_replays_plan),
       cmocka_unit_test(test_missing_kernel_reported),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

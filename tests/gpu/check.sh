@@ -4,7 +4,9 @@
 # through the CUDA backend against its CPU rendering; a search on CPU and GPU
 # from one seed giving the same distribution), then times a child training
 # step and a K = 8 search step on the DARTS search configuration beside
-# PyTorch eager on the same GPU, and prints a table.
+# PyTorch eager on the same GPU, and prints a table; last, a training step of
+# the DARTS_V2 evaluation network replayed as a CUDA graph against its
+# kernels launched one by one.
 #
 # Beforehand, here: tests/gpu/fetch-debs.sh (build dependencies as .debs and
 # the PyTorch yardstick, both ignored by git); carry .debs and .bench.
@@ -80,4 +82,19 @@ for k, name in (("child_train_step_s", "child training step (s)"), ("child_forwa
 print("projected 100-epoch K = 16 CIFAR-10 search: %.1f h (25,000 images, batch 64: 391 steps per epoch)"
       % (p["parsec_step_s"] * 2 * 391 * 100 / 3600))
 PY
+step "CUDA graphs or kernel by kernel: DARTS_V2 evaluation network (C 36, 20 cells, batch 96)"
+build-gpu/tests/mkdata "$out/c10-img.npy" "$out/c10-lab.npy" 960 32 32 3 10 1
+for mode in graphs kernels; do
+  flag=(); [ $mode = kernels ] && flag=(--no-graphs)
+  build-gpu/parsec-run train --genotype DARTS_V2 --data "npy:$out/c10-img.npy,$out/c10-lab.npy" --epochs 2 \
+    --device cuda "${flag[@]}" --out "$out/train-$mode" -q || echo "train ($mode) failed"
+done
+for mode in graphs kernels; do # epoch 2: kernels compiled, 10 steps; the same seed, so the same losses
+  last=$(tail -1 "$out/train-$mode/log.jsonl" 2>/dev/null)
+  secs=$(grep -o '"seconds":[0-9.e+-]*' <<<"$last" | cut -d: -f2)
+  loss=$(grep -o '"train_loss":[0-9.e+-]*' <<<"$last" | cut -d: -f2)
+  awk -v m=$mode -v s="${secs:-0}" -v l="${loss:-nan}" 'BEGIN { printf "training step, %-8s %.2f ms  (train loss %s)\n", m, s * 100, l }'
+done
+tail -1 "$out/train-graphs/log.jsonl" 2>/dev/null | grep -o '"graph_launches":[0-9]*' || echo "no graph launches logged"
+
 step "done"

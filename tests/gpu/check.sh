@@ -43,7 +43,7 @@ echo "built"
 export PARSEC_CACHE_DIR=$root/build-gpu/test-cache
 
 step "the CUDA backend's host side, through the driver double"
-ctest --test-dir build-gpu -R test_cuda_double --output-on-failure | tail -3
+ctest --test-dir build-gpu -R test_cuda_double --output-on-failure | grep -E "tests passed|tests failed|Failed|Error"
 
 if ! nvidia-smi -L >/dev/null 2>&1; then
   step "no GPU here: stopping before the GPU steps"

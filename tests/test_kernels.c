@@ -184,8 +184,10 @@ static void test_gather(void **state) {
   (void)state;
   const int cases[][6] = {/* N C H W S O, relu on */
                           {2, 3, 5, 5, 1, 0}, {2, 2, 7, 7, 2, 0}, {2, 2, 7, 7, 2, 1}, {1, 2, 6, 6, 2, 1}};
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    int N = cases[i][0], C = cases[i][1], H = cases[i][2], W = cases[i][3], S = cases[i][4], O = cases[i][5];
+  for (size_t i = 0; i < 2 * sizeof cases / sizeof cases[0]; i++) { /* the CPU forms, then the GPU forms */
+    kt_forms = i < sizeof cases / sizeof cases[0] ? CG_TARGET_C : CG_TARGET_CUDA;
+    const int *c = cases[i % (sizeof cases / sizeof cases[0])];
+    int N = c[0], C = c[1], H = c[2], W = c[3], S = c[4], O = c[5];
     int OH = (H + S - 1) / S, OW = (W + S - 1) / S;
     long nx = (long)N * C * H * W, ny = (long)N * C * OH * OW;
     double *xn = kt_randv(nx), *x = kt_zeros(nx), *yn = kt_zeros(ny), *yref = kt_zeros(ny), *y = kt_zeros(ny);
@@ -202,8 +204,14 @@ static void test_gather(void **state) {
     karg a[4] = {KP(dx), KP(t.r), KP(x), KI(0)};
     kt_run(&b, N, 4, a);
     kt_fd("gather backward", x, dx, nx, gather_loss, &t);
-    free(xn), free(x), free(yn), free(yref), free(y), free(t.r), free(dx);
+    double *dx2 = kt_zeros(nx), *want = kt_zeros(nx); /* accumulate: dx += ... */
+    for (long k = 0; k < nx; k++) dx2[k] = 0.5, want[k] = 0.5 + dx[k];
+    karg a2[4] = {KP(dx2), KP(t.r), KP(x), KI(1)};
+    kt_run(&b, N, 4, a2);
+    kt_close("gather backward accumulates", dx2, want, nx, 0, 0);
+    free(xn), free(x), free(yn), free(yref), free(y), free(t.r), free(dx), free(dx2), free(want);
   }
+  kt_forms = CG_TARGET_C;
 }
 
 /* ---------- batch norm ---------- */
@@ -626,7 +634,7 @@ static void test_all_templates_covered(void **state) {
                           "drop_path", "gap_fwd", "gap_bwd", "bias_fwd", "bias_bwd", "xent", "sgd", "adam", "sumsq", "pw_gemm",
                           /* the GPU forms, through kt_forms */
                           "dwconv_fwd_px", "dwconv_bwd_data_px", "dwconv_bwd_w_tap", "avgpool_fwd_px",
-                          "avgpool_bwd_px", "maxpool_fwd_px", "maxpool_bwd_px"};
+                          "avgpool_bwd_px", "maxpool_fwd_px", "maxpool_bwd_px", "gather_fwd_px", "gather_bwd_px"};
   int n = cg_kernel_count();
   for (int i = 0; i < n; i++) {
     int found = 0;

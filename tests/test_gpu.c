@@ -3,8 +3,11 @@
  * The DARTS supernet's training and inference plans use every one of them
  * (that is how parsecgen enumerates them), so both plans run on both
  * backends from the same weights and inputs, and the log-likelihoods, every
- * weight gradient and every running statistic must agree.  Skips where no
- * GPU is usable (the ctest label "gpu"). */
+ * weight gradient and every running statistic must agree.  Then the ways of
+ * running plans that only a GPU makes differ: a training step replayed as a
+ * CUDA graph against its kernels one by one, and plans queued together
+ * against one at a time.  Skips where no GPU is usable (the ctest label
+ * "gpu"). */
 #include "ktest.h"
 #include "rt_device.h"
 #include "rt_model.h"
@@ -83,7 +86,81 @@ static void test_every_kernel_matches_cpu(void **state) {
   sp_free(&sp);
 }
 
+/* three training steps of one child (then three queued forwards of three
+   children) with graphs (queued) and without (one at a time), on the GPU */
+static void test_graphs_and_queues_change_nothing(void **state) {
+  (void)state;
+  err_t e = ERR_INIT;
+  rt_backend *gpu;
+  if (rt_device_open(&gpu, "cuda", 0, 0, &e) != 0) {
+    fprintf(stderr, "skipped: %s\n", err_msg(&e));
+    err_clear(&e);
+    skip();
+  }
+  sp_space sp;
+  nw_layout lay;
+  if (sp_load_example(&sp, "darts", &e) || nw_search_layout(&lay, &sp, &sp.net, &e)) fail_msg("%s", err_msg(&e));
+  long N = 16, img = 3 * 32 * 32;
+  gt_genotype g[3];
+  for (int c = 0; c < 3; c++) {
+    g[c].nodes = sp.nodes;
+    g[c].inputs = sp.inputs;
+    for (int t = 0; t < 2; t++)
+      for (int n = 0; n < sp.nodes; n++)
+        for (int i = 0; i < sp.inputs; i++) {
+          g[c].pred[t][n][i] = (n + i + c) % (2 + n);
+          g[c].prim[t][n][i] = (3 * n + i + c + t) % sp.nprims;
+        }
+  }
+  double ll[2][3], fw[2][3];
+  for (int way = 0; way < 2; way++) { /* 0: graphs and queues, 1: neither */
+    rt_model m;
+    rt_runner r;
+    if (rt_model_init(&m, gpu, &lay, 9, &e) || rt_runner_init(&r, gpu, &m, (int)N, img, 3, &e)) fail_msg("%s", err_msg(&e));
+    rt_runner_use_graphs(&r, way == 0);
+    if (way == 0 && !r.graphs) fail_msg("the CUDA backend offers no graphs");
+    pl_plan p;
+    if (pl_build_child(&p, &sp, &sp.net, &lay, &g[0], PL_TRAIN, &e)) fail_msg("%s", err_msg(&e));
+    for (int step = 0; step < 3; step++) {
+      kt_state = 5 + (uint64_t)step;
+      for (long i = 0; i < N * img; i++) ((float *)r.himg)[i] = (float)kt_rand();
+      for (long i = 0; i < N; i++) r.hlab[i] = (int)((i + step) % 10);
+      rt_result res;
+      double gn;
+      if (rt_model_zero_grads(&m, &e) || rt_runner_run(&r, &p, N, 1.0f / N, 0.1f, &res, &e)) fail_msg("%s", err_msg(&e));
+      rt_model_touch(&m, &p);
+      if (rt_model_sgd(&m, 0.025f, 0.9f, 3e-4f, 5, &gn, &e)) fail_msg("%s", err_msg(&e));
+      ll[way][step] = res.loglik;
+    }
+    pl_free(&p);
+    if (way == 0 && r.graph_launches != 3) fail_msg("%ld graph launches (%s)", r.graph_launches, r.graphs_off);
+    for (int c = 0; c < 3; c++) {
+      if (pl_build_child(&p, &sp, &sp.net, &lay, &g[c], PL_FORWARD, &e) ||
+          rt_runner_submit(&r, &p, N, 0, 0, way == 0 ? c : 0, &e) || (way == 1 && rt_runner_wait(&r, &e)))
+        fail_msg("%s", err_msg(&e));
+      if (way == 1) fw[1][c] = r.results[0].loglik;
+      pl_free(&p);
+    }
+    if (way == 0) {
+      if (rt_runner_wait(&r, &e)) fail_msg("%s", err_msg(&e));
+      for (int c = 0; c < 3; c++) fw[0][c] = r.results[c].loglik;
+    }
+    rt_runner_free(&r);
+    rt_model_free(&m);
+  }
+  for (int k = 0; k < 3; k++) {
+    fprintf(stderr, "step %d: log-likelihood %.7g as a graph, %.7g kernel by kernel; queued forward %.7g, alone %.7g\n", k,
+            ll[0][k], ll[1][k], fw[0][k], fw[1][k]);
+    if (fabs(ll[0][k] - ll[1][k]) > 1e-5 * fabs(ll[1][k]) || fabs(fw[0][k] - fw[1][k]) > 1e-5 * fabs(fw[1][k]))
+      fail_msg("graphs or queues changed a result");
+  }
+  rt_backend_close(gpu);
+  nw_free(&lay);
+  sp_free(&sp);
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_every_kernel_matches_cpu)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_every_kernel_matches_cpu),
+                                     cmocka_unit_test(test_graphs_and_queues_change_nothing)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,7 +52,7 @@ fi
 nvidia-smi -L
 
 step "GPU tests: every kernel against its CPU rendering"
-ctest --test-dir build-gpu -L gpu --output-on-failure -V 2>&1 | grep -E "GPU:|plan:|values|Passed|Failed|SKIPPED|differ" | tee "$out/gpu-tests.txt"
+ctest --test-dir build-gpu -L gpu --output-on-failure -V 2>&1 | grep -E "GPU:|plan:|values|step [0-9]:|Passed|Failed|SKIPPED|differ|changed" | tee "$out/gpu-tests.txt"
 
 step "a search on the CPU and on the GPU from one seed"
 build-gpu/tests/mkdata "$out/img.npy" "$out/lab.npy" 600 8 8 2 5 1

@@ -822,12 +822,8 @@ static void bwd(builder *b, const op *o) {
 
 typedef struct {
   long off, end;
+  int first, last; /* the buffer's lifetime, in steps */
 } span;
-
-static int span_cmp(const void *a, const void *b) {
-  const span *x = a, *y = b;
-  return (x->off > y->off) - (x->off < y->off);
-}
 
 typedef struct {
   long units;
@@ -842,7 +838,8 @@ static int order_cmp(const void *a, const void *b) {
 }
 
 /* Greedy by size: the largest buffers first, each at the lowest offset free
- * over its lifetime. */
+ * over its lifetime (the placed buffers are kept sorted by offset, so each
+ * placement is one pass over them). */
 static int place(builder *b) {
   pl_plan *p = b->p;
   for (int i = 0; i < p->nsteps; i++)
@@ -865,11 +862,9 @@ static int place(builder *b) {
   }
   sized *order = malloc((size_t)p->nbufs * sizeof *order);
   span *sp = malloc((size_t)p->nbufs * sizeof *sp);
-  int *placed = malloc((size_t)p->nbufs * sizeof *placed);
-  if (!order || !sp || !placed) {
+  if (!order || !sp) {
     free(order);
     free(sp);
-    free(placed);
     return err_set(b->e, "out of memory placing buffers");
   }
   int n = 0;
@@ -881,23 +876,18 @@ static int place(builder *b) {
   for (int i = 0; i < n; i++) {
     pl_buf *u = &p->bufs[order[i].id];
     /* sizes rounded to 16 elements keep every buffer 64-byte aligned */
-    long size = (u->units + 15) & ~15L;
-    int ns = 0;
+    long size = (u->units + 15) & ~15L, off = 0;
     for (int j = 0; j < np; j++) {
-      const pl_buf *v = &p->bufs[placed[j]];
-      if (v->first <= u->last && u->first <= v->last) sp[ns++] = (span){v->off, v->off + ((v->units + 15) & ~15L)};
-    }
-    qsort(sp, (size_t)ns, sizeof *sp, span_cmp);
-    long off = 0;
-    for (int j = 0; j < ns; j++) {
+      if (sp[j].first > u->last || u->first > sp[j].last) continue; /* not alive together */
       if (sp[j].off >= off + size) break;
       if (sp[j].end > off) off = sp[j].end;
     }
     u->off = off;
     if (u->off + u->units > p->arena_units) p->arena_units = u->off + u->units;
-    placed[np++] = order[i].id;
+    int at = np++;
+    for (; at > 0 && sp[at - 1].off > off; at--) sp[at] = sp[at - 1];
+    sp[at] = (span){off, off + size, u->first, u->last};
   }
-  free(placed);
   free(order);
   free(sp);
   /* the most units alive at once */

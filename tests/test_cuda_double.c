@@ -393,76 +393,107 @@ static int teardown(void **state) {
   return 0;
 }
 
+/* The same model on the CPU (0) and through the CUDA backend (1). */
+typedef struct {
+  rt_backend *gpu, *bs[2];
+  rt_model m[2];
+  rt_runner r[2];
+  long N;
+} pair;
+
+static void pair_open(pair *q, int slots) {
+  err_t e = ERR_INIT;
+  if (rt_device_open(&q->gpu, "cuda", 0, 0, &e) != 0) fail_msg("%s", err_msg(&e));
+  q->bs[0] = CPU;
+  q->bs[1] = q->gpu;
+  q->N = 8;
+  for (int i = 0; i < 2; i++)
+    if (rt_model_init(&q->m[i], q->bs[i], &LAY, 5, &e) != 0 ||
+        rt_runner_init(&q->r[i], q->bs[i], &q->m[i], (int)q->N, 2 * 8 * 8, slots, &e) != 0)
+      fail_msg("%s", err_msg(&e));
+}
+
+static void pair_close(pair *q) {
+  for (int i = 0; i < 2; i++) {
+    rt_runner_free(&q->r[i]);
+    rt_model_free(&q->m[i]);
+  }
+  rt_backend_close(q->gpu);
+}
+
+/* batch number K, staged on both sides where the last one's copy came from */
+static void pair_stage(pair *q, int k) {
+  for (int i = 0; i < 2; i++) {
+    float *img = q->r[i].himg;
+    for (long j = 0; j < q->N * 2 * 8 * 8; j++) img[j] = (float)sin(0.3 * j + k);
+    for (long j = 0; j < q->N; j++) q->r[i].hlab[j] = (int)((j + k) % 5);
+  }
+}
+
+/* one SGD step of plan P on both sides: their log-likelihoods agree */
+static void pair_step(pair *q, const pl_plan *p, const char *what, int k) {
+  err_t e = ERR_INIT;
+  rt_result res[2];
+  for (int i = 0; i < 2; i++) {
+    double gn;
+    if (rt_model_zero_grads(&q->m[i], &e) != 0 || rt_runner_run(&q->r[i], p, q->N, 1.0f / q->N, 0.1f, &res[i], &e) != 0)
+      fail_msg("%s: %s", q->bs[i]->name, err_msg(&e));
+    rt_model_touch(&q->m[i], p);
+    if (rt_model_sgd(&q->m[i], 0.025f, 0.9f, 3e-4f, 5, &gn, &e) != 0) fail_msg("%s", err_msg(&e));
+  }
+  if (fabs(res[0].loglik - res[1].loglik) > 1e-4 * fabs(res[0].loglik))
+    fail_msg("%s %d: log-likelihood %.7g on the CPU, %.7g through the CUDA backend", what, k, res[0].loglik, res[1].loglik);
+}
+
 /* the same children, on the CPU and through the CUDA backend */
 static void test_children_match_cpu(void **state) {
   (void)state;
   if (!ntable) skip();
   err_t e = ERR_INIT;
-  rt_backend *gpu;
-  if (rt_device_open(&gpu, "cuda", 0, 0, &e) != 0) fail_msg("%s", err_msg(&e));
-  assert_string_equal(gpu->name, "cuda");
-  assert_non_null(strstr(gpu->device, "sm_90"));
-  rt_backend *bs[2] = {CPU, gpu};
-  rt_model m[2];
-  rt_runner r[2];
-  long N = 8;
-  for (int i = 0; i < 2; i++) {
-    if (rt_model_init(&m[i], bs[i], &LAY, 5, &e) != 0 || rt_runner_init(&r[i], bs[i], &m[i], (int)N, 2 * 8 * 8, 3, &e) != 0)
-      fail_msg("%s", err_msg(&e));
-  }
+  pair q;
+  pair_open(&q, 3);
+  assert_string_equal(q.gpu->name, "cuda");
+  assert_non_null(strstr(q.gpu->device, "sm_90"));
   rt_rng rng;
   rt_rng_seed(&rng, 3);
   gt_genotype gs[3];
   for (int child = 0; child < 3; child++) {
-    gt_genotype g;
-    g.nodes = SP.nodes;
-    g.inputs = SP.inputs;
+    gt_genotype *g = &gs[child];
+    g->nodes = SP.nodes;
+    g->inputs = SP.inputs;
     for (int t = 0; t < 2; t++)
       for (int n = 0; n < SP.nodes; n++)
         for (int i = 0; i < SP.inputs; i++) {
-          g.pred[t][n][i] = (int)rt_rng_below(&rng, (uint32_t)(2 + n));
-          g.prim[t][n][i] = (int)rt_rng_below(&rng, (uint32_t)SP.nprims);
+          g->pred[t][n][i] = (int)rt_rng_below(&rng, (uint32_t)(2 + n));
+          g->prim[t][n][i] = (int)rt_rng_below(&rng, (uint32_t)SP.nprims);
         }
-    gs[child] = g;
-    rt_result res[2];
-    for (int i = 0; i < 2; i++) {
-      /* a new batch each child, staged where the last one's copy came from */
-      float *img = r[i].himg;
-      for (long k = 0; k < N * 2 * 8 * 8; k++) img[k] = (float)sin(0.3 * k + child);
-      for (long k = 0; k < N; k++) r[i].hlab[k] = (int)((k + child) % 5);
-      pl_plan p;
-      if (pl_build_child(&p, &SP, &SP.net, &LAY, &g, PL_TRAIN, &e) != 0 ||
-          rt_model_zero_grads(&m[i], &e) != 0 || rt_runner_run(&r[i], &p, N, 1.0f / N, 0.1f, &res[i], &e) != 0)
-        fail_msg("%s: %s", bs[i]->name, err_msg(&e));
-      rt_model_touch(&m[i], &p);
-      double gn;
-      if (rt_model_sgd(&m[i], 0.025f, 0.9f, 3e-4f, 5, &gn, &e) != 0) fail_msg("%s", err_msg(&e));
-      pl_free(&p);
-    }
-    if (fabs(res[0].loglik - res[1].loglik) > 1e-4 * fabs(res[0].loglik))
-      fail_msg("child %d: log-likelihood %.7g on the CPU, %.7g through the CUDA backend", child, res[0].loglik,
-               res[1].loglik);
+    pl_plan p;
+    if (pl_build_child(&p, &SP, &SP.net, &LAY, g, PL_TRAIN, &e) != 0) fail_msg("%s", err_msg(&e));
+    pair_stage(&q, child);
+    pair_step(&q, &p, "child", child);
+    pl_free(&p);
   }
   /* the three children's forwards queued together, read back by one wait */
   for (int i = 0; i < 2; i++) {
     for (int c = 0; c < 3; c++) {
       pl_plan p;
       if (pl_build_child(&p, &SP, &SP.net, &LAY, &gs[c], PL_FORWARD, &e) != 0 ||
-          rt_runner_submit(&r[i], &p, N, 0, 0, c, &e) != 0)
-        fail_msg("%s: %s", bs[i]->name, err_msg(&e));
+          rt_runner_submit(&q.r[i], &p, q.N, 0, 0, c, &e) != 0)
+        fail_msg("%s: %s", q.bs[i]->name, err_msg(&e));
       pl_free(&p);
     }
-    if (rt_runner_wait(&r[i], &e) != 0) fail_msg("%s", err_msg(&e));
+    if (rt_runner_wait(&q.r[i], &e) != 0) fail_msg("%s", err_msg(&e));
   }
-  for (int c = 0; c < 3; c++)
-    if (fabs(r[0].results[c].loglik - r[1].results[c].loglik) > 1e-4 * fabs(r[0].results[c].loglik) ||
-        r[0].results[c].correct != r[1].results[c].correct)
-      fail_msg("queued child %d: log-likelihood %.7g on the CPU, %.7g through the CUDA backend", c,
-               r[0].results[c].loglik, r[1].results[c].loglik);
+  for (int c = 0; c < 3; c++) {
+    const rt_result *a = &q.r[0].results[c], *b = &q.r[1].results[c];
+    if (fabs(a->loglik - b->loglik) > 1e-4 * fabs(a->loglik) || a->correct != b->correct)
+      fail_msg("queued child %d: log-likelihood %.7g on the CPU, %.7g through the CUDA backend", c, a->loglik,
+               b->loglik);
+  }
   /* the weights after three SGD steps agree too */
   float *w = malloc(LAY.nparams * 4);
-  gpu->download(gpu, w, m[1].params, LAY.nparams * 4, &e);
-  const float *wc = m[0].params;
+  q.gpu->download(q.gpu, w, q.m[1].params, LAY.nparams * 4, &e);
+  const float *wc = q.m[0].params;
   for (size_t k = 0; k < LAY.nparams; k++)
     if (fabsf(w[k] - wc[k]) > 1e-5f + 1e-4f * fabsf(wc[k])) fail_msg("weight %zu: %g on the CPU, %g via CUDA", k, wc[k], w[k]);
   free(w);
@@ -475,12 +506,8 @@ static void test_children_match_cpu(void **state) {
   assert_true(pinned_uploads >= 6); /* each child's images and labels, from page-locked staging */
   assert_int_equal(off_stream, 0);  /* every copy, launch and GEMM on the backend's stream */
   assert_int_equal(busy_frees, 0);
-  assert_true(gpu->mem_used(gpu) == (size_t)1 << 32);
-  for (int i = 0; i < 2; i++) {
-    rt_runner_free(&r[i]);
-    rt_model_free(&m[i]);
-  }
-  rt_backend_close(gpu);
+  assert_true(q.gpu->mem_used(q.gpu) == (size_t)1 << 32);
+  pair_close(&q);
 }
 
 /* A plan that repeats is recorded once and then launched as a graph: three
@@ -490,18 +517,11 @@ static void test_graph_replays_plan(void **state) {
   (void)state;
   if (!ntable) skip();
   err_t e = ERR_INIT;
-  rt_backend *gpu;
-  if (rt_device_open(&gpu, "cuda", 0, 0, &e) != 0) fail_msg("%s", err_msg(&e));
-  rt_backend *bs[2] = {CPU, gpu};
-  rt_model m[2];
-  rt_runner r[2];
-  long N = 8;
-  for (int i = 0; i < 2; i++)
-    if (rt_model_init(&m[i], bs[i], &LAY, 5, &e) != 0 || rt_runner_init(&r[i], bs[i], &m[i], (int)N, 2 * 8 * 8, 1, &e) != 0)
-      fail_msg("%s", err_msg(&e));
-  rt_runner_use_graphs(&r[0], 1); /* no graphs on the CPU: a no-op */
-  rt_runner_use_graphs(&r[1], 1);
-  assert_int_equal(r[0].graphs, 0);
+  pair q;
+  pair_open(&q, 1);
+  rt_runner_use_graphs(&q.r[0], 1); /* no graphs on the CPU: a no-op */
+  rt_runner_use_graphs(&q.r[1], 1);
+  assert_int_equal(q.r[0].graphs, 0);
   gt_genotype g;
   g.nodes = SP.nodes;
   g.inputs = SP.inputs;
@@ -514,42 +534,26 @@ static void test_graph_replays_plan(void **state) {
   pl_plan p;
   if (pl_build_child(&p, &SP, &SP.net, &LAY, &g, PL_TRAIN, &e) != 0) fail_msg("%s", err_msg(&e));
   long captured = captures, runs = graph_runs;
-  for (int step = 0; step < 4; step++) {
-    refuse_capture = step == 3; /* step 3: a second runner that cannot record */
-    if (step == 3) {
-      rt_runner_free(&r[1]);
-      if (rt_runner_init(&r[1], gpu, &m[1], (int)N, 2 * 8 * 8, 1, &e) != 0) fail_msg("%s", err_msg(&e));
-      rt_runner_use_graphs(&r[1], 1);
-    }
-    rt_result res[2];
-    for (int i = 0; i < 2; i++) {
-      float *img = r[i].himg;
-      for (long k = 0; k < N * 2 * 8 * 8; k++) img[k] = (float)cos(0.2 * k + step);
-      for (long k = 0; k < N; k++) r[i].hlab[k] = (int)((3 * k + step) % 5);
-      double gn;
-      if (rt_model_zero_grads(&m[i], &e) != 0 || rt_runner_run(&r[i], &p, N, 1.0f / N, 0.1f, &res[i], &e) != 0)
-        fail_msg("%s: %s", bs[i]->name, err_msg(&e));
-      rt_model_touch(&m[i], &p);
-      if (rt_model_sgd(&m[i], 0.025f, 0.9f, 3e-4f, 5, &gn, &e) != 0) fail_msg("%s", err_msg(&e));
-    }
-    if (fabs(res[0].loglik - res[1].loglik) > 1e-4 * fabs(res[0].loglik))
-      fail_msg("step %d: log-likelihood %.7g on the CPU, %.7g through a graph", step, res[0].loglik, res[1].loglik);
-    if (step == 2) {
-      assert_int_equal(captures - captured, 1); /* recorded once */
-      assert_int_equal(graph_runs - runs, 3);   /* launched every step */
-      assert_int_equal(r[1].graph_launches, 3);
-    }
+  for (int step = 0; step < 3; step++) {
+    pair_stage(&q, step);
+    pair_step(&q, &p, "step through a graph", step);
   }
-  assert_int_equal(r[1].graphs, 0); /* the refused capture turned recording off, with the reason */
-  assert_non_null(strstr(r[1].graphs_off, "cuStreamBeginCapture"));
+  assert_int_equal(captures - captured, 1); /* recorded once */
+  assert_int_equal(graph_runs - runs, 3);   /* launched every step */
+  assert_int_equal(q.r[1].graph_launches, 3);
+  /* a runner that cannot record */
+  refuse_capture = 1;
+  rt_runner_free(&q.r[1]);
+  if (rt_runner_init(&q.r[1], q.gpu, &q.m[1], (int)q.N, 2 * 8 * 8, 1, &e) != 0) fail_msg("%s", err_msg(&e));
+  rt_runner_use_graphs(&q.r[1], 1);
+  pair_stage(&q, 3);
+  pair_step(&q, &p, "step without a graph", 3);
+  assert_int_equal(q.r[1].graphs, 0); /* the refused capture turned recording off, with the reason */
+  assert_non_null(strstr(q.r[1].graphs_off, "cuStreamBeginCapture"));
   assert_int_equal(bad_captures, 0);
   refuse_capture = 0;
   pl_free(&p);
-  for (int i = 0; i < 2; i++) {
-    rt_runner_free(&r[i]);
-    rt_model_free(&m[i]);
-  }
-  rt_backend_close(gpu);
+  pair_close(&q);
 }
 
 /* a kernel the module lacks is reported with the call and the symbol */

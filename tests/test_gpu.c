@@ -30,19 +30,26 @@ static void compare(const char *what, const float *cpu, const float *gpu, size_t
   if (bad) fail_msg("%s: %zu of %zu values differ between CPU and GPU", what, bad, n);
 }
 
-static void test_every_kernel_matches_cpu(void **state) {
-  (void)state;
+/* the GPU and the DARTS search network, or a skip */
+static rt_backend *open_gpu(sp_space *sp, nw_layout *lay) {
   err_t e = ERR_INIT;
-  rt_backend *gpu, *cpu;
+  rt_backend *gpu;
   if (rt_device_open(&gpu, "cuda", 0, 0, &e) != 0) {
     fprintf(stderr, "skipped: %s\n", err_msg(&e));
     err_clear(&e);
     skip();
   }
+  if (sp_load_example(sp, "darts", &e) || nw_search_layout(lay, sp, &sp->net, &e)) fail_msg("%s", err_msg(&e));
+  return gpu;
+}
+
+static void test_every_kernel_matches_cpu(void **state) {
+  (void)state;
+  err_t e = ERR_INIT;
   sp_space sp;
   nw_layout lay;
-  if (sp_load_example(&sp, "darts", &e) || nw_search_layout(&lay, &sp, &sp.net, &e) || rt_cpu_open(&cpu, CG_F32, 0, &e))
-    fail_msg("%s", err_msg(&e));
+  rt_backend *gpu = open_gpu(&sp, &lay), *cpu;
+  if (rt_cpu_open(&cpu, CG_F32, 0, &e)) fail_msg("%s", err_msg(&e));
   fprintf(stderr, "GPU: %s\n", gpu->device);
   rt_backend *bs[2] = {cpu, gpu};
   const pl_mode modes[2] = {PL_TRAIN, PL_EVAL};
@@ -91,15 +98,9 @@ static void test_every_kernel_matches_cpu(void **state) {
 static void test_graphs_and_queues_change_nothing(void **state) {
   (void)state;
   err_t e = ERR_INIT;
-  rt_backend *gpu;
-  if (rt_device_open(&gpu, "cuda", 0, 0, &e) != 0) {
-    fprintf(stderr, "skipped: %s\n", err_msg(&e));
-    err_clear(&e);
-    skip();
-  }
   sp_space sp;
   nw_layout lay;
-  if (sp_load_example(&sp, "darts", &e) || nw_search_layout(&lay, &sp, &sp.net, &e)) fail_msg("%s", err_msg(&e));
+  rt_backend *gpu = open_gpu(&sp, &lay);
   long N = 16, img = 3 * 32 * 32;
   gt_genotype g[3];
   for (int c = 0; c < 3; c++) {

@@ -56,36 +56,44 @@ void rt_runner_use_graphs(rt_runner *r, int on) {
   r->graphs = on && r->b->graph_launch;
 }
 
-/* The recording of this run, made now if there is none. */
-static void *recording(rt_runner *r, const rt_exec *x, long N, const rt_bind *bind, err_t *e) {
+/* A run's recording: the first run of a (plan, batch, scalars, arena) goes
+   step by step (*g NULL), which also loads every kernel and cuBLAS's
+   workspace before any recording; the second is recorded; later ones
+   launch the recording. */
+static int recording(rt_runner *r, const rt_exec *x, long N, const rt_bind *bind, void **g, err_t *e) {
   rt_backend *b = r->b;
-  for (int i = 0; i < RT_RECORDINGS; i++) {
-    const rt_recording *q = &r->rec[i];
-    if (q->graph && q->serial == x->plan->serial && q->n == N && q->loss_scale == bind->loss_scale &&
-        q->bn_momentum == bind->bn_momentum && q->arena == bind->arena)
-      return q->graph;
+  rt_recording key = {x->plan->serial, N, bind->loss_scale, bind->bn_momentum, bind->arena, NULL}, *q = NULL;
+  for (int i = 0; i < RT_RECORDINGS && !q; i++) {
+    rt_recording *c = &r->rec[i];
+    if (c->serial == key.serial && c->n == N && c->loss_scale == key.loss_scale &&
+        c->bn_momentum == key.bn_momentum && c->arena == key.arena)
+      q = c;
   }
-  void *g = NULL;
-  if (b->capture_begin(b, e) != 0) return NULL;
+  *g = q ? q->graph : NULL;
+  if (*g) return 0;
+  if (!q) { /* seen for the first time */
+    q = &r->rec[r->rec_next];
+    r->rec_next = (r->rec_next + 1) % RT_RECORDINGS;
+    if (q->graph) b->graph_free(b, q->graph);
+    *q = key;
+    return 0;
+  }
+  if (b->capture_begin(b, e) != 0) return -1;
   int rc = rt_exec_run(b, x, N, bind, e);
-  if (b->capture_end(b, &g, rc ? NULL : e) != 0 || rc != 0) return NULL;
-  rt_recording *q = &r->rec[r->rec_next];
-  r->rec_next = (r->rec_next + 1) % RT_RECORDINGS;
-  if (q->graph) b->graph_free(b, q->graph);
-  *q = (rt_recording){x->plan->serial, N, bind->loss_scale, bind->bn_momentum, bind->arena, g};
-  return g;
+  if (b->capture_end(b, &q->graph, rc ? NULL : e) != 0 || rc != 0) return -1;
+  *g = q->graph;
+  return 0;
 }
 
 /* The plan's steps, or their recording. */
 static int run_plan(rt_runner *r, const rt_exec *x, long N, const rt_bind *bind, err_t *e) {
-  if (!r->graphs) return rt_exec_run(r->b, x, N, bind, e);
-  void *g = recording(r, x, N, bind, e);
-  if (!g) { /* the steps as they are, from now on */
+  void *g = NULL;
+  if (r->graphs && recording(r, x, N, bind, &g, e) != 0) { /* the steps as they are, from now on */
     snprintf(r->graphs_off, sizeof r->graphs_off, "%s", err_msg(e));
     err_clear(e);
     rt_runner_use_graphs(r, 0);
-    return rt_exec_run(r->b, x, N, bind, e);
   }
+  if (!g) return rt_exec_run(r->b, x, N, bind, e);
   r->graph_launches++;
   return r->b->graph_launch(r->b, g, e);
 }

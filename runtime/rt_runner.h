@@ -66,8 +66,9 @@ int rt_runner_submit(rt_runner *r, const pl_plan *p, long N, float loss_scale, f
 /* Waits for everything queued and fills r->results[s] for each slot s
  * submitted since the last wait. */
 int rt_runner_wait(rt_runner *r, err_t *e);
-/* For plans that repeat (training the found network): the first run of a
- * plan at a batch size is recorded as a graph, later runs launch it.  A no-op
+/* For plans that repeat (training the found network): a plan's first run
+ * at a batch size goes step by step, the second is recorded as a graph,
+ * later runs launch the recording.  A no-op
  * on a backend without graphs; if recording fails, the runner says why in
  * r->graphs_off and runs plans step by step from then on. */
 void rt_runner_use_graphs(rt_runner *r, int on);

@@ -18,8 +18,8 @@ int rt_runner_init(rt_runner *r, rt_backend *b, rt_model *m, int batch, long ima
     rt_runner_free(r);
     return err_set(e, "out of memory");
   }
-  /* the staging is rewritten only after rt_runner_run has read its results
-     back, which waits for the uploads (the backend's contract) */
+  /* page-locked where the backend has it: the staging is rewritten only
+     after rt_runner_wait, which waits for the uploads (rt_backend.h) */
   r->himg = b->host_alloc(b, (size_t)batch * (size_t)image_elems * b->elem, e);
   r->hlab = r->himg ? b->host_alloc(b, sizeof *r->hlab * (size_t)batch, e) : NULL;
   r->hres = r->hlab ? b->host_alloc(b, slot_bytes(r) * (size_t)slots, e) : NULL;
@@ -124,9 +124,16 @@ int rt_runner_drops(rt_runner *r, const pl_plan *p, long N, double drop, rt_rng 
   return 0;
 }
 
-static double sum(const void *v, long n, size_t el) {
+/* a slot's per-sample values, in the backend's precision or int32 */
+static double sum_real(const void *v, long n, size_t el) {
   double s = 0;
-  for (long i = 0; i < n; i++) s += el == 8 ? ((const double *)v)[i] : el == 4 ? ((const float *)v)[i] : ((const int32_t *)v)[i];
+  for (long i = 0; i < n; i++) s += el == 8 ? ((const double *)v)[i] : ((const float *)v)[i];
+  return s;
+}
+
+static double sum_int(const int32_t *v, long n) {
+  double s = 0;
+  for (long i = 0; i < n; i++) s += v[i];
   return s;
 }
 
@@ -171,9 +178,9 @@ int rt_runner_wait(rt_runner *r, err_t *e) {
     memset(res, 0, sizeof *res);
     res->arena_bytes = q->arena_bytes;
     if (rc == 0) {
-      res->loglik = sum(h, q->n, el);
-      if (q->has_aux) res->aux_loglik = sum(h + (size_t)r->batch * el, q->n, el);
-      res->correct = sum(h + (size_t)r->batch * 2 * el, q->n, 0);
+      res->loglik = sum_real(h, q->n, el);
+      if (q->has_aux) res->aux_loglik = sum_real(h + (size_t)r->batch * el, q->n, el);
+      res->correct = sum_int((const int32_t *)(h + (size_t)r->batch * 2 * el), q->n);
     }
     q->n = 0;
   }

@@ -1,11 +1,15 @@
-/* Per-layer CPU timings at the DARTS search network's shapes (batch 64;
- * C 16 at 32x32, C 32 at 16x16, C 64 at 8x8), each parsec kernel beside a
- * naive loop nest computing the same forward, so later work can see where
- * time goes:
- *   layer_bench [--threads T] [--reps N]
+/* Per-layer timings at the DARTS search network's shapes (batch 64;
+ * C 16 at 32x32, C 32 at 16x16, C 64 at 8x8), each parsec kernel (on the
+ * CPU beside a naive loop nest computing the same forward), so later work
+ * can see where time goes:
+ *   layer_bench [--threads T] [--reps N] [--device cpu|cuda]
  * Prints one line per layer and shape: milliseconds per call of the
- * forward, the backward(s), and the naive forward. */
+ * forward, the backward(s), and the naive forward.  On the CPU a figure is
+ * the median of single calls; on a GPU, REPS calls queued back to back and
+ * waited for once, over REPS (the kernel forms CUDA runs, the @gpu ones
+ * included); there is no naive column there. */
 #include "rt_backend.h"
+#include "rt_device.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -20,18 +24,26 @@ static double now(void) {
 }
 
 static rt_backend *B;
-static int REPS = 10;
+static int REPS = 10, GPU;
 
 static void die(err_t *e) {
   fprintf(stderr, "layer_bench: %s\n", err_msg(e));
   exit(1);
 }
 
+/* N values in [-1, 1) in the backend's memory (the CPU's is the host's,
+   where the naive loops read it too) */
 static float *buf(long n) {
-  float *p = aligned_alloc(64, (size_t)((n * 4 + 63) / 64 * 64));
-  for (long i = 0; i < n; i++) p[i] = (float)((i * 2654435761u % 1000) / 500.0 - 1.0);
-  return p;
+  err_t e = ERR_INIT;
+  float *h = malloc((size_t)n * 4), *d = B->alloc(B, (size_t)n * 4, &e);
+  if (!h || !d) die(&e);
+  for (long i = 0; i < n; i++) h[i] = (float)((i * 2654435761u % 1000) / 500.0 - 1.0);
+  if (B->upload(B, d, h, (size_t)n * 4, &e)) die(&e);
+  free(h);
+  return d;
 }
+
+static void unbuf(void *p) { B->free(B, p); }
 
 /* the median of REPS times in seconds, in milliseconds (sorts V) */
 static double median_ms(double *v) {
@@ -52,6 +64,14 @@ static double time_kernel(const cg_spec *s, long N, void **args, int nargs) {
   void *params[16];
   params[0] = &N;
   for (int i = 0; i < nargs; i++) params[i + 1] = args[i];
+  if (GPU) { /* one warm-up, then REPS queued launches */
+    if (B->launch(B, k, N, params, &e) || B->sync(B, &e)) die(&e);
+    double t0 = now();
+    for (int r = 0; r < REPS; r++)
+      if (B->launch(B, k, N, params, &e)) die(&e);
+    if (B->sync(B, &e)) die(&e);
+    return 1e3 * (now() - t0) / REPS;
+  }
   double best[64];
   for (int r = 0; r < REPS; r++) {
     double t0 = now();
@@ -62,6 +82,7 @@ static double time_kernel(const cg_spec *s, long N, void **args, int nargs) {
 }
 
 static double time_naive(void (*f)(void *), void *ctx) {
+  if (GPU) return NAN;
   double best[64];
   for (int r = 0; r < REPS; r++) {
     double t0 = now();
@@ -69,6 +90,16 @@ static double time_naive(void (*f)(void *), void *ctx) {
     best[r] = now() - t0;
   }
   return median_ms(best);
+}
+
+/* one line of the table; "-" where a figure does not apply (NAN) */
+static void row(const char *name, double fwd, double bd, double bw, double naive) {
+  const double v[5] = {fwd, bd, bw, naive, naive / fwd};
+  printf("  %-26s", name);
+  for (int i = 0; i < 5; i++)
+    if (isnan(v[i])) printf(" %9s", "-");
+    else printf(i == 4 ? " %9.1f" : " %9.3f", v[i]);
+  printf("\n");
 }
 
 typedef struct {
@@ -154,16 +185,24 @@ static void spec(cg_spec *s, const char *k, const geo *g, int pool) {
 
 int main(int argc, char **argv) {
   int threads = 2;
+  const char *device = "cpu";
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = (int)strtol(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) REPS = (int)strtol(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+    else {
+      fprintf(stderr, "usage: layer_bench [--threads T] [--reps N] [--device cpu|cuda]\n");
+      return strcmp(argv[i], "--help") ? 2 : 0;
+    }
   }
   if (REPS < 1 || REPS > 64) REPS = 10;
   err_t e = ERR_INIT;
-  if (rt_cpu_open(&B, CG_F32, threads, &e)) die(&e);
+  if (rt_device_open(&B, device, threads, 0, &e)) die(&e);
+  GPU = strcmp(B->name, "cpu") != 0;
   const long shapes[3][2] = {{16, 32}, {32, 16}, {64, 8}};
-  printf("# batch 64, %d threads; milliseconds per call (median of %d)\n", threads, REPS);
+  printf("# %s; batch 64; milliseconds per call (%s %d)\n", B->device, GPU ? "mean of" : "median of", REPS);
   printf("# %-26s %9s %9s %9s %9s %9s\n", "layer", "forward", "bwd-data", "bwd-w", "naive-fwd", "naive/fwd");
+  printf("# (batch norm: statistics and apply, then both backward kernels; conv 1x1: bwd-data is both GEMMs)\n");
   for (int si = 0; si < 3; si++) {
     long C = shapes[si][0], H = shapes[si][1], N = 64, n = N * C * H * H;
     float *x = buf(n), *y = buf(n), *dy = buf(n), *dx = buf(n), *w = buf(C * (C + 25)), *dw = buf(C * (C + 25));
@@ -180,22 +219,22 @@ int main(int argc, char **argv) {
       double tn = time_naive(naive_dwconv, &g);
       char name[64];
       snprintf(name, sizeof name, "dwconv %ldx%ld d%ld C%ld %ldx%ld", g.K, g.K, g.D, C, H, H);
-      printf("  %-26s %9.3f %9.3f %9.3f %9.3f %9.1f\n", name, tf, td, tw, tn, tn / tf);
+      row(name, tf, td, tw, tn);
     }
     for (int m = 0; m < 2; m++) {
       geo g = {N, C, H, H, 3, 1, 1, 1, x, y, w};
       cg_spec f, b;
       spec(&f, m ? "maxpool_fwd" : "avgpool_fwd", &g, 1);
       spec(&b, m ? "maxpool_bwd" : "avgpool_bwd", &g, 1);
-      int *arg = calloc((size_t)n, sizeof *arg);
+      int *arg = (int *)buf(n); /* overwritten by the forward before the backward reads it */
       void *af[2] = {&y, &x}, *afm[3] = {&y, &arg, &x}, *ab[4] = {&dx, &dy, &arg, &zero}, *ab2[3] = {&dx, &dy, &zero};
       double tf = m ? time_kernel(&f, N, afm, 3) : time_kernel(&f, N, af, 2);
       double tb = m ? time_kernel(&b, N, ab, 4) : time_kernel(&b, N, ab2, 3);
-      free(arg);
+      unbuf(arg);
       double tn = time_naive(naive_pool, &g);
       char name[64];
       snprintf(name, sizeof name, "%s 3x3 C%ld %ldx%ld", m ? "max pool" : "avg pool", C, H, H);
-      printf("  %-26s %9.3f %9.3f %9s %9.3f %9.1f\n", name, tf, tb, "-", tn, tn / tf);
+      row(name, tf, tb, NAN, tn);
     }
     {
       geo g = {N, C, H, H, 1, 0, 1, 1, x, y, w};
@@ -215,19 +254,21 @@ int main(int argc, char **argv) {
       double tn = time_naive(naive_bn, &g);
       char name[64];
       snprintf(name, sizeof name, "batch norm C%ld %ldx%ld", C, H, H);
-      printf("  %-26s %9.3f %9.3f %9s %9.3f %9.1f\n", name, tf, tb, "-", tn, tn / tf);
-      free(save), free(rm), free(rv), free(red);
+      row(name, tf, tb, NAN, tn);
+      unbuf(save), unbuf(rm), unbuf(rv), unbuf(red);
     }
     {
       geo g = {N, C, H, H, 1, 0, 1, 1, x, y, w};
       long hw = H * H;
       double best = 1e9, bwd = 1e9;
-      for (int r = 0; r < REPS; r++) {
+      for (int r = 0; r < REPS; r++) { /* the best of REPS; on a GPU each waited for */
         double t0 = now();
         B->gemm(B, 0, 0, C, N * hw, C, 1, w, C, x, N * hw, 0, y, N * hw, &e);
+        B->sync(B, &e);
         double t1 = now();
         B->gemm(B, 1, 0, C, N * hw, C, 1, w, C, dy, N * hw, 0, dx, N * hw, &e);
         B->gemm(B, 0, 1, C, C, N * hw, 1, dy, N * hw, x, N * hw, 1, dw, C, &e);
+        B->sync(B, &e);
         double t2 = now();
         if (t1 - t0 < best) best = t1 - t0;
         if (t2 - t1 < bwd) bwd = t2 - t1;
@@ -235,9 +276,9 @@ int main(int argc, char **argv) {
       double tn = time_naive(naive_conv1x1, &g);
       char name[64];
       snprintf(name, sizeof name, "conv 1x1 (GEMM) C%ld %ldx%ld", C, H, H);
-      printf("  %-26s %9.3f %9.3f %9s %9.3f %9.1f\n", name, 1e3 * best, 1e3 * bwd, "(both)", tn, tn / (1e3 * best));
+      row(name, 1e3 * best, 1e3 * bwd, NAN, tn); /* bwd-data: both backwards */
     }
-    free(x), free(y), free(dy), free(dx), free(w), free(dw);
+    unbuf(x), unbuf(y), unbuf(dy), unbuf(dx), unbuf(w), unbuf(dw);
   }
   rt_backend_close(B);
   return 0;

@@ -4,9 +4,10 @@
 # through the CUDA backend against its CPU rendering; a search on CPU and GPU
 # from one seed giving the same distribution), then times a child training
 # step and a K = 8 search step on the DARTS search configuration beside
-# PyTorch eager on the same GPU, and prints a table; last, a training step of
-# the DARTS_V2 evaluation network replayed as a CUDA graph against its
-# kernels launched one by one.
+# PyTorch eager on the same GPU, and prints a table; then each layer's kernels
+# beside cuDNN's at the same shapes, and a training step of the DARTS_V2
+# evaluation network replayed as a CUDA graph against its kernels launched
+# one by one.
 #
 # Beforehand, here: tests/gpu/fetch-debs.sh (build dependencies as .debs and
 # the PyTorch yardstick, both ignored by git); carry .debs and .bench.
@@ -82,6 +83,14 @@ for k, name in (("child_train_step_s", "child training step (s)"), ("child_forwa
 print("projected 100-epoch K = 16 CIFAR-10 search: %.1f h (25,000 images, batch 64: 391 steps per epoch)"
       % (p["parsec_step_s"] * 2 * 391 * 100 / 3600))
 PY
+step "per layer on the GPU: parsec's kernels, then cuDNN at the same shapes"
+build-gpu/bench/layer_bench --device cuda --reps 20 | tee "$out/layers-parsec.txt"
+if [ -x build-gpu/bench/cudnn_layers ]; then
+  build-gpu/bench/cudnn_layers --reps 20 | tee "$out/layers-cudnn.txt"
+else
+  echo "cudnn_layers not built: the toolkit has no cuDNN headers and library"
+fi
+
 step "CUDA graphs or kernel by kernel: DARTS_V2 evaluation network (C 36, 20 cells, batch 96)"
 build-gpu/tests/mkdata "$out/c10-img.npy" "$out/c10-lab.npy" 960 32 32 3 10 1
 cat >"$out/darts_v2.txt" <<'G'

@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
-void rt_progress_init(rt_progress *p, int mode, int quiet) {
+void rt_progress_init(rt_progress *p, int mode, int quiet, const char *unit) {
+  p->unit = unit;
   p->tty = isatty(2);
   p->enabled = !quiet && (mode == 1 || (mode == -1));
   p->drawn = 0;
@@ -17,7 +18,7 @@ static void eta_text(double s, char *buf, size_t cap) {
 }
 
 void rt_progress_step(rt_progress *p, int epoch, int epochs, int step, int steps, double sec_per_step, double loss,
-                      double children_per_s) {
+                      double rate) {
   if (!p->enabled) return;
   double left = ((double)(epochs - epoch - 1) * steps + (steps - step)) * sec_per_step;
   char eta[32];
@@ -27,8 +28,8 @@ void rt_progress_step(rt_progress *p, int epoch, int epochs, int step, int steps
     int fill = steps ? 30 * step / steps : 30;
     for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
     bar[30] = 0;
-    fprintf(stderr, "\r  epoch %d/%d [%s] step %d/%d  %.1f children/s  loss %.3f  ETA %s ", epoch + 1, epochs, bar,
-            step, steps, children_per_s, loss, eta);
+    fprintf(stderr, "\r  epoch %d/%d [%s] step %d/%d  %.1f %s  loss %.3f  ETA %s ", epoch + 1, epochs, bar, step, steps,
+            rate, p->unit, loss, eta);
     fflush(stderr);
     p->drawn = 1;
     return;
@@ -36,8 +37,8 @@ void rt_progress_step(rt_progress *p, int epoch, int epochs, int step, int steps
   int pct = steps ? 100 * step / steps : 100;
   if (pct / 25 != p->last_pct / 25 || step == steps) {
     if (step != steps || p->last_pct < 100)
-      fprintf(stderr, "  epoch %d/%d: step %d/%d (%d%%), %.1f children/s, loss %.3f, ETA %s\n", epoch + 1, epochs,
-              step, steps, pct, children_per_s, loss, eta);
+      fprintf(stderr, "  epoch %d/%d: step %d/%d (%d%%), %.1f %s, loss %.3f, ETA %s\n", epoch + 1, epochs, step, steps,
+              pct, rate, p->unit, loss, eta);
     p->last_pct = pct;
   }
   if (step == steps) p->last_pct = -1;

@@ -1,5 +1,5 @@
-/* Progress of long work: a bar redrawn in place on a terminal (steps,
- * children/s, loss, ETA), a plain line now and then otherwise. */
+/* Progress of long work: a bar redrawn in place on a terminal (steps, a
+ * rate, loss, ETA), a plain line now and then otherwise. */
 #ifndef PARSEC_RT_PROGRESS_H
 #define PARSEC_RT_PROGRESS_H
 
@@ -8,12 +8,13 @@ typedef struct {
   int enabled;
   int drawn;   /* a bar is on the screen */
   int last_pct;
+  const char *unit; /* of the rate: "children/s", "images/s" */
 } rt_progress;
 
 /* MODE: -1 on a terminal, 0 never, 1 always. */
-void rt_progress_init(rt_progress *p, int mode, int quiet);
+void rt_progress_init(rt_progress *p, int mode, int quiet, const char *unit);
 void rt_progress_step(rt_progress *p, int epoch, int epochs, int step, int steps, double sec_per_step, double loss,
-                      double children_per_s);
+                      double rate);
 /* Clears the bar before other output. */
 void rt_progress_clear(rt_progress *p);
 

@@ -578,7 +578,7 @@ static int run_epochs(search *s, err_t *e) {
   }
   const char *stop_after = getenv("PARSEC_TEST_INTERRUPT_AFTER"); /* test hook: acts as a SIGINT after N steps */
   long budget = stop_after ? strtol(stop_after, NULL, 10) : -1;
-  rt_progress_init(&s->prog, s->o->progress, s->o->quiet);
+  rt_progress_init(&s->prog, s->o->progress, s->o->quiet, "children/s");
   int rc = RT_OK;
   for (; s->epoch < s->st.epochs && rc == RT_OK; s->epoch++) {
     double lr = cosine_lr(&s->st, s->epoch);
@@ -652,9 +652,10 @@ int rt_search_run(const rt_search_opts *o, err_t *e) {
     return code;
   }
   if (!o->quiet) {
-    printf("parsec search: space '%s' on %s (%d images: %d train, %d search), %d epochs of %d steps, K = %d, "
+    printf("parsec search: space '%s' on %s (%d images: %d train, %d search), %d epoch%s of %d steps, K = %d, "
            "batch %d, seed %d\n",
-           s.sp.name, s.st.data, s.data.n, s.ntrain, s.nsearch, s.st.epochs, steps_per_epoch(&s), s.st.samples,
+           s.sp.name, s.st.data, s.data.n, s.ntrain, s.nsearch, s.st.epochs, s.st.epochs == 1 ? "" : "s",
+           steps_per_epoch(&s), s.st.samples,
            s.st.batch, s.st.seed);
     printf("device: %s; parameters %.2f M; outputs in %s/\n", s.b->device, (double)nw_param_count(&s.lay) / 1e6,
            s.dir);

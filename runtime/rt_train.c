@@ -481,18 +481,18 @@ int rt_train_run(const rt_train_opts *o, err_t *e) {
   int rc = write_static(t, e) ? RT_FAILED : RT_OK;
   if (!o->quiet) {
     printf("parsec train: %s on %s (%d training images%s), %d cells, C %d, %.3f M parameters (%.3f M with the "
-           "auxiliary head), %d epochs, batch %d, drop path %.2f, cutout %d; outputs in %s/\n",
+           "auxiliary head), %d epoch%s, batch %d, drop path %.2f, cutout %d; outputs in %s/\n",
            t->sp.name, t->st.data, t->train.n, t->has_test ? "" : ", no test set", t->net.cells, t->net.channels,
            (double)params_without_aux(&t->lay) / 1e6, (double)nw_param_count(&t->lay) / 1e6, t->st.epochs,
-           t->st.batch, t->st.drop_path, t->st.cutout, t->dir);
-    printf("device: %s%s\n", t->b->device, t->run.graphs ? "; each step replayed as a CUDA graph" : "");
+           t->st.epochs == 1 ? "" : "s", t->st.batch, t->st.drop_path, t->st.cutout, t->dir);
+    printf("device: %s%s\n", t->b->device, t->run.graphs ? "; steps replayed as a CUDA graph" : "");
     if (o->resume) printf("resuming after epoch %d\n", t->epoch);
     fflush(stdout);
   }
   stop = 0;
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
-  rt_progress_init(&t->prog, o->progress, o->quiet);
+  rt_progress_init(&t->prog, o->progress, o->quiet, "images/s");
   double tacc = 0, tloss = 0;
   int graphs_said = 0;
   for (; t->epoch < t->st.epochs && rc == RT_OK; t->epoch++) {

@@ -26,7 +26,9 @@ int rt_model_init(rt_model *m, rt_backend *b, const nw_layout *lay, uint64_t see
   m->lay = lay;
   m->b = b;
   size_t pb = lay->nparams * b->elem, sb = (lay->nstats ? lay->nstats : 1) * b->elem;
-  m->npartial = (long)((lay->nparams + NORM_CHUNK - 1) / NORM_CHUNK);
+  /* a chunk sum per started chunk of every tensor: each touched run of
+     tensors rounds its last chunk up */
+  m->npartial = (long)((lay->nparams + NORM_CHUNK - 1) / NORM_CHUNK) + lay->n;
   m->params = b->alloc(b, pb, e);
   m->grads = m->params ? b->alloc(b, pb, e) : NULL;
   m->mom = m->grads ? b->alloc(b, pb, e) : NULL;
@@ -117,21 +119,22 @@ int rt_model_sgd(rt_model *m, float lr, float momentum, float wd, float clip, do
   int nr = touched_ranges(m, &r);
   if (nr < 0) return err_set(e, "out of memory");
   size_t el = b->elem;
-  /* the norm over the touched gradients, chunk by chunk, summed in double */
+  /* the norm over the touched gradients: every run's chunk sums side by
+     side, read back once (one wait on a GPU), summed in double */
   double ss = 0;
   double *host = malloc((size_t)m->npartial * sizeof(double) + 8);
   float *hostf = (float *)host;
   int rc = host ? 0 : err_set(e, "out of memory");
+  long at = 0;
   for (int i = 0; i < nr && rc == 0; i++) {
     long n = (long)r[i].n, chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
-    void *x = (char *)m->grads + r[i].off * el, *part = m->partial;
+    void *x = (char *)m->grads + r[i].off * el, *part = (char *)m->partial + (size_t)at * el;
     void *params[4] = {NULL, &part, &x, &n};
-    long nn = chunks;
-    params[0] = &nn;
-    rc = b->launch(b, m->k_sumsq, nn, params, e);
-    if (rc == 0) rc = b->download(b, host, m->partial, (size_t)chunks * el, e);
-    for (long k = 0; k < chunks && rc == 0; k++) ss += el == 8 ? host[k] : (double)hostf[k];
+    rc = launch(m, m->k_sumsq, chunks, params, e);
+    at += chunks;
   }
+  if (rc == 0 && at > 0) rc = b->download(b, host, m->partial, (size_t)at * el, e);
+  for (long k = 0; k < at && rc == 0; k++) ss += el == 8 ? host[k] : (double)hostf[k];
   free(host);
   double norm = sqrt(ss);
   if (gnorm) *gnorm = norm;

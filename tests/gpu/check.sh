@@ -66,7 +66,8 @@ paste <(grep '"p":' "$out/search-cpu/distribution.json") <(grep '"p":' "$out/sea
     printf "largest difference of a probability: %.2g (%s)\n", m, m < 1e-3 ? "same distribution" : "DIFFERENT" }'
 
 step "timings, DARTS search configuration (batch 64, K = 8)"
-build-gpu/bench/step_bench darts --device cuda --reps 10 | tee "$out/parsec.json"
+build-gpu/bench/step_bench darts --device cuda --reps 10 --profile 2>"$out/profile.txt" | tee "$out/parsec.json"
+sed -n '1,/^# forward-only/p' "$out/profile.txt" | head -30 # where a DARTS_V2 training step's GPU time goes
 torch=.bench/torch_child_step.py
 if [ -f "$torch" ]; then
   python3 "$torch" --config darts --device cuda --reps 10 | tee "$out/torch.json"

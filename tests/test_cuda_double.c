@@ -24,7 +24,10 @@
 #include "rt_device.h"
 #include "rt_model.h"
 #include "rt_runner.h"
+#include "rt_search.h"
 #include "sp_json.h"
+
+#include <unistd.h>
 
 #include <cblas.h>
 
@@ -103,7 +106,11 @@ static int is_pinned(const void *p) {
 
 static int d_stream_create(void **s, unsigned flags) { *s = STREAM; return 0; }
 static int d_stream_destroy(void *s) { return on_stream(s); }
-static int d_stream_sync(void *s) { return on_stream(s); }
+static long stream_syncs;
+static int d_stream_sync(void *s) {
+  stream_syncs++;
+  return on_stream(s);
+}
 static int d_host_alloc(void **p, size_t n, unsigned flags) {
   if (npinned == 64 || n > (1 << 20) || !(*p = calloc(1, 1 << 20))) return 2;
   pinned[npinned++] = *p;
@@ -559,6 +566,58 @@ static void test_graph_replays_plan(void **state) {
   pair_close(&q);
 }
 
+/* the last value of "KEY": in a run's log.jsonl (NAN when absent) */
+static double last_logged(const char *dir, const char *key) {
+  char path[512], line[8192], pat[64];
+  snprintf(path, sizeof path, "%s/log.jsonl", dir);
+  snprintf(pat, sizeof pat, "\"%s\":", key);
+  FILE *f = fopen(path, "r");
+  double v = NAN;
+  while (f && fgets(line, sizeof line, f)) {
+    const char *at = strstr(line, pat);
+    v = at ? strtod(at + strlen(pat), NULL) : NAN;
+  }
+  if (f) fclose(f);
+  return v;
+}
+
+/* `parsec-run search` itself, in process, on the CPU and through the CUDA
+   backend from one seed: the same distribution, and the GPU's memory in the
+   log.  Three children queued per wait, the gradient norm read back once. */
+static void test_search_runs_as_on_the_cpu(void **state) {
+  (void)state;
+  if (!ntable) skip();
+  char dir[] = "/tmp/parsec-double-XXXXXX", cmd[1024], data[600], out[2][600];
+  if (!mkdtemp(dir)) fail_msg("mkdtemp failed");
+  snprintf(cmd, sizeof cmd, "'%s' %s/img.npy %s/lab.npy 256 8 8 2 5 1", PARSEC_MKDATA, dir, dir);
+  if (system(cmd) != 0) fail_msg("%s failed", cmd);
+  snprintf(data, sizeof data, "npy:%s/img.npy,%s/lab.npy", dir, dir);
+  const char *devices[2] = {"cpu", "cuda"};
+  long syncs0 = stream_syncs;
+  for (int i = 0; i < 2; i++) {
+    snprintf(out[i], sizeof out[i], "%s/search-%s", dir, devices[i]);
+    rt_search_opts o = {PARSEC_SOURCE_DIR "/tests/spaces/tiny.lua", data, out[i], 2, 3, 16, -1, 5, 0, -1, -1, -1,
+                        devices[i], 0, NULL, 0, 1};
+    err_t e = ERR_INIT;
+    if (rt_search_run(&o, &e) != RT_OK) fail_msg("search on %s: %s", devices[i], err_msg(&e));
+  }
+  double h[2] = {last_logged(out[0], "entropy"), last_logged(out[1], "entropy")};
+  double l[2] = {last_logged(out[0], "train_loss"), last_logged(out[1], "train_loss")};
+  if (!(fabs(h[0] - h[1]) < 1e-4 * h[0]) || !(fabs(l[0] - l[1]) < 1e-3 * l[0]))
+    fail_msg("entropy %.7g / train loss %.7g on the CPU, %.7g / %.7g through the CUDA backend", h[0], l[0], h[1], l[1]);
+  assert_true(isnan(last_logged(out[0], "device_used_peak_bytes")));
+  assert_true(last_logged(out[1], "device_used_peak_bytes") == (double)((size_t)1 << 32));
+  /* 2 epochs of 8 steps (128 images each way, batch 16). A step waits 4
+     times: for its forwards, its training passes, the gradient norm and the
+     logits' update; the mode's evaluation once a batch (8 an epoch); the
+     rest (checkpoints, the arena growing, frees) 33 times here, allowed 40.
+     A wait per child would add 96, one more per step 16. */
+  long waits = stream_syncs - syncs0;
+  if (waits > 4 * 16 + 16 + 40) fail_msg("the CUDA search waited %ld times in 16 steps", waits);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 /* a kernel the module lacks is reported with the call and the symbol */
 static void test_missing_kernel_reported(void **state) {
   (void)state;
@@ -582,6 +641,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_children_match_cpu),
       cmocka_unit_test(test_graph_replays_plan),
+      cmocka_unit_test(test_search_runs_as_on_the_cpu),
       cmocka_unit_test(test_missing_kernel_reported),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

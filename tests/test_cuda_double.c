@@ -25,6 +25,7 @@
 #include "rt_model.h"
 #include "rt_runner.h"
 #include "rt_search.h"
+#include "rt_train.h"
 #include "sp_json.h"
 
 #include <unistd.h>
@@ -357,6 +358,30 @@ static const rt_cuda_driver DOUBLE = {
 static sp_space SP;
 static nw_layout LAY;
 
+/* SPECS in the form CUDA runs (the GPU forms where a kernel names one),
+   rendered for C and compiled by the CPU backend: the double's "GPU code" */
+static int add_kernels(const cg_spec *specs, int n, err_t *e) {
+  cg_spec *on = calloc((size_t)n + 1, sizeof *on);
+  const rt_kernel **ks = calloc((size_t)n + 1, sizeof *ks);
+  int rc = on && ks ? 0 : err_set(e, "out of memory");
+  for (int i = 0; i < n && rc == 0; i++) on[i] = cg_spec_on(&specs[i], CG_TARGET_CUDA);
+  if (rc == 0) rc = rt_kernels_get(CPU, on, n, ks, e);
+  for (int i = 0; i < n && rc == 0; i++) {
+    int seen = 0;
+    for (int j = 0; j < ntable && !seen; j++) seen = strcmp(table[j].name, ks[i]->name) == 0;
+    if (seen) continue;
+    if (ntable == 512) rc = err_set(e, "the double's kernel table is full");
+    else {
+      snprintf(table[ntable].name, sizeof table[ntable].name, "%s", ks[i]->name);
+      table[ntable].tk = on[i].k;
+      table[ntable++].k = ks[i];
+    }
+  }
+  free(on);
+  free(ks);
+  return rc;
+}
+
 static int setup(void **state) {
   (void)state;
   err_t e = ERR_INIT;
@@ -370,23 +395,13 @@ static int setup(void **state) {
     fprintf(stderr, "%s\n", err_msg(&e));
     return -1;
   }
-  /* every kernel the space can need, in the form CUDA runs (the GPU forms
-     where a kernel names one), rendered for C: the double's "GPU code" */
+  /* every kernel the search network can need */
   cg_spec *specs;
   int n;
-  if (pl_space_specs(&SP, &SP.net, &LAY, &specs, &n, &e) != 0) return -1;
-  for (int i = 0; i < n; i++) specs[i] = cg_spec_on(&specs[i], CG_TARGET_CUDA);
-  const rt_kernel **ks = calloc((size_t)n, sizeof *ks);
-  if (rt_kernels_get(CPU, specs, n, ks, &e) != 0) {
+  if (pl_space_specs(&SP, &SP.net, &LAY, &specs, &n, &e) != 0 || add_kernels(specs, n, &e) != 0) {
     fprintf(stderr, "%s\n", err_msg(&e));
     return -1;
   }
-  for (int i = 0; i < n && ntable < 512; i++) {
-    snprintf(table[ntable].name, sizeof table[ntable].name, "%s", ks[i]->name);
-    table[ntable].tk = specs[i].k;
-    table[ntable++].k = ks[i];
-  }
-  free(ks);
   free(specs);
   rt_cuda_driver_set(&DOUBLE);
   return 0;
@@ -618,6 +633,66 @@ static void test_search_runs_as_on_the_cpu(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* `parsec-run train` in process, on the CPU and through the CUDA backend:
+   the same losses, each step after the first replayed as a graph (drop path,
+   the auxiliary head), and the GPU's memory in the log */
+static void test_training_runs_as_on_the_cpu(void **state) {
+  (void)state;
+  if (!ntable) skip();
+  static const char *v2 =
+      "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+      "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], "
+      "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), "
+      "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+  err_t e = ERR_INIT;
+  gt_genotype g;
+  if (gt_parse(&SP, v2, &g, "DARTS_V2", &e) != 0) fail_msg("%s", err_msg(&e));
+  /* the evaluation network's kernels join the double's table */
+  int pred[2 * GT_MAXNODES * GT_MAXINPUTS], prim[2 * GT_MAXNODES * GT_MAXINPUTS], per = SP.nodes * SP.inputs;
+  for (int t = 0; t < 2; t++)
+    for (int n = 0; n < SP.nodes; n++)
+      for (int i = 0; i < SP.inputs; i++) {
+        pred[t * per + n * SP.inputs + i] = g.pred[t][n][i];
+        prim[t * per + n * SP.inputs + i] = g.prim[t][n][i];
+      }
+  nw_layout lay;
+  if (nw_eval_layout(&lay, &SP, &SP.eval_net, pred, prim, &e) != 0) fail_msg("%s", err_msg(&e));
+  for (int mode = 0; mode < 2; mode++) {
+    pl_plan p;
+    if (pl_build_eval(&p, &SP, &SP.eval_net, &lay, &g, mode ? PL_EVAL : PL_TRAIN, !mode, mode ? 0 : 0.4f, &e) != 0 ||
+        add_kernels(p.specs, p.nspecs, &e) != 0)
+      fail_msg("%s", err_msg(&e));
+    pl_free(&p);
+  }
+  nw_free(&lay);
+  char dir[] = "/tmp/parsec-double-XXXXXX", cmd[1024], data[600], geno[600], out[2][600];
+  if (!mkdtemp(dir)) fail_msg("mkdtemp failed");
+  snprintf(cmd, sizeof cmd, "'%s' %s/img.npy %s/lab.npy 80 8 8 2 5 2", PARSEC_MKDATA, dir, dir);
+  if (system(cmd) != 0) fail_msg("%s failed", cmd);
+  snprintf(data, sizeof data, "npy:%s/img.npy,%s/lab.npy", dir, dir);
+  snprintf(geno, sizeof geno, "%s/genotype.txt", dir);
+  FILE *f = fopen(geno, "w");
+  if (!f || fputs(v2, f) < 0 || fclose(f) != 0) fail_msg("cannot write %s", geno);
+  const char *devices[2] = {"cpu", "cuda"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(out[i], sizeof out[i], "%s/train-%s", dir, devices[i]);
+    rt_train_opts o = {.genotype = geno, .space = PARSEC_SOURCE_DIR "/tests/spaces/tiny.lua", .data = data,
+                       .out = out[i], .layers = -1, .channels = -1, .epochs = 2, .batch = 16, .cutout = -1,
+                       .limit = -1, .seed = 4, .threads = -1, .lr = -1, .drop_path = 0.3, .auxiliary = 1,
+                       .device = devices[i], .progress = 0, .quiet = 1};
+    if (rt_train_run(&o, &e) != RT_OK) fail_msg("train on %s: %s", devices[i], err_msg(&e));
+  }
+  double l[2] = {last_logged(out[0], "train_loss"), last_logged(out[1], "train_loss")};
+  if (!(fabs(l[0] - l[1]) < 1e-3 * l[0])) fail_msg("train loss %.7g on the CPU, %.7g through the CUDA backend", l[0], l[1]);
+  /* 80 images, batch 16: 5 steps an epoch; the first step of the run goes
+     step by step, the second is recorded, the rest replay it */
+  assert_true(isnan(last_logged(out[0], "graph_launches")));
+  assert_true(last_logged(out[1], "graph_launches") == 9);
+  assert_true(last_logged(out[1], "device_used_peak_bytes") > 0);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 /* a kernel the module lacks is reported with the call and the symbol */
 static void test_missing_kernel_reported(void **state) {
   (void)state;
@@ -642,6 +717,7 @@ int main(void) {
       cmocka_unit_test(test_children_match_cpu),
       cmocka_unit_test(test_graph_replays_plan),
       cmocka_unit_test(test_search_runs_as_on_the_cpu),
+      cmocka_unit_test(test_training_runs_as_on_the_cpu),
       cmocka_unit_test(test_missing_kernel_reported),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -13,11 +13,13 @@
  * row-major GEMMs onto column-major cuBLAS correctly, puts every copy,
  * launch and GEMM on its one stream, stages batches in page-locked memory
  * and does not rewrite them while their copy is queued (the double runs
- * queued copies late), and reports failures with the call and the kernel;
- * whole children run through it give the CPU backend's results.  What it
+ * queued copies late), records and replays graphs of repeated plans, and
+ * reports failures with the call and the kernel; whole children, and
+ * `parsec-run search` and `train` themselves, run through it give the CPU
+ * backend's results, and a search step waits only where it must.  What it
  * does not prove: that the CUDA kernels compute correctly on a GPU (only
- * that they compile), their speed, or how a real GPU overlaps the copies
- * with its work. */
+ * that they compile), their speed, how a real GPU overlaps the copies with
+ * its work, or that the real driver accepts every call in a graph capture. */
 #include "ktest.h"
 #include "rt_cuda.h"
 #include "rt_nvrtc.h"

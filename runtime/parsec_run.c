@@ -57,6 +57,8 @@ static void search_usage(FILE *f) {
           "                  transfer network (paper section 4.2)\n"
           "  --threads T     CPU threads (default: all cores)\n"
           "  --device D      cpu | cuda | auto (default auto: the GPU when one is usable)\n"
+          "  --no-graphs     on a GPU, evaluate the mode batch by batch kernel by kernel,\n"
+          "                  not as a recorded CUDA graph\n"
           "  --resume        continue the run in --out from its checkpoint\n"
           "  --progress      draw progress even when stderr is not a terminal\n"
           "  --no-progress   never draw progress\n"
@@ -137,6 +139,7 @@ static int cmd_search(int argc, char **argv) {
       search_usage(stdout);
       return 0;
     } else if (strcmp(a, "--resume") == 0) o.resume = 1, takes = 0;
+    else if (strcmp(a, "--no-graphs") == 0) o.no_graphs = 1, takes = 0;
     else if ((shared = shared_arg("search", a, v, &o.space, &o.progress, &o.quiet)) != 0) {
       if (shared < 0) return 2;
       takes = 0;
@@ -168,7 +171,7 @@ static int cmd_search(int argc, char **argv) {
   if (o.resume && (o.space || o.data || o.samples >= 0 || o.batch >= 0 || o.limit >= 0 || o.seed >= 0 ||
                    o.temperature > 0 || o.split > 0 || o.arch_lr > 0 || o.init_from)) {
     fprintf(stderr, "parsec-run search: --resume continues a run as it was started; only --epochs, --threads, "
-                    "--device and the progress options may be given with it\n");
+                    "--device, --no-graphs and the progress options may be given with it\n");
     return 2;
   }
   if (!o.space) o.space = "small";

@@ -59,6 +59,7 @@ typedef struct {
   double worst_ratio;
   rt_cache_stats cache0;
   rt_progress prog;
+  int graphs_said; /* the reason graphs went off was printed */
 } search;
 
 /* ---------- signals ---------- */
@@ -190,8 +191,13 @@ static int load_data(search *s, err_t *e) {
   memcpy(s->search_idx, all + s->ntrain, sizeof *all * (size_t)s->nsearch);
   if (rt_data_is_cifar(s->st.data)) s->aug = (rt_augment){4, 1, 0};
   if (s->o->init_from || s->st.init_from[0]) s->aug.cutout = s->sp.transfer.cutout;
-  return rt_runner_init(&s->run, s->b, &s->m, s->st.batch, (long)n->input_channels * n->input_size * n->input_size,
-                        s->st.samples, e);
+  if (rt_runner_init(&s->run, s->b, &s->m, s->st.batch, (long)n->input_channels * n->input_size * n->input_size,
+                     s->st.samples, e) != 0)
+    return -1;
+  /* the children are new plans every step (never recorded); the mode's
+     evaluation repeats one plan over the search split's batches */
+  rt_runner_use_graphs(&s->run, !s->o->no_graphs);
+  return 0;
 }
 
 /* The order of epoch E's batches: a function of the seed and E alone, so a
@@ -371,12 +377,17 @@ static int log_epoch(search *s, double lr, const gt_genotype *mode, double macc,
   cJSON_AddNumberToObject(m, "supernet_activation_bytes", (double)s->supernet_bytes);
   cJSON_AddNumberToObject(m, "max_rss_bytes", (double)ru.ru_maxrss * 1024.0);
   if (s->run.device_peak) cJSON_AddNumberToObject(m, "device_used_peak_bytes", (double)s->run.device_peak);
+  if (s->run.graph_launches) cJSON_AddNumberToObject(j, "graph_launches", (double)s->run.graph_launches);
   char *line = cJSON_PrintUnformatted(j);
   cJSON_Delete(j);
   char path[4200];
   snprintf(path, sizeof path, "%s/log.jsonl", s->dir);
   int rc = line ? rt_append_line(path, line, e) : err_set(e, "out of memory");
   free(line);
+  if (s->run.graphs_off[0] && !s->graphs_said) {
+    fprintf(stderr, "parsec-run search: CUDA graphs off, running the steps one by one: %s\n", s->run.graphs_off);
+    s->graphs_said = 1;
+  }
   if (!s->o->quiet) {
     char gpu_mem[64] = "";
     if (s->run.device_peak) snprintf(gpu_mem, sizeof gpu_mem, "  GPU %.0f MiB in use", (double)s->run.device_peak / (1 << 20));

@@ -25,6 +25,7 @@ typedef struct {
   const char *init_from; /* a run directory whose distribution starts this search (transfer) */
   int progress;          /* -1: on a terminal, 0: never, 1: always */
   int quiet;
+  int no_graphs; /* on a GPU, no CUDA graphs for the plans that repeat (the mode's evaluation) */
 } rt_search_opts;
 
 /* Exit codes the CLI passes on. */

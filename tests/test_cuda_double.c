@@ -613,8 +613,9 @@ static void test_search_runs_as_on_the_cpu(void **state) {
   long syncs0 = stream_syncs;
   for (int i = 0; i < 2; i++) {
     snprintf(out[i], sizeof out[i], "%s/search-%s", dir, devices[i]);
-    rt_search_opts o = {PARSEC_SOURCE_DIR "/tests/spaces/tiny.lua", data, out[i], 2, 3, 16, -1, 5, 0, -1, -1, -1,
-                        devices[i], 0, NULL, 0, 1};
+    rt_search_opts o = {.space = PARSEC_SOURCE_DIR "/tests/spaces/tiny.lua", .data = data, .out = out[i],
+                        .epochs = 2, .samples = 3, .batch = 16, .limit = -1, .seed = 5, .threads = 0,
+                        .temperature = -1, .split = -1, .arch_lr = -1, .device = devices[i], .quiet = 1};
     err_t e = ERR_INIT;
     if (rt_search_run(&o, &e) != RT_OK) fail_msg("search on %s: %s", devices[i], err_msg(&e));
   }
@@ -624,6 +625,9 @@ static void test_search_runs_as_on_the_cpu(void **state) {
     fail_msg("entropy %.7g / train loss %.7g on the CPU, %.7g / %.7g through the CUDA backend", h[0], l[0], h[1], l[1]);
   assert_true(isnan(last_logged(out[0], "device_used_peak_bytes")));
   assert_true(last_logged(out[1], "device_used_peak_bytes") == (double)((size_t)1 << 32));
+  /* the mode's evaluation, 8 batches an epoch: the first step by step, the
+     second recorded, the rest replayed; no child is ever recorded */
+  assert_true(last_logged(out[1], "graph_launches") == 14);
   /* 2 epochs of 8 steps (128 images each way, batch 16). A step waits 4
      times: for its forwards, its training passes, the gradient norm and the
      logits' update; the mode's evaluation once a batch (8 an epoch); the

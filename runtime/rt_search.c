@@ -384,7 +384,7 @@ static int log_epoch(search *s, double lr, const gt_genotype *mode, double macc,
   snprintf(path, sizeof path, "%s/log.jsonl", s->dir);
   int rc = line ? rt_append_line(path, line, e) : err_set(e, "out of memory");
   free(line);
-  if (s->run.graphs_off[0] && !s->graphs_said) {
+  if (s->run.graphs_off[0] && !s->graphs_said && !s->o->quiet) {
     fprintf(stderr, "parsec-run search: CUDA graphs off, running the steps one by one: %s\n", s->run.graphs_off);
     s->graphs_said = 1;
   }

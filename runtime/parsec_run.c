@@ -222,7 +222,7 @@ static void train_usage(FILE *f) {
           "  --limit N         the first N images of each set\n"
           "  --seed S, --threads T, --device D, --resume, --progress, --no-progress, -q\n"
           "\n"
-          "Writes DIR/log.jsonl (train and test loss and accuracy, lr, seconds per epoch),\n"
+          "Writes DIR/log.jsonl (per epoch: train and test loss and accuracy, lr, seconds, memory),\n"
           "DIR/weights.safetensors (tensor names of DARTS's evaluation model's state_dict),\n"
           "DIR/genotype.txt, DIR/cells.dot and DIR/checkpoint.bin (every epoch).\n");
 }

@@ -200,7 +200,7 @@ fail:
   return -1;
 }
 
-int nw_eval_layout(nw_layout *lay, const sp_space *sp, const sp_net *net, const int *pred, const int *prim, err_t *e) {
+int nw_eval_layout(nw_layout *lay, const sp_space *sp, const sp_net *net, const gt_genotype *g, err_t *e) {
   memset(lay, 0, sizeof *lay);
   lay->eval = 1;
   lay->aux_first = -1;
@@ -222,7 +222,7 @@ int nw_eval_layout(nw_layout *lay, const sp_space *sp, const sp_net *net, const 
     lay->pre1_first[c] = lay->n;
     if (add_preprocess(lay, c, 1, s->c_prev, s->C, 0, 1, e) < 0) goto fail;
     for (int k = 0; k < per_cell; k++) {
-      int j = pred[t * per_cell + k], p = prim[t * per_cell + k];
+      int j = g->pred[t][k / sp->inputs][k % sp->inputs], p = g->prim[t][k / sp->inputs][k % sp->inputs];
       int stride = s->reduction && j < 2 ? 2 : 1;
       lay->entry_first[c * per_cell + k] = lay->n;
       char prefix[NW_NAME_MAX];

@@ -4,6 +4,7 @@
  * primitive) edge; BN running statistics live in a second block. */
 #ifndef PARSEC_NW_LAYOUT_H
 #define PARSEC_NW_LAYOUT_H
+#include "gt_genotype.h"
 #include "sp_space.h"
 #include <stddef.h>
 
@@ -62,7 +63,7 @@ int nw_search_layout(nw_layout *lay, const sp_space *sp, const sp_net *net, err_
  * BNs, the auxiliary head when NET has one; tensors named as in the
  * state_dict of DARTS's PyTorch evaluation model (cells.N._ops.M.op.1.weight,
  * auxiliary_head.features.2.weight, classifier.weight, ...). */
-int nw_eval_layout(nw_layout *lay, const sp_space *sp, const sp_net *net, const int *pred, const int *prim, err_t *e);
+int nw_eval_layout(nw_layout *lay, const sp_space *sp, const sp_net *net, const gt_genotype *g, err_t *e);
 void nw_free(nw_layout *lay);
 
 int nw_edge_index(const nw_layout *lay, const sp_space *sp, int cell, int node, int pred, int prim);

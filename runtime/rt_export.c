@@ -77,14 +77,7 @@ int rt_trained_open(rt_trained *t, const char *run, const char *genotype, const 
     goto fail;
   }
   if (sp_validate_net(&t->sp, &t->net, "evaluation network", e) != 0) goto fail;
-  int pred[2 * GT_MAXNODES * GT_MAXINPUTS], prim[2 * GT_MAXNODES * GT_MAXINPUTS], per = t->sp.nodes * t->sp.inputs;
-  for (int ty = 0; ty < 2; ty++)
-    for (int n = 0; n < t->sp.nodes; n++)
-      for (int i = 0; i < t->sp.inputs; i++) {
-        pred[ty * per + n * t->sp.inputs + i] = t->g.pred[ty][n][i];
-        prim[ty * per + n * t->sp.inputs + i] = t->g.prim[ty][n][i];
-      }
-  if (nw_eval_layout(&t->lay, &t->sp, &t->net, pred, prim, e) != 0) goto fail;
+  if (nw_eval_layout(&t->lay, &t->sp, &t->net, &t->g, e) != 0) goto fail;
   t->params = calloc(t->lay.nparams + 1, sizeof *t->params);
   t->stats = calloc(t->lay.nstats + 1, sizeof *t->stats);
   if (!t->params || !t->stats) {

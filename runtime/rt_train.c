@@ -334,14 +334,7 @@ static int setup(trainer *t, err_t *e) {
   }
   if (t->st.batch < 1 || t->st.batch > 4096) return err_set(e, "--batch %d is out of range (1..4096)", t->st.batch);
   if (sp_validate_net(&t->sp, &t->net, "evaluation network", e) != 0) return -1;
-  int pred[2 * GT_MAXNODES * GT_MAXINPUTS], prim[2 * GT_MAXNODES * GT_MAXINPUTS], per = t->sp.nodes * t->sp.inputs;
-  for (int ty = 0; ty < 2; ty++)
-    for (int n = 0; n < t->sp.nodes; n++)
-      for (int i = 0; i < t->sp.inputs; i++) {
-        pred[ty * per + n * t->sp.inputs + i] = t->g.pred[ty][n][i];
-        prim[ty * per + n * t->sp.inputs + i] = t->g.prim[ty][n][i];
-      }
-  if (nw_eval_layout(&t->lay, &t->sp, &t->net, pred, prim, e) != 0) return -1;
+  if (nw_eval_layout(&t->lay, &t->sp, &t->net, &t->g, e) != 0) return -1;
   if (rt_device_open(&t->b, o->device, o->threads, !o->quiet, e) != 0) return -1;
   if (rt_model_init(&t->m, t->b, &t->lay, (uint64_t)t->st.seed, e) != 0) return -1;
   if (o->resume && load_blocks(t, e) != 0) return -1;

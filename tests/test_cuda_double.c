@@ -654,15 +654,8 @@ static void test_training_runs_as_on_the_cpu(void **state) {
   gt_genotype g;
   if (gt_parse(&SP, v2, &g, "DARTS_V2", &e) != 0) fail_msg("%s", err_msg(&e));
   /* the evaluation network's kernels join the double's table */
-  int pred[2 * GT_MAXNODES * GT_MAXINPUTS], prim[2 * GT_MAXNODES * GT_MAXINPUTS], per = SP.nodes * SP.inputs;
-  for (int t = 0; t < 2; t++)
-    for (int n = 0; n < SP.nodes; n++)
-      for (int i = 0; i < SP.inputs; i++) {
-        pred[t * per + n * SP.inputs + i] = g.pred[t][n][i];
-        prim[t * per + n * SP.inputs + i] = g.prim[t][n][i];
-      }
   nw_layout lay;
-  if (nw_eval_layout(&lay, &SP, &SP.eval_net, pred, prim, &e) != 0) fail_msg("%s", err_msg(&e));
+  if (nw_eval_layout(&lay, &SP, &SP.eval_net, &g, &e) != 0) fail_msg("%s", err_msg(&e));
   for (int mode = 0; mode < 2; mode++) {
     pl_plan p;
     if (pl_build_eval(&p, &SP, &SP.eval_net, &lay, &g, mode ? PL_EVAL : PL_TRAIN, !mode, mode ? 0 : 0.4f, &e) != 0 ||

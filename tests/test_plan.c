@@ -222,15 +222,8 @@ static void test_eval_network(void **state) {
   err_t e = ERR_INIT;
   gt_genotype g;
   random_genotype(&g, 4242);
-  int pred[2 * GT_MAXNODES * GT_MAXINPUTS], prim[2 * GT_MAXNODES * GT_MAXINPUTS], per = SP.nodes * SP.inputs;
-  for (int t = 0; t < 2; t++)
-    for (int n = 0; n < SP.nodes; n++)
-      for (int i = 0; i < SP.inputs; i++) {
-        pred[t * per + n * SP.inputs + i] = g.pred[t][n][i];
-        prim[t * per + n * SP.inputs + i] = g.prim[t][n][i];
-      }
   nw_layout lay;
-  if (nw_eval_layout(&lay, &SP, &SP.eval_net, pred, prim, &e) != 0) fail_msg("%s", err_msg(&e));
+  if (nw_eval_layout(&lay, &SP, &SP.eval_net, &g, &e) != 0) fail_msg("%s", err_msg(&e));
   assert_true(SP.eval_net.auxiliary);
   assert_true(lay.aux_first >= 0);
   assert_true(nw_find(&lay, "cells.0._ops.0.op.1.weight") >= 0 || nw_find(&lay, "cells.0._ops.0.conv_1.weight") >= 0 ||

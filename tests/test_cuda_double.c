@@ -598,17 +598,30 @@ static double last_logged(const char *dir, const char *key) {
   return v;
 }
 
+/* DIR (a mkdtemp template) made, holding N synthetic 2x8x8 images of 5
+   classes from SEED (tests/mkdata); DATA names them for --data */
+static void scratch_data(char *dir, char *data, size_t cap, int n, int seed) {
+  char cmd[1024];
+  if (!mkdtemp(dir)) fail_msg("mkdtemp(%s) failed", dir);
+  snprintf(cmd, sizeof cmd, "'%s' %s/img.npy %s/lab.npy %d 8 8 2 5 %d", PARSEC_MKDATA, dir, dir, n, seed);
+  if (system(cmd) != 0) fail_msg("%s failed", cmd);
+  snprintf(data, cap, "npy:%s/img.npy,%s/lab.npy", dir, dir);
+}
+
+static void scratch_remove(const char *dir) {
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 /* `parsec-run search` itself, in process, on the CPU and through the CUDA
    backend from one seed: the same distribution, and the GPU's memory in the
    log.  Three children queued per wait, the gradient norm read back once. */
 static void test_search_runs_as_on_the_cpu(void **state) {
   (void)state;
   if (!ntable) skip();
-  char dir[] = "/tmp/parsec-double-XXXXXX", cmd[1024], data[600], out[2][600];
-  if (!mkdtemp(dir)) fail_msg("mkdtemp failed");
-  snprintf(cmd, sizeof cmd, "'%s' %s/img.npy %s/lab.npy 256 8 8 2 5 1", PARSEC_MKDATA, dir, dir);
-  if (system(cmd) != 0) fail_msg("%s failed", cmd);
-  snprintf(data, sizeof data, "npy:%s/img.npy,%s/lab.npy", dir, dir);
+  char dir[] = "/tmp/parsec-double-XXXXXX", data[600], out[2][600];
+  scratch_data(dir, data, sizeof data, 256, 1);
   const char *devices[2] = {"cpu", "cuda"};
   long syncs0 = stream_syncs;
   for (int i = 0; i < 2; i++) {
@@ -635,8 +648,7 @@ static void test_search_runs_as_on_the_cpu(void **state) {
      A wait per child would add 96, one more per step 16. */
   long waits = stream_syncs - syncs0;
   if (waits > 4 * 16 + 16 + 40) fail_msg("the CUDA search waited %ld times in 16 steps", waits);
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  assert_int_equal(system(cmd), 0);
+  scratch_remove(dir);
 }
 
 /* `parsec-run train` in process, on the CPU and through the CUDA backend:
@@ -664,11 +676,8 @@ static void test_training_runs_as_on_the_cpu(void **state) {
     pl_free(&p);
   }
   nw_free(&lay);
-  char dir[] = "/tmp/parsec-double-XXXXXX", cmd[1024], data[600], geno[600], out[2][600];
-  if (!mkdtemp(dir)) fail_msg("mkdtemp failed");
-  snprintf(cmd, sizeof cmd, "'%s' %s/img.npy %s/lab.npy 80 8 8 2 5 2", PARSEC_MKDATA, dir, dir);
-  if (system(cmd) != 0) fail_msg("%s failed", cmd);
-  snprintf(data, sizeof data, "npy:%s/img.npy,%s/lab.npy", dir, dir);
+  char dir[] = "/tmp/parsec-double-XXXXXX", data[600], geno[600], out[2][600];
+  scratch_data(dir, data, sizeof data, 80, 2);
   snprintf(geno, sizeof geno, "%s/genotype.txt", dir);
   FILE *f = fopen(geno, "w");
   if (!f || fputs(v2, f) < 0 || fclose(f) != 0) fail_msg("cannot write %s", geno);
@@ -688,8 +697,7 @@ static void test_training_runs_as_on_the_cpu(void **state) {
   assert_true(isnan(last_logged(out[0], "graph_launches")));
   assert_true(last_logged(out[1], "graph_launches") == 9);
   assert_true(last_logged(out[1], "device_used_peak_bytes") > 0);
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  assert_int_equal(system(cmd), 0);
+  scratch_remove(dir);
 }
 
 /* a kernel the module lacks is reported with the call and the symbol */

@@ -99,16 +99,17 @@ static int cu_upload(rt_backend *b, void *dst, const void *src, size_t bytes, er
   return 0;
 }
 
-static int cu_download(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e) {
-  cuda *c = b->impl;
-  CU(c->drv->cuMemcpyDtoHAsync(dst, (devptr)(uintptr_t)src, bytes, c->stream), "cuMemcpyDtoHAsync");
-  CU(c->drv->cuStreamSynchronize(c->stream), "cuStreamSynchronize (after a download)");
-  return 0;
-}
 
 static int cu_fetch(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e) {
   cuda *c = b->impl;
   CU(c->drv->cuMemcpyDtoHAsync(dst, (devptr)(uintptr_t)src, bytes, c->stream), "cuMemcpyDtoHAsync");
+  return 0;
+}
+
+static int cu_download(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e) {
+  cuda *c = b->impl;
+  if (cu_fetch(b, dst, src, bytes, e) != 0) return -1;
+  CU(c->drv->cuStreamSynchronize(c->stream), "cuStreamSynchronize (after a download)");
   return 0;
 }
 

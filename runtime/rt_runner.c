@@ -56,17 +56,17 @@ void rt_runner_use_graphs(rt_runner *r, int on) {
   r->graphs = on && r->b->graph_launch;
 }
 
-/* A run's recording: the first run of a (plan, batch, scalars, arena) goes
+/* A run's recording: the first run of a (plan, batch, scalars) goes
    step by step (*g NULL), which also loads every kernel and cuBLAS's
    workspace before any recording; the second is recorded; later ones
    launch the recording. */
 static int recording(rt_runner *r, const rt_exec *x, long N, const rt_bind *bind, void **g, err_t *e) {
   rt_backend *b = r->b;
-  rt_recording key = {x->plan->serial, N, bind->loss_scale, bind->bn_momentum, bind->arena, NULL}, *q = NULL;
+  rt_recording key = {x->plan->serial, N, bind->loss_scale, bind->bn_momentum, NULL}, *q = NULL;
   for (int i = 0; i < RT_RECORDINGS && !q; i++) {
     rt_recording *c = &r->rec[i];
     if (c->serial == key.serial && c->n == N && c->loss_scale == key.loss_scale &&
-        c->bn_momentum == key.bn_momentum && c->arena == key.arena)
+        c->bn_momentum == key.bn_momentum)
       q = c;
   }
   *g = q ? q->graph : NULL;
@@ -100,7 +100,7 @@ static int run_plan(rt_runner *r, const rt_exec *x, long N, const rt_bind *bind,
 
 static int ensure_arena(rt_runner *r, size_t bytes, err_t *e) {
   if (bytes <= r->cap) return 0;
-  drop_recordings(r); /* they hold the old arena's addresses */
+  drop_recordings(r); /* they hold the old arena's addresses: a recording is valid for one arena */
   r->b->free(r->b, r->arena);
   r->arena = r->b->alloc(r->b, bytes, e);
   r->cap = r->arena ? bytes : 0;

@@ -22,12 +22,13 @@ typedef struct {
   size_t arena_bytes;
 } rt_slot;
 
-/* a recorded plan run: valid for this plan, batch, scalars and arena */
+/* a recorded plan run: valid for this plan, batch and scalars, in the
+   arena of its time (the runner drops its recordings when the arena moves) */
 typedef struct {
   unsigned long serial;
   long n;
   float loss_scale, bn_momentum;
-  void *arena, *graph;
+  void *graph;
 } rt_recording;
 
 #define RT_RECORDINGS 4

@@ -566,12 +566,24 @@ static void test_graph_replays_plan(void **state) {
     assert_int_equal(graph_runs - runs, step);       /* launched from then on */
   }
   assert_int_equal(q.r[1].graph_launches, 3);
+  /* a larger plan moves the arena: the recording, made in the old one, is
+     dropped, and the child runs step by step again */
+  pl_plan big;
+  if (pl_build_supernet(&big, &SP, &SP.net, &LAY, PL_TRAIN, &e) != 0) fail_msg("%s", err_msg(&e));
+  assert_true(pl_arena_bytes(&big, q.N, 4) > pl_arena_bytes(&p, q.N, 4));
+  pair_stage(&q, 4);
+  pair_step(&q, &big, "supernet step", 4);
+  pl_free(&big);
+  pair_stage(&q, 5);
+  pair_step(&q, &p, "step after the arena moved", 5);
+  assert_int_equal(q.r[1].graph_launches, 3);
+  assert_int_equal(captures - captured, 1);
   /* a runner that cannot record */
   refuse_capture = 1;
   rt_runner_free(&q.r[1]);
   if (rt_runner_init(&q.r[1], q.gpu, &q.m[1], (int)q.N, 2 * 8 * 8, 1, &e) != 0) fail_msg("%s", err_msg(&e));
   rt_runner_use_graphs(&q.r[1], 1);
-  for (int step = 4; step < 6; step++) {
+  for (int step = 6; step < 8; step++) {
     pair_stage(&q, step);
     pair_step(&q, &p, "step without a graph", step);
   }

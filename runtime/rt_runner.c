@@ -144,8 +144,6 @@ int rt_runner_submit(rt_runner *r, const pl_plan *p, long N, float loss_scale, f
   rt_exec x;
   if (rt_exec_prepare(&x, b, p, e) != 0) return -1;
   int rc = ensure_arena(r, pl_arena_bytes(p, r->batch, b->elem), e);
-  size_t used = b->mem_used(b); /* a run allocates nothing after this */
-  if (used > r->device_peak) r->device_peak = used;
   rt_bind bind = rt_model_bind(r->m, r->arena);
   bind.loss_scale = loss_scale;
   bind.bn_momentum = bn_momentum;
@@ -169,6 +167,8 @@ int rt_runner_submit(rt_runner *r, const pl_plan *p, long N, float loss_scale, f
 
 int rt_runner_wait(rt_runner *r, err_t *e) {
   int rc = r->b->sync(r->b, e);
+  size_t used = r->b->mem_used(r->b); /* once the queued plans (and what the libraries allocated for them) ran */
+  if (used > r->device_peak) r->device_peak = used;
   size_t el = r->b->elem;
   for (int s = 0; s < r->nslots; s++) {
     rt_slot *q = &r->slots[s];

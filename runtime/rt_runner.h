@@ -43,7 +43,7 @@ typedef struct {
   int32_t *hlab; /* staged labels */
   void *hmask;   /* staged drop-path scales, [ndrops][N] */
   int nmask;
-  size_t device_peak; /* device memory in use, the most seen after a run's allocation (0: the backend cannot say) */
+  size_t device_peak; /* device memory in use, the most seen at a wait (0: the backend cannot say) */
   int nslots;
   rt_slot *slots;
   void *hres;          /* per slot: loglik[batch], aux[batch] (backend precision), correct[batch] (int32) */

@@ -8,7 +8,7 @@
  * the median of single calls; on a GPU, REPS calls queued back to back and
  * waited for once, over REPS (the kernel forms CUDA runs, the @gpu ones
  * included); there is no naive column there. */
-#include "rt_backend.h"
+#include "rt_kernels.h"
 #include "rt_device.h"
 
 #include <math.h>

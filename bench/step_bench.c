@@ -202,11 +202,11 @@ int main(int argc, char **argv) {
     die(&e);
   B.img = B.run.himg;
   B.lab = B.run.hlab;
-  rt_rng r;
-  rt_rng_seed(&r, 0);
+  rng_t r;
+  rng_seed(&r, 0);
   for (long i = 0; i < B.N * n->input_channels * n->input_size * n->input_size; i++)
-    B.img[i] = (float)(2 * rt_rng_uniform(&r) - 1);
-  for (long i = 0; i < B.N; i++) B.lab[i] = (int)rt_rng_below(&r, (uint32_t)n->classes);
+    B.img[i] = (float)(2 * rng_uniform(&r) - 1);
+  for (long i = 0; i < B.N; i++) B.lab[i] = (int)rng_below(&r, (uint32_t)n->classes);
   gt_genotype v2;
   if (gt_parse(&B.sp, DARTS_V2, &v2, "DARTS_V2", &e)) die(&e);
   rt_dist d;

@@ -3,6 +3,7 @@
  * One field table per struct serves both directions, so writer and reader
  * cannot drift apart. */
 #include "sp_json.h"
+#include "io.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -244,19 +245,8 @@ int sp_from_json(sp_space *sp, const char *text, const char *where, err_t *e) {
 }
 
 int sp_load_json_file(sp_space *sp, const char *path, err_t *e) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return err_set(e, "%s: cannot open: %s", path, strerror(errno));
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  if (!text) {
-    fclose(f);
-    return err_set(e, "%s: cannot read", path);
-  }
-  size_t got = fread(text, 1, (size_t)n, f);
-  text[got] = 0;
-  fclose(f);
+  char *text = io_read_file(path, "the space", IO_TEXT_MAX, NULL, e);
+  if (!text) return -1;
   int rc = sp_from_json(sp, text, path, e);
   free(text);
   return rc;

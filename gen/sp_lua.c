@@ -10,6 +10,7 @@
  *  - a memory cap (a custom allocator),
  *  - lua_pcall with a traceback of the space file's own frames. */
 #include "embed.h"
+#include "io.h"
 #include "sp_space.h"
 
 #include <lauxlib.h>
@@ -478,23 +479,9 @@ done:
 
 int sp_load_file(sp_space *sp, const char *path, err_t *e) {
   memset(sp, 0, sizeof *sp);
-  FILE *f = fopen(path, "rb");
-  if (!f) return err_set(e, "%s: cannot open the space file: %s", path, strerror(errno));
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  if (n < 0 || n > (16L << 20)) {
-    fclose(f);
-    return err_set(e, "%s: not a space file (larger than 16 MiB)", path);
-  }
-  char *text = malloc((size_t)n + 1);
-  if (!text) {
-    fclose(f);
-    return err_set(e, "out of memory");
-  }
-  size_t got = fread(text, 1, (size_t)n, f);
-  fclose(f);
-  text[got] = 0;
+  size_t got;
+  char *text = io_read_file(path, "the space file", (size_t)16 << 20, &got, e);
+  if (!text) return -1;
   if (got > 0 && text[0] == 0x1b) {
     free(text);
     return err_set(e, "%s: binary (precompiled) Lua chunks are refused; give the space as Lua source text", path);

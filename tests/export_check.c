@@ -2,6 +2,7 @@
  * parsec's own on the same images, within 1e-4 + 1e-4 * |logit|:
  *   export_check TRAIN_RUN DATA LIMIT LOGITS.npy
  * DATA as for parsec-run (the test split of a named set). */
+#include "rt_cpu.h"
 #include "rt_data.h"
 #include "rt_export.h"
 #include "rt_runner.h"

@@ -9,7 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "rt_backend.h"
+#include "rt_cpu.h"
+#include "rt_exec.h"
 
 #include <math.h>
 #include <stdio.h>

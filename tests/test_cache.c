@@ -7,7 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "rt_backend.h"
+#include "rt_cpu.h"
+#include "rt_kernels.h"
 #include "rt_cc.h"
 
 #include <stdio.h>

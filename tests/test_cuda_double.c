@@ -21,7 +21,7 @@
  * that they compile), their speed, how a real GPU overlaps the copies with
  * its work, or that the real driver accepts every call in a graph capture. */
 #include "ktest.h"
-#include "rt_cuda.h"
+#include "rt_cuda_driver.h"
 #include "rt_nvrtc.h"
 #include "rt_device.h"
 #include "rt_model.h"
@@ -478,8 +478,8 @@ static void test_children_match_cpu(void **state) {
   pair_open(&q, 3);
   assert_string_equal(q.gpu->name, "cuda");
   assert_non_null(strstr(q.gpu->device, "sm_90"));
-  rt_rng rng;
-  rt_rng_seed(&rng, 3);
+  rng_t rng;
+  rng_seed(&rng, 3);
   gt_genotype gs[3];
   for (int child = 0; child < 3; child++) {
     gt_genotype *g = &gs[child];
@@ -488,8 +488,8 @@ static void test_children_match_cpu(void **state) {
     for (int t = 0; t < 2; t++)
       for (int n = 0; n < SP.nodes; n++)
         for (int i = 0; i < SP.inputs; i++) {
-          g->pred[t][n][i] = (int)rt_rng_below(&rng, (uint32_t)(2 + n));
-          g->prim[t][n][i] = (int)rt_rng_below(&rng, (uint32_t)SP.nprims);
+          g->pred[t][n][i] = (int)rng_below(&rng, (uint32_t)(2 + n));
+          g->prim[t][n][i] = (int)rng_below(&rng, (uint32_t)SP.nprims);
         }
     pl_plan p;
     if (pl_build_child(&p, &SP, &SP.net, &LAY, g, PL_TRAIN, &e) != 0) fail_msg("%s", err_msg(&e));

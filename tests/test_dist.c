@@ -48,8 +48,8 @@ static void test_sampling_frequencies(void **state) {
   random_logits(&d, 1.5);
   long n = 60000;
   long *count = calloc((size_t)d.total, sizeof *count);
-  rt_rng r;
-  rt_rng_seed(&r, 42);
+  rng_t r;
+  rng_seed(&r, 42);
   for (long s = 0; s < n; s++) {
     gt_genotype g;
     rt_dist_sample(&d, &r, &g);
@@ -159,8 +159,8 @@ static void test_gradient_is_log_marginal(void **state) {
   /* the importance-weighted estimate, averaged over repetitions */
   int Ks[4] = {1, 4, 32, 512};
   double err[4], size = sqrt(kt_dot(exact, exact, d.total));
-  rt_rng r;
-  rt_rng_seed(&r, 7);
+  rng_t r;
+  rng_seed(&r, 7);
   gt_genotype *s = malloc(sizeof *s * 512);
   for (int ki = 0; ki < 4; ki++) {
     int K = Ks[ki], reps = 300000 / K > 1000 ? 300000 / K : 1000;

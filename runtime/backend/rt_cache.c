@@ -1,0 +1,404 @@
+#include "rt_cache.h"
+#include "cg_kernel.h"
+#include "io.h"
+#include "sha.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
+
+struct rt_cache {
+  rt_compiler comp;
+  char *target, *identity, *ext;
+  char dir[PATH_MAX];
+  int temporary;
+  rt_cache_stats stats;
+  pthread_mutex_t mu;
+};
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int rt_cache_root(char *buf, size_t cap, err_t *e) {
+  const char *d = getenv("PARSEC_CACHE_DIR");
+  if (d && *d) {
+    snprintf(buf, cap, "%s", d);
+    return 0;
+  }
+  const char *x = getenv("XDG_CACHE_HOME");
+  if (x && *x) {
+    snprintf(buf, cap, "%s/parsec", x);
+    return 0;
+  }
+  const char *h = getenv("HOME");
+  if (!h || !*h) return err_set(e, "no cache directory: set PARSEC_CACHE_DIR (HOME is not set)");
+  snprintf(buf, cap, "%s/.cache/parsec", h);
+  return 0;
+}
+
+/* The cache holds code that is loaded and run: it must be ours and private. */
+static int check_dir(const char *dir, err_t *e) {
+  struct stat st;
+  if (stat(dir, &st) != 0) return err_set(e, "%s: %s", dir, strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return err_set(e, "%s is not a directory", dir);
+  if (st.st_uid != getuid()) return err_set(e, "%s belongs to another user (uid %u)", dir, (unsigned)st.st_uid);
+  if (st.st_mode & 022) return err_set(e, "%s is writable by others (mode %03o)", dir, (unsigned)(st.st_mode & 0777));
+  if (access(dir, W_OK | X_OK) != 0) return err_set(e, "%s is not writable: %s", dir, strerror(errno));
+  return 0;
+}
+
+static void rm_tree(const char *path) {
+  DIR *d = opendir(path);
+  if (d) {
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+      char p[PATH_MAX];
+      snprintf(p, sizeof p, "%s/%s", path, de->d_name);
+      struct stat st;
+      if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) rm_tree(p);
+      else unlink(p);
+    }
+    closedir(d);
+  }
+  rmdir(path);
+}
+
+static int make_temporary(rt_cache *c, err_t *e) {
+  const char *t = getenv("TMPDIR");
+  snprintf(c->dir, sizeof c->dir, "%s/parsec-cache-XXXXXX", t && *t ? t : "/tmp");
+  if (!mkdtemp(c->dir)) return err_set(e, "cannot create a temporary kernel directory: %s", strerror(errno));
+  c->temporary = 1;
+  return 0;
+}
+
+typedef struct {
+  time_t mtime;
+  off_t size;
+  char path[PATH_MAX];
+} entry;
+
+/* Visits the files of a cache root (root/target/xx/file). */
+typedef void (*visit_fn)(void *ud, const char *path, const struct stat *st);
+static void walk(const char *dir, int depth, visit_fn fn, void *ud) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.') continue;
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+    struct stat st;
+    if (lstat(p, &st) != 0) continue;
+    if (S_ISDIR(st.st_mode) && depth < 3) walk(p, depth + 1, fn, ud);
+    else if (S_ISREG(st.st_mode)) fn(ud, p, &st);
+  }
+  closedir(d);
+}
+
+typedef struct {
+  entry *v;
+  long n, cap;
+  long long bytes;
+} entries;
+
+static void collect(void *ud, const char *path, const struct stat *st) {
+  entries *es = ud;
+  es->bytes += st->st_size;
+  if (es->n == es->cap) {
+    long cap = es->cap ? 2 * es->cap : 256;
+    entry *v = realloc(es->v, (size_t)cap * sizeof *v);
+    if (!v) return;
+    es->v = v;
+    es->cap = cap;
+  }
+  entry *en = &es->v[es->n++];
+  en->mtime = st->st_mtime;
+  en->size = st->st_size;
+  snprintf(en->path, sizeof en->path, "%s", path);
+}
+
+static int by_age(const void *a, const void *b) {
+  const entry *x = a, *y = b;
+  return (x->mtime > y->mtime) - (x->mtime < y->mtime);
+}
+
+/* Keeps the cache under its cap, removing the least recently used first. */
+static void prune(const char *dir) {
+  const char *m = getenv("PARSEC_CACHE_MAX_MB");
+  long long cap = (m && atoll(m) > 0 ? atoll(m) : 1024) << 20;
+  entries es = {0};
+  walk(dir, 1, collect, &es);
+  if (es.bytes > cap) {
+    qsort(es.v, (size_t)es.n, sizeof *es.v, by_age);
+    for (long i = 0; i < es.n && es.bytes > cap * 9 / 10; i++) {
+      if (strstr(es.v[i].path, ".lock")) continue;
+      if (unlink(es.v[i].path) == 0) es.bytes -= es.v[i].size;
+    }
+  }
+  free(es.v);
+}
+
+int rt_cache_open(rt_cache **out, const rt_compiler *comp, err_t *e) {
+  rt_cache *c = calloc(1, sizeof *c);
+  if (!c) return err_set(e, "out of memory");
+  c->comp = *comp;
+  c->target = strdup(comp->target);
+  c->identity = strdup(comp->identity);
+  c->ext = strdup(comp->ext);
+  pthread_mutex_init(&c->mu, NULL);
+  const char *off = getenv("PARSEC_CACHE");
+  if (off && (strcmp(off, "off") == 0 || strcmp(off, "0") == 0)) {
+    if (make_temporary(c, e) != 0) goto fail;
+  } else {
+    char root[PATH_MAX];
+    err_t why = ERR_INIT;
+    if (rt_cache_root(root, sizeof root, e) != 0) goto fail;
+    if (strlen(root) > PATH_MAX - 256) {
+      err_set(e, "kernel cache directory path too long: %.80s...", root);
+      goto fail;
+    }
+    snprintf(c->dir, sizeof c->dir, "%s/%s", root, comp->target);
+    if (io_mkdirs_mode(c->dir, 0700, &why) != 0 || check_dir(root, &why) != 0 || check_dir(c->dir, &why) != 0) {
+      char was[PATH_MAX];
+      snprintf(was, sizeof was, "%s", c->dir);
+      if (make_temporary(c, e) != 0) {
+        err_clear(&why);
+        goto fail;
+      }
+      fprintf(stderr,
+              "parsec: warning: cannot use the kernel cache %s (%s); using the temporary cache %s for this run "
+              "(set PARSEC_CACHE_DIR to a private, writable directory to keep compiled kernels)\n",
+              was, err_msg(&why), c->dir);
+      err_clear(&why);
+    } else {
+      prune(c->dir);
+    }
+  }
+  *out = c;
+  return 0;
+fail:
+  rt_cache_close(c);
+  return -1;
+}
+
+void rt_cache_close(rt_cache *c) {
+  if (!c) return;
+  if (c->temporary && c->dir[0]) rm_tree(c->dir);
+  free(c->target);
+  free(c->identity);
+  free(c->ext);
+  pthread_mutex_destroy(&c->mu);
+  free(c);
+}
+
+const char *rt_cache_dir(const rt_cache *c) { return c->dir; }
+int rt_cache_is_temporary(const rt_cache *c) { return c->temporary; }
+rt_cache_stats *rt_cache_stats_of(rt_cache *c) { return &c->stats; }
+
+static void key_of(const rt_cache *c, const char *src, char key[SHA256_HEX]) {
+  const void *parts[4] = {cg_generator_version, c->target, src, c->identity};
+  size_t lens[4] = {strlen(cg_generator_version), strlen(c->target), strlen(src), strlen(c->identity)};
+  sha256_parts(parts, lens, 4, key);
+}
+
+static void entry_path(const rt_cache *c, const char *key, const char *suffix, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s/%.2s/%s%s", c->dir, key, key, suffix);
+}
+
+/* 1: a valid entry; 0: none; a corrupt or foreign entry is removed (0). */
+static int entry_valid(rt_cache *c, const char *key) {
+  char path[PATH_MAX], sum[PATH_MAX];
+  entry_path(c, key, c->ext, path, sizeof path);
+  entry_path(c, key, ".sha256", sum, sizeof sum);
+  struct stat st;
+  if (stat(path, &st) != 0) return 0;
+  if (st.st_uid != getuid() || !S_ISREG(st.st_mode)) {
+    fprintf(stderr, "parsec: warning: kernel cache entry %s is not a regular file of yours; not loading it\n", path);
+    return 0;
+  }
+  char want[SHA256_HEX] = "", got[SHA256_HEX];
+  FILE *f = fopen(sum, "r");
+  if (f) {
+    if (!fgets(want, sizeof want, f)) want[0] = 0;
+    fclose(f);
+  }
+  if (sha256_file(path, got) != 0 || strcmp(want, got) != 0) {
+    fprintf(stderr, "parsec: warning: kernel cache entry %s failed its checksum (truncated or altered); "
+                    "recompiling it\n", path);
+    unlink(path);
+    unlink(sum);
+    pthread_mutex_lock(&c->mu);
+    c->stats.corrupt++;
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+  }
+  utimensat(AT_FDCWD, path, NULL, 0); /* recently used: pruned last */
+  return 1;
+}
+
+/* Compiles one missing key under its lock. */
+static int fill(rt_cache *c, const char *key, const char *src, err_t *e) {
+  char path[PATH_MAX], lock[PATH_MAX], sub[PATH_MAX], tmp[PATH_MAX + 32], sum[PATH_MAX];
+  snprintf(sub, sizeof sub, "%s/%.2s", c->dir, key);
+  if (mkdir(sub, 0700) != 0 && errno != EEXIST) return err_set(e, "%s: cannot create: %s", sub, strerror(errno));
+  entry_path(c, key, c->ext, path, sizeof path);
+  entry_path(c, key, ".lock", lock, sizeof lock);
+  entry_path(c, key, ".sha256", sum, sizeof sum);
+  int fd = open(lock, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) return err_set(e, "%s: cannot open the lock: %s", lock, strerror(errno));
+  int rc = 0;
+  if (flock(fd, LOCK_EX) != 0) {
+    rc = err_set(e, "%s: cannot lock: %s", lock, strerror(errno));
+  } else if (!entry_valid(c, key)) { /* another process may have filled it meanwhile */
+    snprintf(tmp, sizeof tmp, "%s/%.2s/%s.tmp%d%s", c->dir, key, key, (int)getpid(), c->ext);
+    double t0 = now_s();
+    rc = c->comp.compile(c->comp.ctx, src, tmp, e);
+    double dt = now_s() - t0;
+    char digest[SHA256_HEX];
+    if (rc == 0 && sha256_file(tmp, digest) != 0) rc = err_set(e, "%s: cannot read the compiled kernel", tmp);
+    if (rc == 0) rc = io_write_text(sum, digest, e);
+    if (rc == 0 && rename(tmp, path) != 0) rc = err_set(e, "%s: cannot store: %s", path, strerror(errno));
+    if (rc != 0) unlink(tmp);
+    pthread_mutex_lock(&c->mu);
+    c->stats.misses++;
+    c->stats.compile_seconds += dt;
+    pthread_mutex_unlock(&c->mu);
+  } else {
+    pthread_mutex_lock(&c->mu);
+    c->stats.disk_hits++;
+    pthread_mutex_unlock(&c->mu);
+  }
+  flock(fd, LOCK_UN);
+  close(fd);
+  return rc;
+}
+
+typedef struct {
+  rt_cache *c;
+  const char *const *srcs;
+  char (*keys)[SHA256_HEX];
+  int *todo;
+  int ntodo;
+  int next;
+  err_t *errs;
+  pthread_mutex_t mu;
+} job;
+
+static void *worker(void *arg) {
+  job *j = arg;
+  for (;;) {
+    pthread_mutex_lock(&j->mu);
+    int t = j->next < j->ntodo ? j->todo[j->next++] : -1;
+    pthread_mutex_unlock(&j->mu);
+    if (t < 0) return NULL;
+    fill(j->c, j->keys[t], j->srcs[t], &j->errs[t]);
+  }
+}
+
+int rt_cache_get(rt_cache *c, const char *const *srcs, int n, char **paths, err_t *e) {
+  char (*keys)[SHA256_HEX] = calloc((size_t)n, sizeof *keys);
+  int *todo = calloc((size_t)n, sizeof *todo);
+  err_t *errs = calloc((size_t)n, sizeof *errs);
+  if (!keys || !todo || !errs) {
+    free(keys);
+    free(todo);
+    free(errs);
+    return err_set(e, "out of memory");
+  }
+  int ntodo = 0;
+  for (int i = 0; i < n; i++) {
+    key_of(c, srcs[i], keys[i]);
+    int dup = 0;
+    for (int k = 0; k < ntodo && !dup; k++) dup = strcmp(keys[todo[k]], keys[i]) == 0;
+    if (dup) continue;
+    if (entry_valid(c, keys[i])) c->stats.disk_hits++;
+    else todo[ntodo++] = i;
+  }
+  int rc = 0;
+  if (ntodo > 0) {
+    int jobs = c->comp.jobs > 0 ? c->comp.jobs : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (jobs < 1) jobs = 1;
+    if (jobs > ntodo) jobs = ntodo;
+    if (jobs > 32) jobs = 32;
+    job j = {c, srcs, keys, todo, ntodo, 0, errs, PTHREAD_MUTEX_INITIALIZER};
+    pthread_t th[32];
+    int started = 0;
+    for (int i = 1; i < jobs; i++)
+      if (pthread_create(&th[started], NULL, worker, &j) == 0) started++;
+    worker(&j);
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    for (int k = 0; k < ntodo && rc == 0; k++)
+      if (errs[todo[k]].msg) rc = err_set(e, "%s", errs[todo[k]].msg);
+  }
+  for (int i = 0; i < n && rc == 0; i++) {
+    char p[PATH_MAX];
+    entry_path(c, keys[i], c->ext, p, sizeof p);
+    paths[i] = strdup(p);
+    if (!paths[i]) rc = err_set(e, "out of memory");
+  }
+  for (int i = 0; i < n; i++) err_clear(&errs[i]);
+  free(keys);
+  free(todo);
+  free(errs);
+  return rc;
+}
+
+typedef struct {
+  long entries;
+  long long bytes;
+  long removed;
+  int remove;
+} usage;
+
+static void count(void *ud, const char *path, const struct stat *st) {
+  usage *u = ud;
+  size_t n = strlen(path);
+  int is_entry = (n > 3 && strcmp(path + n - 3, ".so") == 0) || (n > 6 && strcmp(path + n - 6, ".cubin") == 0);
+  if (u->remove) {
+    if (unlink(path) == 0 && is_entry) u->removed++;
+    return;
+  }
+  u->bytes += st->st_size;
+  if (is_entry) u->entries++;
+}
+
+int rt_cache_usage(const char *root, long *entries, long long *bytes, err_t *e) {
+  usage u = {0};
+  struct stat st;
+  if (stat(root, &st) == 0 && check_dir(root, e) != 0) return -1;
+  walk(root, 0, count, &u);
+  *entries = u.entries;
+  *bytes = u.bytes;
+  return 0;
+}
+
+int rt_cache_clear(const char *root, long *removed, err_t *e) {
+  struct stat st;
+  if (stat(root, &st) != 0) {
+    *removed = 0;
+    return 0;
+  }
+  if (check_dir(root, e) != 0) return -1;
+  usage u = {0};
+  u.remove = 1;
+  walk(root, 0, count, &u);
+  *removed = u.removed;
+  return 0;
+}

@@ -1,0 +1,46 @@
+/* Data sets: Fashion-MNIST (Debian's dataset-fashion-mnist), IDX files
+ * (.gz or not), CIFAR-10/100 binary batches, and NumPy .npy pairs.  Images
+ * are kept as uint8 NCHW; batches are normalised per channel (statistics of
+ * the training images) and written in the runtime's CNHW layout. */
+#ifndef PARSEC_RT_DATA_H
+#define PARSEC_RT_DATA_H
+#include "err.h"
+#include "rng.h"
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  char name[256]; /* what the user gave, for messages */
+  int n, c, h, w;
+  int classes; /* 1 + the largest label */
+  uint8_t *images; /* [n, c, h, w] */
+  int32_t *labels;
+} rt_dataset;
+
+typedef enum { RT_SPLIT_TRAIN, RT_SPLIT_TEST } rt_split;
+
+#define RT_FMNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+/* SPEC: fashion-mnist | idx:IMAGES[.gz],LABELS[.gz] | cifar10:DIR | cifar100:DIR | npy:IMAGES.npy,LABELS.npy */
+int rt_data_open(rt_dataset *d, const char *spec, rt_split split, err_t *e);
+void rt_data_free(rt_dataset *d);
+/* Keeps the first N images. */
+void rt_data_limit(rt_dataset *d, int n);
+/* Whether a spec names a CIFAR set (random crop and flip by default). */
+int rt_data_is_cifar(const char *spec);
+
+/* Per-channel mean and standard deviation of images/255. */
+void rt_data_stats(const rt_dataset *d, float *mean, float *std);
+
+typedef struct {
+  int crop_pad;  /* random crop with this padding (0: none) */
+  int flip;      /* random horizontal flip */
+  int cutout;    /* a random square of this side set to 0 (0: none) */
+} rt_augment;
+
+/* Images IDX[0..n) as normalised floats in CNHW [c, n, h, w] (float or
+ * double: ELEM bytes) and their labels. */
+void rt_data_batch(const rt_dataset *d, const int *idx, int n, const float *mean, const float *std,
+                   const rt_augment *aug, rng_t *rng, void *images, size_t elem, int32_t *labels);
+
+#endif

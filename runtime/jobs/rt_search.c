@@ -1,0 +1,672 @@
+#include "rt_search.h"
+#include "rt_ckpt.h"
+#include "rt_data.h"
+#include "rt_device.h"
+#include "rt_dist.h"
+#include "io.h"
+#include "rt_model.h"
+#include "rt_progress.h"
+#include "rt_rundir.h"
+#include "rt_runner.h"
+#include "sp_json.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAXK 256
+
+/* the resolved settings of a run (what a checkpoint records) */
+typedef struct {
+  char data[1024];
+  int epochs, samples, batch, limit, seed;
+  double temperature, split, arch_lr;
+  double lr, lr_min, momentum, weight_decay, grad_clip, beta1, beta2;
+  char init_from[1024];
+} settings;
+
+typedef struct {
+  const rt_search_opts *o;
+  settings st;
+  sp_space sp;
+  const sp_net *net;
+  nw_layout lay;
+  rt_backend *b;
+  rt_model m;
+  rt_dist d;
+  rt_dataset data;
+  int *train_idx, *search_idx;
+  int ntrain, nsearch;
+  float mean[8], std[8];
+  rt_augment aug;
+  rng_t sample_rng, aug_rng;
+  rt_runner run;
+  char dir[4096];
+  /* position: the next step to run */
+  int epoch, step;
+  /* this epoch so far */
+  double loss_sum, acc_sum, wall;
+  long steps_done, children;
+  /* memory, this epoch */
+  size_t step_peak, child_alone, supernet_bytes;
+  double worst_ratio;
+  rt_cache_stats cache0;
+  rt_progress prog;
+  int graphs_said; /* the reason graphs went off was printed */
+} search;
+
+/* ---------- signals ---------- */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig) {
+  interrupted = sig;
+  signal(sig, SIG_DFL); /* a second signal ends the process at once */
+}
+
+static void catch_signals(void) {
+  interrupted = 0;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---------- settings ---------- */
+
+static void resolve(search *s) {
+  const rt_search_opts *o = s->o;
+  const sp_search *r = &s->sp.search;
+  settings *st = &s->st;
+  snprintf(st->data, sizeof st->data, "%s", o->data ? o->data : r->data);
+  st->epochs = o->epochs >= 0 ? o->epochs : r->epochs;
+  st->samples = o->samples >= 0 ? o->samples : r->samples;
+  st->batch = o->batch >= 0 ? o->batch : r->batch;
+  st->limit = o->limit >= 0 ? o->limit : r->limit;
+  st->seed = o->seed >= 0 ? o->seed : r->seed;
+  st->temperature = o->temperature > 0 ? o->temperature : r->temperature;
+  st->split = o->split > 0 ? o->split : r->split;
+  st->arch_lr = o->arch_lr > 0 ? o->arch_lr : r->arch_lr;
+  st->lr = r->lr;
+  st->lr_min = r->lr_min;
+  st->momentum = r->momentum;
+  st->weight_decay = r->weight_decay;
+  st->grad_clip = r->grad_clip;
+  st->beta1 = r->arch_beta1;
+  st->beta2 = r->arch_beta2;
+  snprintf(st->init_from, sizeof st->init_from, "%s", o->init_from ? o->init_from : "");
+  if (o->init_from) { /* transfer (paper section 4.2): the space's transfer recipe */
+    st->epochs = o->epochs >= 0 ? o->epochs : s->sp.transfer.epochs;
+    st->arch_lr = o->arch_lr > 0 ? o->arch_lr : s->sp.transfer.arch_lr;
+    st->batch = o->batch >= 0 ? o->batch : s->sp.transfer.batch;
+    if (s->sp.transfer.samples > 0 && o->samples < 0) st->samples = s->sp.transfer.samples;
+  }
+}
+
+static cJSON *settings_json(const settings *st) {
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddStringToObject(j, "data", st->data);
+  cJSON_AddNumberToObject(j, "epochs", st->epochs);
+  cJSON_AddNumberToObject(j, "samples", st->samples);
+  cJSON_AddNumberToObject(j, "batch", st->batch);
+  cJSON_AddNumberToObject(j, "limit", st->limit);
+  cJSON_AddNumberToObject(j, "seed", st->seed);
+  cJSON_AddNumberToObject(j, "temperature", st->temperature);
+  cJSON_AddNumberToObject(j, "split", st->split);
+  cJSON_AddNumberToObject(j, "arch_lr", st->arch_lr);
+  cJSON_AddNumberToObject(j, "lr", st->lr);
+  cJSON_AddNumberToObject(j, "lr_min", st->lr_min);
+  cJSON_AddNumberToObject(j, "momentum", st->momentum);
+  cJSON_AddNumberToObject(j, "weight_decay", st->weight_decay);
+  cJSON_AddNumberToObject(j, "grad_clip", st->grad_clip);
+  cJSON_AddNumberToObject(j, "arch_beta1", st->beta1);
+  cJSON_AddNumberToObject(j, "arch_beta2", st->beta2);
+  cJSON_AddStringToObject(j, "init_from", st->init_from);
+  return j;
+}
+
+static int settings_from_json(settings *st, const cJSON *j, err_t *e) {
+  const char *ints[] = {"epochs", "samples", "batch", "limit", "seed"};
+  int *iv[] = {&st->epochs, &st->samples, &st->batch, &st->limit, &st->seed};
+  const char *nums[] = {"temperature", "split", "arch_lr", "lr", "lr_min", "momentum", "weight_decay", "grad_clip",
+                        "arch_beta1", "arch_beta2"};
+  double *nv[] = {&st->temperature, &st->split, &st->arch_lr, &st->lr, &st->lr_min, &st->momentum,
+                  &st->weight_decay, &st->grad_clip, &st->beta1, &st->beta2};
+  for (int i = 0; i < 5; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, ints[i]);
+    if (!cJSON_IsNumber(v)) return err_set(e, "checkpoint settings lack '%s'", ints[i]);
+    *iv[i] = v->valueint;
+  }
+  for (int i = 0; i < 10; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, nums[i]);
+    if (!cJSON_IsNumber(v)) return err_set(e, "checkpoint settings lack '%s'", nums[i]);
+    *nv[i] = v->valuedouble;
+  }
+  const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "data");
+  const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, "init_from");
+  if (!cJSON_IsString(d) || !cJSON_IsString(f)) return err_set(e, "checkpoint settings lack 'data'");
+  snprintf(st->data, sizeof st->data, "%s", d->valuestring);
+  snprintf(st->init_from, sizeof st->init_from, "%s", f->valuestring);
+  return 0;
+}
+
+/* ---------- data ---------- */
+
+static int load_data(search *s, err_t *e) {
+  if (rt_data_open(&s->data, s->st.data, RT_SPLIT_TRAIN, e) != 0) return -1;
+  const sp_net *n = s->net;
+  if (s->data.c != n->input_channels || s->data.h != n->input_size || s->data.w != n->input_size)
+    return err_set(e, "%s holds %dx%dx%d images, but the space '%s' expects %dx%dx%d (network.input): give matching "
+                      "data with --data or a space for this data",
+                   s->st.data, s->data.c, s->data.h, s->data.w, s->sp.name, n->input_channels, n->input_size,
+                   n->input_size);
+  if (s->data.classes > n->classes)
+    return err_set(e, "%s has labels up to %d, but the space '%s' has %d classes (network.classes)", s->st.data,
+                   s->data.classes - 1, s->sp.name, n->classes);
+  rt_data_limit(&s->data, s->st.limit);
+  if (s->data.n < 4) return err_set(e, "%s: %d images are too few to split into train and search sets", s->st.data, s->data.n);
+  rt_data_stats(&s->data, s->mean, s->std);
+  /* the split: a seeded shuffle, then the first part trains the weights */
+  int *all = malloc(sizeof *all * (size_t)s->data.n);
+  if (!all) return err_set(e, "out of memory");
+  for (int i = 0; i < s->data.n; i++) all[i] = i;
+  rng_t r;
+  rng_seed(&r, (uint64_t)s->st.seed * 0x9e3779b97f4a7c15ULL + 1);
+  rng_shuffle(&r, all, s->data.n);
+  s->ntrain = (int)(s->data.n * s->st.split + 0.5);
+  if (s->ntrain < 1) s->ntrain = 1;
+  if (s->ntrain > s->data.n - 1) s->ntrain = s->data.n - 1;
+  s->nsearch = s->data.n - s->ntrain;
+  s->train_idx = all;
+  s->search_idx = malloc(sizeof *all * (size_t)s->nsearch);
+  if (!s->search_idx) return err_set(e, "out of memory");
+  memcpy(s->search_idx, all + s->ntrain, sizeof *all * (size_t)s->nsearch);
+  if (rt_data_is_cifar(s->st.data)) s->aug = (rt_augment){4, 1, 0};
+  if (s->o->init_from || s->st.init_from[0]) s->aug.cutout = s->sp.transfer.cutout;
+  if (rt_runner_init(&s->run, s->b, &s->m, s->st.batch, (long)n->input_channels * n->input_size * n->input_size,
+                     s->st.samples, e) != 0)
+    return -1;
+  /* the children are new plans every step (never recorded); the mode's
+     evaluation repeats one plan over the search split's batches */
+  rt_runner_use_graphs(&s->run, !s->o->no_graphs);
+  return 0;
+}
+
+/* The order of epoch E's batches: a function of the seed and E alone, so a
+ * resumed run sees the same batches. */
+static void epoch_order(const search *s, int epoch, int *train, int *srch) {
+  rng_t r;
+  rng_seed(&r, ((uint64_t)s->st.seed << 20) ^ (uint64_t)(epoch + 1) * 0xd1b54a32d192ed03ULL);
+  memcpy(train, s->train_idx, sizeof *train * (size_t)s->ntrain);
+  memcpy(srch, s->search_idx, sizeof *srch * (size_t)s->nsearch);
+  rng_shuffle(&r, train, s->ntrain);
+  rng_shuffle(&r, srch, s->nsearch);
+}
+
+static int steps_per_epoch(const search *s) { return (s->ntrain + s->st.batch - 1) / s->st.batch; }
+
+/* ---------- running plans ---------- */
+
+static void stage(search *s, const int *idx, int n, const rt_augment *aug) {
+  rt_data_batch(&s->data, idx, n, s->mean, s->std, aug, &s->aug_rng, s->run.himg, s->b->elem, s->run.hlab);
+}
+
+/* Builds child G's plan of MODE and queues it on the staged batch of N
+   (training plans mark the tensors they touch); results in slot K. */
+static int queue_child(search *s, const gt_genotype *g, pl_mode mode, int n, float loss_scale, int k, err_t *e) {
+  pl_plan p;
+  if (pl_build_child(&p, &s->sp, s->net, &s->lay, g, mode, e) != 0) return -1;
+  int rc = rt_runner_submit(&s->run, &p, n, loss_scale, mode == PL_TRAIN ? 0.1f : 0, k, e);
+  if (rc == 0 && mode == PL_TRAIN) rt_model_touch(&s->m, &p);
+  pl_free(&p);
+  if (rc != 0) rt_runner_wait(&s->run, NULL); /* nothing stays queued behind an error */
+  return rc;
+}
+
+/* One step of Algorithm 1. */
+static int search_step(search *s, const int *tidx, int tn, const int *sidx, int sn, double lr, err_t *e) {
+  int K = s->st.samples;
+  gt_genotype g[MAXK];
+  double logw[MAXK], w[MAXK];
+  for (int k = 0; k < K; k++) rt_dist_sample(&s->d, &s->sample_rng, &g[k]);
+  size_t peak = 0, alone = 0;
+  /* importance weights on the search batch: forward only; the K plans are
+     queued together (a GPU runs one while the next is built) */
+  stage(s, sidx, sn, &s->aug);
+  for (int k = 0; k < K; k++)
+    if (queue_child(s, &g[k], PL_FORWARD, sn, 0, k, e) != 0) return -1;
+  if (rt_runner_wait(&s->run, e) != 0) return -1;
+  for (int k = 0; k < K; k++) {
+    logw[k] = s->run.results[k].loglik;
+    if (s->run.results[k].arena_bytes > peak) peak = s->run.results[k].arena_bytes;
+  }
+  rt_softmax(logw, K, s->st.temperature, w);
+  /* weighted gradients on the train batch (the auxiliary head's loss, in a
+     transfer search, joins the gradients, not the weights) */
+  stage(s, tidx, tn, &s->aug);
+  if (rt_model_zero_grads(&s->m, e) != 0) return -1;
+  double loss = 0, acc = 0;
+  for (int k = 0; k < K; k++)
+    if (queue_child(s, &g[k], PL_TRAIN, tn, (float)(w[k] / tn), k, e) != 0) return -1;
+  if (rt_runner_wait(&s->run, e) != 0) return -1;
+  for (int k = 0; k < K; k++) {
+    const rt_result r = s->run.results[k];
+    loss += w[k] * (-r.loglik / tn);
+    acc += w[k] * (r.correct / tn);
+    if (r.arena_bytes > peak) peak = r.arena_bytes;
+    if (r.arena_bytes > alone) alone = r.arena_bytes;
+  }
+  double grad[4096];
+  double *gp = s->d.total <= 4096 ? grad : malloc(sizeof(double) * (size_t)s->d.total);
+  if (!gp) return err_set(e, "out of memory");
+  rt_dist_grad(&s->d, g, w, K, gp);
+  int rc = rt_dist_adam(&s->d, gp, s->st.arch_lr, e);
+  if (gp != grad) free(gp);
+  if (rc) return -1;
+  double gnorm;
+  if (rt_model_sgd(&s->m, (float)lr, (float)s->st.momentum, (float)s->st.weight_decay, (float)s->st.grad_clip, &gnorm,
+                   e) != 0)
+    return -1;
+  s->loss_sum += loss;
+  s->acc_sum += acc;
+  s->children += 2L * K;
+  if (peak > s->step_peak) s->step_peak = peak;
+  if (alone > s->child_alone) s->child_alone = alone;
+  double ratio = alone ? (double)peak / (double)alone : 1;
+  if (ratio > s->worst_ratio) s->worst_ratio = ratio;
+  return 0;
+}
+
+/* The mode's accuracy on the search split, running BN statistics. */
+static int evaluate_mode(search *s, const gt_genotype *mode, double *acc, double *loss, err_t *e) {
+  pl_plan p;
+  if (pl_build_child(&p, &s->sp, s->net, &s->lay, mode, PL_EVAL, e) != 0) return -1;
+  double correct = 0, ll = 0;
+  int rc = 0;
+  for (int at = 0; at < s->nsearch && rc == 0; at += s->st.batch) {
+    int n = s->nsearch - at < s->st.batch ? s->nsearch - at : s->st.batch;
+    stage(s, s->search_idx + at, n, NULL);
+    rt_result r;
+    rc = rt_runner_run(&s->run, &p, n, 0, 0, &r, e);
+    correct += r.correct;
+    ll += r.loglik;
+  }
+  pl_free(&p);
+  *acc = correct / s->nsearch;
+  *loss = -ll / s->nsearch;
+  return rc;
+}
+
+/* ---------- outputs ---------- */
+
+static int write_outputs(search *s, const gt_genotype *mode, err_t *e) {
+  char path[4200];
+  char *dist = rt_dist_json(&s->d);
+  char title[256];
+  snprintf(title, sizeof title, "mode of %s after epoch %d", s->sp.name, s->epoch + 1);
+  int rc = dist ? 0 : err_set(e, "out of memory");
+  if (rc == 0) {
+    snprintf(path, sizeof path, "%s/distribution.json", s->dir);
+    rc = io_write_text(path, dist, e);
+  }
+  if (rc == 0) rc = rt_rundir_write_cells(s->dir, &s->sp, mode, title, 1, NULL, e);
+  free(dist);
+  return rc;
+}
+
+static int log_epoch(search *s, double lr, const gt_genotype *mode, double macc, double mloss, err_t *e) {
+  rt_cache_stats cs = rt_kernel_stats(s->b);
+  long req = cs.requests - s->cache0.requests, miss = cs.misses - s->cache0.misses;
+  double comp = cs.compile_seconds - s->cache0.compile_seconds;
+  int steps = (int)s->steps_done;
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  char *mt = gt_to_text(&s->sp, mode);
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddNumberToObject(j, "epoch", s->epoch + 1);
+  cJSON_AddNumberToObject(j, "lr", lr);
+  cJSON_AddNumberToObject(j, "train_loss", steps ? s->loss_sum / steps : 0);
+  cJSON_AddNumberToObject(j, "train_acc", steps ? s->acc_sum / steps : 0);
+  cJSON_AddNumberToObject(j, "entropy", rt_dist_entropy(&s->d));
+  cJSON_AddStringToObject(j, "mode", mt ? mt : "");
+  cJSON_AddNumberToObject(j, "mode_search_acc", macc);
+  cJSON_AddNumberToObject(j, "mode_search_loss", mloss);
+  cJSON_AddNumberToObject(j, "seconds", s->wall);
+  cJSON_AddNumberToObject(j, "children_per_s", s->wall > 0 ? s->children / s->wall : 0);
+  cJSON *k = cJSON_AddObjectToObject(j, "kernels");
+  cJSON_AddNumberToObject(k, "requests", (double)req);
+  cJSON_AddNumberToObject(k, "hits", (double)(req - miss));
+  cJSON_AddNumberToObject(k, "misses", (double)miss);
+  cJSON_AddNumberToObject(k, "compile_seconds", comp);
+  cJSON *m = cJSON_AddObjectToObject(j, "memory");
+  cJSON_AddNumberToObject(m, "step_peak_activation_bytes", (double)s->step_peak);
+  cJSON_AddNumberToObject(m, "largest_child_alone_bytes", (double)s->child_alone);
+  cJSON_AddNumberToObject(m, "step_peak_over_largest_child", s->worst_ratio);
+  cJSON_AddNumberToObject(m, "parameter_bytes", (double)(s->lay.nparams * 3 + s->lay.nstats) * (double)s->b->elem);
+  cJSON_AddNumberToObject(m, "supernet_activation_bytes", (double)s->supernet_bytes);
+  cJSON_AddNumberToObject(m, "max_rss_bytes", (double)ru.ru_maxrss * 1024.0);
+  if (s->run.device_peak) cJSON_AddNumberToObject(m, "device_used_peak_bytes", (double)s->run.device_peak);
+  if (s->run.graph_launches) cJSON_AddNumberToObject(j, "graph_launches", (double)s->run.graph_launches);
+  char *line = cJSON_PrintUnformatted(j);
+  cJSON_Delete(j);
+  char path[4200];
+  snprintf(path, sizeof path, "%s/log.jsonl", s->dir);
+  int rc = line ? io_append_line(path, line, e) : err_set(e, "out of memory");
+  free(line);
+  if (s->run.graphs_off[0] && !s->graphs_said && !s->o->quiet) {
+    fprintf(stderr, "parsec-run search: CUDA graphs off, running the steps one by one: %s\n", s->run.graphs_off);
+    s->graphs_said = 1;
+  }
+  if (!s->o->quiet) {
+    char gpu_mem[64] = "";
+    if (s->run.device_peak) snprintf(gpu_mem, sizeof gpu_mem, "  GPU %.0f MiB in use", (double)s->run.device_peak / (1 << 20));
+    rt_progress_clear(&s->prog);
+    printf("epoch %d/%d  lr %.4f  loss %.3f  acc %5.1f%%  entropy %.2f  mode acc %5.1f%%  %.1f s  "
+           "%.1f children/s  kernels %ld/%ld hit  arena %.1f MiB (supernet %.1f MiB)%s\n",
+           s->epoch + 1, s->st.epochs, lr, steps ? s->loss_sum / steps : 0, steps ? 100 * s->acc_sum / steps : 0,
+           rt_dist_entropy(&s->d), 100 * macc, s->wall, s->wall > 0 ? s->children / s->wall : 0, req - miss, req,
+           (double)s->step_peak / (1 << 20), (double)s->supernet_bytes / (1 << 20), gpu_mem);
+    printf("  mode: %s\n", mt ? mt : "");
+    fflush(stdout);
+  }
+  free(mt);
+  return rc;
+}
+
+/* ---------- checkpoints ---------- */
+
+static int save_checkpoint(search *s, err_t *e) {
+  size_t pb = s->lay.nparams * s->b->elem, sb = s->lay.nstats * s->b->elem, lb = sizeof(double) * (size_t)s->d.total;
+  void *params = malloc(pb ? pb : 1), *mom = malloc(pb ? pb : 1), *stats = malloc(sb ? sb : 1);
+  double *am = malloc(lb), *av = malloc(lb);
+  int rc = params && mom && stats && am && av ? 0 : err_set(e, "out of memory");
+  if (rc == 0)
+    rc = rt_model_get(&s->m, params, s->m.params, pb, e) || rt_model_get(&s->m, mom, s->m.mom, pb, e) ||
+         (sb && rt_model_get(&s->m, stats, s->m.stats, sb, e)) || rt_dist_moments(&s->d, am, av, e);
+  char *space = sp_to_json(&s->sp);
+  cJSON *h = cJSON_CreateObject();
+  cJSON_AddStringToObject(h, "format", "parsec-checkpoint");
+  cJSON_AddStringToObject(h, "kind", "search");
+  cJSON_AddItemToObject(h, "space", cJSON_Parse(space ? space : "{}"));
+  cJSON_AddItemToObject(h, "settings", settings_json(&s->st));
+  cJSON_AddNumberToObject(h, "epoch", s->epoch);
+  cJSON_AddNumberToObject(h, "step", s->step);
+  cJSON_AddNumberToObject(h, "elem", (double)s->b->elem);
+  cJSON_AddNumberToObject(h, "adam_t", (double)s->d.t);
+  rng_to_json(h, "sample_rng", &s->sample_rng);
+  rng_to_json(h, "aug_rng", &s->aug_rng);
+  cJSON *acc = cJSON_AddObjectToObject(h, "epoch_so_far");
+  cJSON_AddNumberToObject(acc, "loss_sum", s->loss_sum);
+  cJSON_AddNumberToObject(acc, "acc_sum", s->acc_sum);
+  cJSON_AddNumberToObject(acc, "steps", (double)s->steps_done);
+  cJSON_AddNumberToObject(acc, "children", (double)s->children);
+  cJSON_AddNumberToObject(acc, "seconds", s->wall);
+  char *hs = cJSON_Print(h);
+  cJSON_Delete(h);
+  free(space);
+  if (rc == 0) {
+    rt_block bl[6] = {{"params", params, pb}, {"momentum", mom, pb},         {"bn_stats", stats, sb},
+                      {"logits", s->d.logits, lb}, {"adam_m", am, lb}, {"adam_v", av, lb}};
+    char path[4200];
+    snprintf(path, sizeof path, "%s/checkpoint.bin", s->dir);
+    rc = hs ? rt_ckpt_write(path, hs, bl, 6, e) : err_set(e, "out of memory");
+  }
+  free(hs);
+  free(params);
+  free(mom);
+  free(stats);
+  free(am);
+  free(av);
+  return rc;
+}
+
+/* Restores a run from RUN/checkpoint.bin (the space comes from it too). */
+static int load_checkpoint(search *s, rt_ckpt *c, cJSON **hdr, err_t *e) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/checkpoint.bin", s->dir);
+  if (rt_ckpt_read(path, c, e) != 0) return -1;
+  *hdr = cJSON_Parse(c->header);
+  if (!*hdr) return err_set(e, "%s: damaged checkpoint header", path);
+  const cJSON *kind = cJSON_GetObjectItemCaseSensitive(*hdr, "kind");
+  if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "search") != 0)
+    return err_set(e, "%s: not a search checkpoint", path);
+  char *space = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(*hdr, "space"));
+  int rc = space ? sp_from_json(&s->sp, space, path, e) : err_set(e, "out of memory");
+  free(space);
+  if (rc) return -1;
+  return settings_from_json(&s->st, cJSON_GetObjectItemCaseSensitive(*hdr, "settings"), e) ? err_prefix(e, "%s", path)
+                                                                                             : 0;
+}
+
+static int restore_state(search *s, rt_ckpt *c, const cJSON *h, err_t *e) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/checkpoint.bin", s->dir);
+  const cJSON *elem = cJSON_GetObjectItemCaseSensitive(h, "elem");
+  if (!cJSON_IsNumber(elem) || (size_t)elem->valueint != s->b->elem)
+    return err_set(e, "%s: written with %d-byte numbers, this backend uses %zu", path,
+                   cJSON_IsNumber(elem) ? elem->valueint : -1, s->b->elem);
+  size_t pb = s->lay.nparams * s->b->elem, sb = s->lay.nstats * s->b->elem, lb = sizeof(double) * (size_t)s->d.total;
+  const void *params = rt_ckpt_block(c, "params", pb, path, e);
+  const void *mom = params ? rt_ckpt_block(c, "momentum", pb, path, e) : NULL;
+  const void *stats = mom ? rt_ckpt_block(c, "bn_stats", sb, path, e) : NULL;
+  const double *lg = stats ? rt_ckpt_block(c, "logits", lb, path, e) : NULL;
+  const double *am = lg ? rt_ckpt_block(c, "adam_m", lb, path, e) : NULL;
+  const double *av = am ? rt_ckpt_block(c, "adam_v", lb, path, e) : NULL;
+  if (!av) return -1;
+  const cJSON *t = cJSON_GetObjectItemCaseSensitive(h, "adam_t");
+  const cJSON *ep = cJSON_GetObjectItemCaseSensitive(h, "epoch");
+  const cJSON *st = cJSON_GetObjectItemCaseSensitive(h, "step");
+  const cJSON *acc = cJSON_GetObjectItemCaseSensitive(h, "epoch_so_far");
+  if (!cJSON_IsNumber(t) || !cJSON_IsNumber(ep) || !cJSON_IsNumber(st) || !cJSON_IsObject(acc))
+    return err_set(e, "%s: damaged checkpoint header", path);
+  if (s->b->upload(s->b, s->m.params, params, pb, e) || s->b->upload(s->b, s->m.mom, mom, pb, e) ||
+      (sb && s->b->upload(s->b, s->m.stats, stats, sb, e)) || rt_dist_set(&s->d, lg, am, av, (long)t->valuedouble, e))
+    return -1;
+  if (rng_from_json(h, "sample_rng", &s->sample_rng, e) || rng_from_json(h, "aug_rng", &s->aug_rng, e)) return -1;
+  s->epoch = ep->valueint;
+  s->step = st->valueint;
+  s->loss_sum = cJSON_GetObjectItemCaseSensitive(acc, "loss_sum")->valuedouble;
+  s->acc_sum = cJSON_GetObjectItemCaseSensitive(acc, "acc_sum")->valuedouble;
+  s->steps_done = (long)cJSON_GetObjectItemCaseSensitive(acc, "steps")->valuedouble;
+  s->children = (long)cJSON_GetObjectItemCaseSensitive(acc, "children")->valuedouble;
+  s->wall = cJSON_GetObjectItemCaseSensitive(acc, "seconds")->valuedouble;
+  return 0;
+}
+
+/* ---------- the run ---------- */
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double cosine_lr(const settings *st, int epoch) {
+  return st->lr_min + 0.5 * (st->lr - st->lr_min) * (1 + cos(M_PI * epoch / st->epochs));
+}
+
+static int setup(search *s, err_t *e) {
+  const rt_search_opts *o = s->o;
+  rt_ckpt ck = {0};
+  cJSON *hdr = NULL;
+  snprintf(s->dir, sizeof s->dir, "%s", o->out);
+  if (o->resume) {
+    if (load_checkpoint(s, &ck, &hdr, e) != 0) goto fail;
+    if (o->epochs >= 0) s->st.epochs = o->epochs; /* a resumed run may be given more epochs */
+  } else {
+    if (sp_open(&s->sp, o->space, e) != 0) goto fail;
+    resolve(s);
+  }
+  s->net = s->st.init_from[0] ? &s->sp.transfer_net : &s->sp.net;
+  if (s->st.samples < 1 || s->st.samples > MAXK) {
+    err_set(e, "--samples %d is out of range (1..%d)", s->st.samples, MAXK);
+    goto fail;
+  }
+  if (s->st.batch < 1 || s->st.batch > 4096) {
+    err_set(e, "--batch %d is out of range (1..4096)", s->st.batch);
+    goto fail;
+  }
+  if (nw_search_layout(&s->lay, &s->sp, s->net, e) != 0) goto fail;
+  if (rt_device_open(&s->b, o->device, o->threads, !o->quiet, e) != 0) goto fail;
+  if (rt_model_init(&s->m, s->b, &s->lay, (uint64_t)s->st.seed, e) != 0) goto fail;
+  if (rt_dist_init(&s->d, &s->sp, s->b, s->st.beta1, s->st.beta2, e) != 0) goto fail;
+  rng_seed(&s->sample_rng, (uint64_t)s->st.seed * 2 + 11);
+  rng_seed(&s->aug_rng, (uint64_t)s->st.seed * 2 + 12);
+  if (s->st.init_from[0] && !o->resume) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/distribution.json", s->st.init_from);
+    if (rt_dist_load_json(&s->d, path, e) != 0) goto fail;
+  }
+  if (load_data(s, e) != 0) goto fail;
+  if (io_mkdirs(s->dir, e) != 0) goto fail;
+  if (o->resume && restore_state(s, &ck, hdr, e) != 0) goto fail;
+  /* the supernet's activations on the same configuration, for comparison */
+  pl_plan sup;
+  if (pl_build_supernet(&sup, &s->sp, s->net, &s->lay, PL_TRAIN, e) != 0) goto fail;
+  s->supernet_bytes = pl_arena_bytes(&sup, s->st.batch, s->b->elem);
+  pl_free(&sup);
+  cJSON_Delete(hdr);
+  rt_ckpt_free(&ck);
+  return 0;
+fail:
+  cJSON_Delete(hdr);
+  rt_ckpt_free(&ck);
+  return -1;
+}
+
+static void teardown(search *s) {
+  if (s->b) {
+    rt_runner_free(&s->run);
+    rt_dist_free(&s->d);
+    rt_model_free(&s->m);
+    rt_backend_close(s->b);
+  }
+  nw_free(&s->lay);
+  rt_data_free(&s->data);
+  free(s->train_idx);
+  free(s->search_idx);
+  sp_free(&s->sp);
+}
+
+static int run_epochs(search *s, err_t *e) {
+  int nsteps = steps_per_epoch(s);
+  int *torder = malloc(sizeof(int) * (size_t)s->ntrain), *sorder = malloc(sizeof(int) * (size_t)s->nsearch);
+  if (!torder || !sorder) {
+    free(torder);
+    free(sorder);
+    return err_set(e, "out of memory");
+  }
+  const char *stop_after = getenv("PARSEC_TEST_INTERRUPT_AFTER"); /* test hook: acts as a SIGINT after N steps */
+  long budget = stop_after ? strtol(stop_after, NULL, 10) : -1;
+  rt_progress_init(&s->prog, s->o->progress, s->o->quiet, "children/s");
+  int rc = RT_OK;
+  for (; s->epoch < s->st.epochs && rc == RT_OK; s->epoch++) {
+    double lr = cosine_lr(&s->st, s->epoch);
+    epoch_order(s, s->epoch, torder, sorder);
+    if (s->step == 0) {
+      s->loss_sum = s->acc_sum = s->wall = 0;
+      s->steps_done = s->children = 0;
+    }
+    s->step_peak = s->child_alone = 0;
+    s->worst_ratio = 1;
+    s->cache0 = rt_kernel_stats(s->b);
+    for (; s->step < nsteps; s->step++) {
+      int at = s->step * s->st.batch;
+      int tn = s->ntrain - at < s->st.batch ? s->ntrain - at : s->st.batch;
+      /* the search split is walked alongside, wrapping if it is the shorter */
+      int sat = (int)(((long)s->step * s->st.batch) % s->nsearch);
+      int sn = s->nsearch - sat < s->st.batch ? s->nsearch - sat : s->st.batch;
+      if (sn > tn) sn = tn;
+      double t0 = now_s();
+      if (search_step(s, torder + at, tn, sorder + sat, sn, lr, e) != 0) {
+        rc = RT_FAILED;
+        break;
+      }
+      s->wall += now_s() - t0;
+      s->steps_done++;
+      rt_progress_step(&s->prog, s->epoch, s->st.epochs, s->step + 1, nsteps, s->wall / s->steps_done,
+                       s->steps_done ? s->loss_sum / s->steps_done : 0, s->children / (s->wall > 0 ? s->wall : 1));
+      if (budget > 0 && --budget == 0) interrupted = SIGINT;
+      if (interrupted) {
+        s->step++;
+        if (s->step == nsteps) break; /* the epoch's end is checkpointed below */
+        rt_progress_clear(&s->prog);
+        rc = save_checkpoint(s, e) == 0 ? RT_INTERRUPTED : RT_FAILED;
+        break;
+      }
+    }
+    if (rc != RT_OK) break;
+    gt_genotype mode;
+    rt_dist_mode(&s->d, &mode);
+    double macc, mloss;
+    if (evaluate_mode(s, &mode, &macc, &mloss, e) != 0 || log_epoch(s, lr, &mode, macc, mloss, e) != 0 ||
+        write_outputs(s, &mode, e) != 0) {
+      rc = RT_FAILED;
+      break;
+    }
+    s->step = 0;
+    s->epoch++;
+    int ck = save_checkpoint(s, e);
+    s->epoch--;
+    if (ck != 0) rc = RT_FAILED;
+    else if (interrupted) {
+      s->epoch++;
+      rc = RT_INTERRUPTED;
+      break;
+    }
+  }
+  rt_progress_clear(&s->prog);
+  free(torder);
+  free(sorder);
+  return rc;
+}
+
+int rt_search_run(const rt_search_opts *o, err_t *e) {
+  search s;
+  memset(&s, 0, sizeof s);
+  s.o = o;
+  int rc = setup(&s, e);
+  if (rc != 0) {
+    int code = err_status(e);
+    teardown(&s);
+    return code;
+  }
+  if (!o->quiet) {
+    printf("parsec search: space '%s' on %s (%d images: %d train, %d search), %d epoch%s of %d steps, K = %d, "
+           "batch %d, seed %d\n",
+           s.sp.name, s.st.data, s.data.n, s.ntrain, s.nsearch, s.st.epochs, s.st.epochs == 1 ? "" : "s",
+           steps_per_epoch(&s), s.st.samples,
+           s.st.batch, s.st.seed);
+    printf("device: %s; parameters %.2f M; outputs in %s/\n", s.b->device, (double)nw_param_count(&s.lay) / 1e6,
+           s.dir);
+    if (o->resume) printf("resuming at epoch %d, step %d\n", s.epoch + 1, s.step + 1);
+    fflush(stdout);
+  }
+  catch_signals();
+  rc = run_epochs(&s, e);
+  if (rc == RT_INTERRUPTED && !o->quiet)
+    printf("interrupted: checkpoint written at epoch %d, step %d; continue with: parsec-run search --resume --out %s\n",
+           s.epoch + 1, s.step + 1, s.dir);
+  if (rc == RT_OK && !o->quiet) {
+    gt_genotype mode;
+    rt_dist_mode(&s.d, &mode);
+    char *t = gt_to_text(&s.sp, &mode);
+    printf("search finished: entropy %.2f; the mode genotype is in %s/genotype.txt:\n%s\n"
+           "outputs: log.jsonl, distribution.json, genotype.txt, cells.dot, checkpoint.bin in %s/\n",
+           rt_dist_entropy(&s.d), s.dir, t ? t : "", s.dir);
+    free(t);
+  }
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  teardown(&s);
+  return rc;
+}

@@ -1,0 +1,37 @@
+/* `parsec-run search`: importance-weighted Monte-Carlo empirical Bayes
+ * (Algorithm 1 of the PARSEC paper), one sampled child at a time.
+ *
+ * A step: draw K architectures from p(alpha | pi); on a batch of the search
+ * split, log w_k = sum of log p(y | x, v, alpha_k) (forward only, batch
+ * statistics, running statistics untouched); w = softmax(log w / T); on a
+ * batch of the train split, forward and backward of each child, accumulating
+ * w_k * grad(batch-mean cross-entropy) into the shared weights' gradient;
+ * grad(logits) = sum_k w_k (onehot(alpha_k) - pi), ascended with Adam; SGD
+ * (cosine learning rate, momentum, weight decay, gradient-norm clip) on the
+ * weights the step's children used.  Only one child's activations are alive
+ * at a time. */
+#ifndef PARSEC_RT_SEARCH_H
+#define PARSEC_RT_SEARCH_H
+#include "err.h"
+
+typedef struct {
+  const char *space;   /* .lua, compiled directory, or a bundled space's name */
+  const char *data;    /* NULL: the space's recipe */
+  const char *out;     /* the run directory */
+  int epochs, samples, batch, limit, seed, threads; /* < 0: the recipe's */
+  double temperature, split, arch_lr;               /* < 0: the recipe's */
+  const char *device;  /* cpu, cuda, auto */
+  int resume;
+  const char *init_from; /* a run directory whose distribution starts this search (transfer) */
+  int progress;          /* -1: on a terminal, 0: never, 1: always */
+  int quiet;
+  int no_graphs; /* on a GPU, no CUDA graphs for the plans that repeat (the mode's evaluation) */
+} rt_search_opts;
+
+/* Exit codes the CLI passes on. */
+enum { RT_OK = 0, RT_FAILED = ERR_FAILED, RT_NO_DEVICE = ERR_NO_DEVICE, RT_INTERRUPTED = ERR_INTERRUPTED };
+
+/* Runs (or resumes) a search; returns one of the codes above. */
+int rt_search_run(const rt_search_opts *o, err_t *e);
+
+#endif

@@ -1,0 +1,513 @@
+#include "rt_train.h"
+#include "rt_ckpt.h"
+#include "rt_data.h"
+#include "rt_device.h"
+#include "io.h"
+#include "rt_progress.h"
+#include "rt_rundir.h"
+#include "rt_runner.h"
+#include "rt_safetensors.h"
+#include "rt_search.h"
+#include "sp_json.h"
+
+#include <cJSON.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+typedef struct {
+  char data[1024], test_data[1024];
+  int epochs, batch, cutout, limit, seed, auxiliary;
+  double lr, lr_min, momentum, weight_decay, grad_clip, drop_path, aux_weight;
+} tsettings;
+
+typedef struct {
+  const rt_train_opts *o;
+  tsettings st;
+  sp_space sp;
+  sp_net net;
+  gt_genotype g;
+  nw_layout lay;
+  rt_backend *b;
+  rt_model m;
+  rt_runner run;
+  rt_dataset train, test;
+  int has_test;
+  float mean[8], std[8];
+  rt_augment aug;
+  rng_t data_rng, drop_rng;
+  pl_plan ptrain, peval;
+  rt_ckpt ck; /* a checkpoint being resumed */
+  int epoch;
+  long batches;
+  char dir[4096];
+  rt_progress prog;
+} trainer;
+
+static volatile sig_atomic_t stop;
+static void on_signal(int sig) {
+  stop = sig;
+  signal(sig, SIG_DFL);
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ---------- settings ---------- */
+
+static void resolve(trainer *t) {
+  const rt_train_opts *o = t->o;
+  const sp_train *r = &t->sp.train;
+  tsettings *st = &t->st;
+  snprintf(st->data, sizeof st->data, "%s", o->data ? o->data : t->sp.search.data);
+  snprintf(st->test_data, sizeof st->test_data, "%s", o->test_data ? o->test_data : "");
+  st->epochs = o->epochs >= 0 ? o->epochs : r->epochs;
+  st->batch = o->batch >= 0 ? o->batch : r->batch;
+  st->cutout = o->cutout >= 0 ? o->cutout : r->cutout;
+  st->limit = o->limit >= 0 ? o->limit : 0;
+  st->seed = o->seed >= 0 ? o->seed : 0;
+  st->lr = o->lr > 0 ? o->lr : r->lr;
+  st->lr_min = r->lr_min;
+  st->momentum = r->momentum;
+  st->weight_decay = r->weight_decay;
+  st->grad_clip = r->grad_clip;
+  st->drop_path = o->drop_path >= 0 ? o->drop_path : t->sp.eval_net.drop_path;
+  st->auxiliary = o->auxiliary >= 0 ? o->auxiliary : t->sp.eval_net.auxiliary;
+  st->aux_weight = t->sp.eval_net.auxiliary_weight;
+  t->net = t->sp.eval_net;
+  if (o->layers > 0 || o->channels > 0) {
+    if (o->channels > 0) t->net.channels = o->channels;
+    if (o->layers > 0 && o->layers != t->net.cells) { /* more or fewer cells: the DARTS reduction rule */
+      t->net.cells = o->layers;
+      t->net.nreductions = 0;
+      int r1 = o->layers / 3, r2 = 2 * o->layers / 3;
+      t->net.reductions[t->net.nreductions++] = r1;
+      if (r2 != r1) t->net.reductions[t->net.nreductions++] = r2;
+    }
+  }
+  t->net.auxiliary = st->auxiliary;
+  t->net.drop_path = st->drop_path;
+}
+
+static cJSON *settings_json(const trainer *t) {
+  const tsettings *st = &t->st;
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddStringToObject(j, "data", st->data);
+  cJSON_AddStringToObject(j, "test_data", st->test_data);
+  const char *in[] = {"epochs", "batch", "cutout", "limit", "seed", "auxiliary", "cells", "channels"};
+  int iv[] = {st->epochs, st->batch, st->cutout, st->limit, st->seed, st->auxiliary, t->net.cells, t->net.channels};
+  for (int i = 0; i < 8; i++) cJSON_AddNumberToObject(j, in[i], iv[i]);
+  const char *dn[] = {"lr", "lr_min", "momentum", "weight_decay", "grad_clip", "drop_path", "aux_weight"};
+  double dv[] = {st->lr, st->lr_min, st->momentum, st->weight_decay, st->grad_clip, st->drop_path, st->aux_weight};
+  for (int i = 0; i < 7; i++) cJSON_AddNumberToObject(j, dn[i], dv[i]);
+  cJSON_AddItemToObject(j, "reductions", cJSON_CreateIntArray(t->net.reductions, t->net.nreductions));
+  return j;
+}
+
+static int settings_from(trainer *t, const cJSON *j, err_t *e) {
+  tsettings *st = &t->st;
+  const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "data"), *td = cJSON_GetObjectItemCaseSensitive(j, "test_data");
+  if (!cJSON_IsString(d) || !cJSON_IsString(td)) return err_set(e, "checkpoint settings lack the data");
+  snprintf(st->data, sizeof st->data, "%s", d->valuestring);
+  snprintf(st->test_data, sizeof st->test_data, "%s", td->valuestring);
+  const char *in[] = {"epochs", "batch", "cutout", "limit", "seed", "auxiliary", "cells", "channels"};
+  t->net = t->sp.eval_net;
+  int *iv[] = {&st->epochs, &st->batch, &st->cutout, &st->limit, &st->seed, &st->auxiliary, &t->net.cells,
+               &t->net.channels};
+  for (int i = 0; i < 8; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, in[i]);
+    if (!cJSON_IsNumber(v)) return err_set(e, "checkpoint settings lack '%s'", in[i]);
+    *iv[i] = v->valueint;
+  }
+  const char *dn[] = {"lr", "lr_min", "momentum", "weight_decay", "grad_clip", "drop_path", "aux_weight"};
+  double *dv[] = {&st->lr, &st->lr_min, &st->momentum, &st->weight_decay, &st->grad_clip, &st->drop_path,
+                  &st->aux_weight};
+  for (int i = 0; i < 7; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, dn[i]);
+    if (!cJSON_IsNumber(v)) return err_set(e, "checkpoint settings lack '%s'", dn[i]);
+    *dv[i] = v->valuedouble;
+  }
+  const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reductions");
+  t->net.nreductions = cJSON_GetArraySize(r) < 16 ? cJSON_GetArraySize(r) : 16;
+  for (int i = 0; i < t->net.nreductions; i++) t->net.reductions[i] = cJSON_GetArrayItem(r, i)->valueint;
+  t->net.auxiliary = st->auxiliary;
+  t->net.drop_path = st->drop_path;
+  return 0;
+}
+
+/* ---------- checkpoints ---------- */
+
+static int host_blocks(trainer *t, float **params, float **stats, float **mom, err_t *e) {
+  size_t pb = t->lay.nparams * 4, sb = (t->lay.nstats ? t->lay.nstats : 1) * 4;
+  *params = malloc(pb ? pb : 4);
+  *stats = malloc(sb);
+  if (mom) *mom = malloc(pb ? pb : 4);
+  if (!*params || !*stats || (mom && !*mom)) return err_set(e, "out of memory");
+  return rt_model_get(&t->m, *params, t->m.params, pb, e) || (t->lay.nstats && rt_model_get(&t->m, *stats, t->m.stats, sb, e)) ||
+         (mom && rt_model_get(&t->m, *mom, t->m.mom, pb, e));
+}
+
+static int save(trainer *t, err_t *e) {
+  float *params = NULL, *stats = NULL, *mom = NULL;
+  int rc = host_blocks(t, &params, &stats, &mom, e);
+  char path[4200];
+  if (rc == 0) {
+    char *gtext = gt_to_text(&t->sp, &t->g), *space = sp_to_json(&t->sp);
+    cJSON *h = cJSON_CreateObject();
+    cJSON_AddStringToObject(h, "format", "parsec-checkpoint");
+    cJSON_AddStringToObject(h, "kind", "train");
+    cJSON_AddItemToObject(h, "space", cJSON_Parse(space ? space : "{}"));
+    cJSON_AddStringToObject(h, "genotype", gtext ? gtext : "");
+    cJSON_AddItemToObject(h, "settings", settings_json(t));
+    cJSON_AddNumberToObject(h, "epoch", t->epoch);
+    cJSON_AddNumberToObject(h, "batches", (double)t->batches);
+    rng_to_json(h, "data_rng", &t->data_rng);
+    rng_to_json(h, "drop_rng", &t->drop_rng);
+    char *hs = cJSON_Print(h);
+    cJSON_Delete(h);
+    size_t pb = t->lay.nparams * 4, sb = t->lay.nstats * 4;
+    rt_block bl[3] = {{"params", params, pb}, {"momentum", mom, pb}, {"bn_stats", stats, sb}};
+    snprintf(path, sizeof path, "%s/checkpoint.bin", t->dir);
+    rc = hs ? rt_ckpt_write(path, hs, bl, 3, e) : err_set(e, "out of memory");
+    free(hs);
+    free(gtext);
+    free(space);
+  }
+  if (rc == 0) {
+    char cells[32], chans[32], ep[32];
+    snprintf(cells, sizeof cells, "%d", t->net.cells);
+    snprintf(chans, sizeof chans, "%d", t->net.channels);
+    snprintf(ep, sizeof ep, "%d", t->epoch);
+    char *gtext = gt_to_text(&t->sp, &t->g);
+    /* the input normalisation travels with the weights: an export needs it */
+    char mean[256] = "", std[256] = "", red[128] = "";
+    for (int c = 0; c < t->train.c && c < 8; c++) {
+      snprintf(mean + strlen(mean), sizeof mean - strlen(mean), "%s%.9g", c ? "," : "", t->mean[c]);
+      snprintf(std + strlen(std), sizeof std - strlen(std), "%s%.9g", c ? "," : "", t->std[c]);
+    }
+    for (int i = 0; i < t->net.nreductions; i++)
+      snprintf(red + strlen(red), sizeof red - strlen(red), "%s%d", i ? "," : "", t->net.reductions[i]);
+    const char *meta[] = {"format", "pt", "genotype", gtext ? gtext : "", "layers", cells, "init_channels", chans,
+                          "epochs_trained", ep, "space", t->sp.name, "input_mean", mean, "input_std", std,
+                          "reductions", red};
+    snprintf(path, sizeof path, "%s/weights.safetensors", t->dir);
+    rc = rt_safetensors_write(path, &t->lay, params, stats, t->batches, meta, 9, e);
+    free(gtext);
+  }
+  free(params);
+  free(stats);
+  free(mom);
+  return rc;
+}
+
+/* Reads RUN/checkpoint.bin: the space, genotype and settings now; its
+ * blocks wait in t->ck until the model exists (load_blocks). */
+static int restore(trainer *t, err_t *e) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/checkpoint.bin", t->dir);
+  if (rt_ckpt_read(path, &t->ck, e) != 0) return -1;
+  cJSON *h = cJSON_Parse(t->ck.header);
+  int rc = 0;
+  const cJSON *kind = h ? cJSON_GetObjectItemCaseSensitive(h, "kind") : NULL;
+  if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "train") != 0) {
+    cJSON_Delete(h);
+    return err_set(e, "%s: not a training checkpoint (a search run? continue it with parsec-run search --resume)",
+                   path);
+  }
+  char *space = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(h, "space"));
+  rc = space ? sp_from_json(&t->sp, space, path, e) : err_set(e, "out of memory");
+  free(space);
+  const cJSON *gt = cJSON_GetObjectItemCaseSensitive(h, "genotype");
+  if (rc == 0) rc = cJSON_IsString(gt) ? gt_parse(&t->sp, gt->valuestring, &t->g, path, e) : err_set(e, "%s: no genotype", path);
+  if (rc == 0) rc = settings_from(t, cJSON_GetObjectItemCaseSensitive(h, "settings"), e);
+  const cJSON *ep = cJSON_GetObjectItemCaseSensitive(h, "epoch"), *ba = cJSON_GetObjectItemCaseSensitive(h, "batches");
+  if (rc == 0 && (!cJSON_IsNumber(ep) || !cJSON_IsNumber(ba))) rc = err_set(e, "%s: damaged checkpoint header", path);
+  if (rc == 0) {
+    t->epoch = ep->valueint;
+    t->batches = (long)ba->valuedouble;
+    rc = rng_from_json(h, "data_rng", &t->data_rng, e) || rng_from_json(h, "drop_rng", &t->drop_rng, e);
+  }
+  cJSON_Delete(h);
+  return rc;
+}
+
+static int load_blocks(trainer *t, err_t *e) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/checkpoint.bin", t->dir);
+  size_t pb = t->lay.nparams * 4, sb = t->lay.nstats * 4;
+  const void *params = rt_ckpt_block(&t->ck, "params", pb, path, e);
+  const void *mom = params ? rt_ckpt_block(&t->ck, "momentum", pb, path, e) : NULL;
+  const void *stats = mom ? rt_ckpt_block(&t->ck, "bn_stats", sb, path, e) : NULL;
+  if (!stats) return -1;
+  return t->b->upload(t->b, t->m.params, params, pb, e) || t->b->upload(t->b, t->m.mom, mom, pb, e) ||
+         (sb && t->b->upload(t->b, t->m.stats, stats, sb, e));
+}
+
+/* ---------- setup ---------- */
+
+static int load_data(trainer *t, err_t *e) {
+  if (rt_data_open(&t->train, t->st.data, RT_SPLIT_TRAIN, e) != 0) return -1;
+  const sp_net *n = &t->net;
+  if (t->train.c != n->input_channels || t->train.h != n->input_size || t->train.w != n->input_size)
+    return err_set(e, "%s holds %dx%dx%d images, but the space '%s' expects %dx%dx%d", t->st.data, t->train.c,
+                   t->train.h, t->train.w, t->sp.name, n->input_channels, n->input_size, n->input_size);
+  if (t->train.classes > n->classes)
+    return err_set(e, "%s has labels up to %d, but the space '%s' has %d classes", t->st.data, t->train.classes - 1,
+                   t->sp.name, n->classes);
+  rt_data_limit(&t->train, t->st.limit);
+  rt_data_stats(&t->train, t->mean, t->std);
+  /* the test set: --test-data, else the data set's own test split if it has one */
+  const char *test = t->st.test_data[0] ? t->st.test_data : NULL;
+  if (test) {
+    if (rt_data_open(&t->test, test, RT_SPLIT_TRAIN, e) != 0) return -1;
+    t->has_test = 1;
+  } else if (strncmp(t->st.data, "idx:", 4) != 0 && strncmp(t->st.data, "npy:", 4) != 0) {
+    if (rt_data_open(&t->test, t->st.data, RT_SPLIT_TEST, e) != 0) return -1;
+    t->has_test = 1;
+  }
+  if (t->has_test && (t->test.c != t->train.c || t->test.h != t->train.h || t->test.w != t->train.w))
+    return err_set(e, "the test images (%dx%dx%d) differ from the training images (%dx%dx%d)", t->test.c, t->test.h,
+                   t->test.w, t->train.c, t->train.h, t->train.w);
+  if (t->has_test && t->st.limit > 0) rt_data_limit(&t->test, t->st.limit);
+  t->aug = (rt_augment){rt_data_is_cifar(t->st.data) ? 4 : 0, rt_data_is_cifar(t->st.data), t->st.cutout};
+  if (rt_runner_init(&t->run, t->b, &t->m, t->st.batch, (long)n->input_channels * n->input_size * n->input_size, 1,
+                     e) != 0)
+    return -1;
+  rt_runner_use_graphs(&t->run, !t->o->no_graphs); /* the same two plans, every step */
+  return 0;
+}
+
+static int setup(trainer *t, err_t *e) {
+  const rt_train_opts *o = t->o;
+  snprintf(t->dir, sizeof t->dir, "%s", o->out);
+  if (o->resume) {
+    if (restore(t, e) != 0) return -1;
+    if (o->epochs > 0) t->st.epochs = o->epochs;
+  } else {
+    if (o->run) {
+      char path[4200];
+      snprintf(path, sizeof path, "%s/genotype.txt", o->run);
+      if (rt_rundir_space(o->run, "search", "search", NULL, &t->sp, e) != 0 || rt_rundir_genotype(&t->sp, path, &t->g, e) != 0) return -1;
+    } else {
+      if (sp_open(&t->sp, o->space ? o->space : "darts", e) != 0 || rt_rundir_genotype(&t->sp, o->genotype, &t->g, e) != 0)
+        return -1;
+    }
+    resolve(t);
+    rng_seed(&t->data_rng, (uint64_t)t->st.seed * 3 + 21);
+    rng_seed(&t->drop_rng, (uint64_t)t->st.seed * 3 + 22);
+  }
+  if (t->st.batch < 1 || t->st.batch > 4096) return err_set(e, "--batch %d is out of range (1..4096)", t->st.batch);
+  if (sp_validate_net(&t->sp, &t->net, "evaluation network", e) != 0) return -1;
+  if (nw_eval_layout(&t->lay, &t->sp, &t->net, &t->g, e) != 0) return -1;
+  if (rt_device_open(&t->b, o->device, o->threads, !o->quiet, e) != 0) return -1;
+  if (rt_model_init(&t->m, t->b, &t->lay, (uint64_t)t->st.seed, e) != 0) return -1;
+  if (o->resume && load_blocks(t, e) != 0) return -1;
+  if (pl_build_eval(&t->ptrain, &t->sp, &t->net, &t->lay, &t->g, PL_TRAIN, t->st.drop_path > 0,
+                    t->st.auxiliary ? (float)t->st.aux_weight : 0, e) != 0 ||
+      pl_build_eval(&t->peval, &t->sp, &t->net, &t->lay, &t->g, PL_EVAL, 0, 0, e) != 0)
+    return -1;
+  if (load_data(t, e) != 0) return -1;
+  return io_mkdirs(t->dir, e);
+}
+
+static void teardown(trainer *t) {
+  rt_runner_free(&t->run);
+  if (t->b) {
+    rt_model_free(&t->m);
+    rt_backend_close(t->b);
+  }
+  pl_free(&t->ptrain);
+  pl_free(&t->peval);
+  nw_free(&t->lay);
+  rt_data_free(&t->train);
+  rt_data_free(&t->test);
+  rt_ckpt_free(&t->ck);
+  sp_free(&t->sp);
+}
+
+/* ---------- epochs ---------- */
+
+static int evaluate(trainer *t, double *acc, double *loss, err_t *e) {
+  int B = t->st.batch, n = t->test.n;
+  int *idx = malloc(sizeof *idx * (size_t)B);
+  if (!idx) return err_set(e, "out of memory");
+  double correct = 0, ll = 0;
+  int rc = 0;
+  for (int at = 0; at < n && rc == 0; at += B) {
+    int m = n - at < B ? n - at : B;
+    for (int i = 0; i < m; i++) idx[i] = at + i;
+    rt_data_batch(&t->test, idx, m, t->mean, t->std, NULL, NULL, t->run.himg, t->b->elem, t->run.hlab);
+    rt_result r;
+    rc = rt_runner_run(&t->run, &t->peval, m, 0, 0, &r, e);
+    correct += r.correct;
+    ll += r.loglik;
+  }
+  free(idx);
+  *acc = correct / n;
+  *loss = -ll / n;
+  return rc;
+}
+
+static int train_epoch(trainer *t, double lr, double drop, double *loss, double *acc, err_t *e) {
+  int B = t->st.batch, n = t->train.n, steps = (n + B - 1) / B;
+  int *order = malloc(sizeof *order * (size_t)n);
+  if (!order) return err_set(e, "out of memory");
+  for (int i = 0; i < n; i++) order[i] = i;
+  rng_t r;
+  rng_seed(&r, ((uint64_t)t->st.seed << 20) ^ (uint64_t)(t->epoch + 1) * 0xd1b54a32d192ed03ULL);
+  rng_shuffle(&r, order, n);
+  double ls = 0, cs = 0, t0 = now_s();
+  int rc = 0;
+  static long budget = -2; /* test hook: PARSEC_TEST_INTERRUPT_AFTER=N acts as a SIGINT after N steps */
+  if (budget == -2) {
+    const char *v = getenv("PARSEC_TEST_INTERRUPT_AFTER");
+    budget = v ? strtol(v, NULL, 10) : -1;
+  }
+  for (int s = 0; s < steps && rc == 0 && !stop; s++) {
+    int m = n - s * B < B ? n - s * B : B;
+    rt_data_batch(&t->train, order + s * B, m, t->mean, t->std, &t->aug, &t->data_rng, t->run.himg, t->b->elem,
+                  t->run.hlab);
+    rt_result res;
+    double gnorm;
+    rc = rt_runner_drops(&t->run, &t->ptrain, m, drop, &t->drop_rng, e) || rt_model_zero_grads(&t->m, e) ||
+         rt_runner_run(&t->run, &t->ptrain, m, 1.0f / (float)m, 0.1f, &res, e);
+    if (rc == 0) {
+      rt_model_touch(&t->m, &t->ptrain);
+      rc = rt_model_sgd(&t->m, (float)lr, (float)t->st.momentum, (float)t->st.weight_decay, (float)t->st.grad_clip,
+                        &gnorm, e);
+    }
+    ls += -res.loglik;
+    cs += res.correct;
+    t->batches++;
+    if (budget > 0 && --budget == 0) stop = SIGINT;
+    double el = now_s() - t0;
+    rt_progress_step(&t->prog, t->epoch, t->st.epochs, s + 1, steps, el / (s + 1), ls / ((double)(s + 1) * B),
+                     (s + 1) * B / (el > 0 ? el : 1));
+  }
+  free(order);
+  *loss = ls / n;
+  *acc = cs / n;
+  if (stop && rc == 0) return 1; /* interrupted: the epoch is not finished */
+  return rc;
+}
+
+static size_t params_without_aux(const nw_layout *lay) {
+  size_t n = 0;
+  for (int i = 0; i < lay->n; i++)
+    if (lay->t[i].kind == NW_PARAM && strncmp(lay->t[i].name, "auxiliary_head", 14) != 0) n += lay->t[i].numel;
+  return n;
+}
+
+static int write_static(trainer *t, err_t *e) {
+  return rt_rundir_write_cells(t->dir, &t->sp, &t->g, "trained genotype", 1, NULL, e);
+}
+
+int rt_train_run(const rt_train_opts *o, err_t *e) {
+  trainer *t = calloc(1, sizeof *t);
+  if (!t) return err_set(e, "out of memory"), RT_FAILED;
+  t->o = o;
+  if (setup(t, e) != 0) {
+    int code = err_status(e);
+    teardown(t);
+    free(t);
+    return code;
+  }
+  int rc = write_static(t, e) ? RT_FAILED : RT_OK;
+  if (!o->quiet) {
+    printf("parsec train: %s on %s (%d training images%s), %d cells, C %d, %.3f M parameters (%.3f M with the "
+           "auxiliary head), %d epoch%s, batch %d, drop path %.2f, cutout %d; outputs in %s/\n",
+           t->sp.name, t->st.data, t->train.n, t->has_test ? "" : ", no test set", t->net.cells, t->net.channels,
+           (double)params_without_aux(&t->lay) / 1e6, (double)nw_param_count(&t->lay) / 1e6, t->st.epochs,
+           t->st.epochs == 1 ? "" : "s", t->st.batch, t->st.drop_path, t->st.cutout, t->dir);
+    printf("device: %s%s\n", t->b->device, t->run.graphs ? "; steps replayed as a CUDA graph" : "");
+    if (o->resume) printf("resuming after epoch %d\n", t->epoch);
+    fflush(stdout);
+  }
+  stop = 0;
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  rt_progress_init(&t->prog, o->progress, o->quiet, "images/s");
+  double tacc = 0, tloss = 0;
+  int graphs_said = 0;
+  for (; t->epoch < t->st.epochs && rc == RT_OK; t->epoch++) {
+    double lr = t->st.lr_min + 0.5 * (t->st.lr - t->st.lr_min) * (1 + cos(M_PI * t->epoch / t->st.epochs));
+    double drop = t->st.drop_path * t->epoch / t->st.epochs, loss = 0, acc = 0, t0 = now_s();
+    int r = train_epoch(t, lr, drop, &loss, &acc, e);
+    if (r == 1) {
+      rc = RT_INTERRUPTED;
+      break;
+    }
+    if (r != 0 || (t->has_test && evaluate(t, &tacc, &tloss, e) != 0)) {
+      rc = RT_FAILED;
+      break;
+    }
+    double secs = now_s() - t0;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "epoch", t->epoch + 1);
+    cJSON_AddNumberToObject(j, "lr", lr);
+    cJSON_AddNumberToObject(j, "drop_path", drop);
+    cJSON_AddNumberToObject(j, "train_loss", loss);
+    cJSON_AddNumberToObject(j, "train_acc", acc);
+    if (t->has_test) {
+      cJSON_AddNumberToObject(j, "test_loss", tloss);
+      cJSON_AddNumberToObject(j, "test_acc", tacc);
+    }
+    cJSON_AddNumberToObject(j, "seconds", secs);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    cJSON *m = cJSON_AddObjectToObject(j, "memory");
+    cJSON_AddNumberToObject(m, "arena_bytes", (double)t->run.cap);
+    cJSON_AddNumberToObject(m, "max_rss_bytes", (double)ru.ru_maxrss * 1024.0);
+    if (t->run.device_peak) cJSON_AddNumberToObject(m, "device_used_peak_bytes", (double)t->run.device_peak);
+    if (t->run.graph_launches) cJSON_AddNumberToObject(j, "graph_launches", (double)t->run.graph_launches);
+    char *line = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/log.jsonl", t->dir);
+    t->epoch++;
+    if (!line || io_append_line(path, line, e) != 0 || save(t, e) != 0) rc = RT_FAILED;
+    t->epoch--;
+    free(line);
+    rt_progress_clear(&t->prog);
+    if (!o->quiet && rc == RT_OK) {
+      if (t->run.graphs_off[0] && !graphs_said) {
+        fprintf(stderr, "parsec-run train: CUDA graphs off, running the steps one by one: %s\n", t->run.graphs_off);
+        graphs_said = 1;
+      }
+      char gpu_mem[64] = "";
+      if (t->run.device_peak)
+        snprintf(gpu_mem, sizeof gpu_mem, "  GPU %.0f MiB in use", (double)t->run.device_peak / (1 << 20));
+      if (t->has_test)
+        printf("epoch %d/%d  lr %.4f  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.1f s%s\n", t->epoch + 1,
+               t->st.epochs, lr, loss, 100 * acc, tloss, 100 * tacc, secs, gpu_mem);
+      else
+        printf("epoch %d/%d  lr %.4f  train loss %.4f acc %.2f%%  %.1f s%s\n", t->epoch + 1, t->st.epochs, lr, loss,
+               100 * acc, secs, gpu_mem);
+      fflush(stdout);
+    }
+  }
+  rt_progress_clear(&t->prog);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  if (rc == RT_INTERRUPTED && !o->quiet)
+    printf("interrupted in epoch %d: the last finished epoch is checkpointed; continue with: parsec-run train --resume "
+           "--out %s\n",
+           t->epoch + 1, t->dir);
+  if (rc == RT_OK && !o->quiet) {
+    if (t->has_test) printf("trained: test error %.2f%% (accuracy %.2f%%)", 100 * (1 - tacc), 100 * tacc);
+    else printf("trained");
+    printf(", %.3f M parameters; weights in %s/weights.safetensors\n", (double)params_without_aux(&t->lay) / 1e6,
+           t->dir);
+  }
+  teardown(t);
+  free(t);
+  return rc;
+}

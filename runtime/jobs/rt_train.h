@@ -1,0 +1,26 @@
+/* `parsec-run train`: one fixed architecture trained from scratch in the
+ * evaluation network (DARTS's recipe: affine BN, auxiliary head with weight
+ * 0.4, drop path scaled by epoch, cutout, SGD with cosine decay to 0,
+ * momentum 0.9, weight decay 3e-4, gradient-norm clip 5). */
+#ifndef PARSEC_RT_TRAIN_H
+#define PARSEC_RT_TRAIN_H
+#include "err.h"
+
+typedef struct {
+  const char *run;      /* a search run: its space and mode genotype */
+  const char *genotype; /* or a file with a genotype in DARTS's text form */
+  const char *space;    /* with --genotype: the space (default: darts) */
+  const char *data, *test_data;
+  const char *out;
+  int layers, channels, epochs, batch, cutout, limit, seed, threads; /* < 0: the recipe's */
+  double lr, drop_path;                                               /* < 0: the recipe's */
+  int auxiliary; /* -1: the recipe's, 0 off, 1 on */
+  const char *device;
+  int resume, progress, quiet;
+  int no_graphs; /* on a GPU, launch each step's kernels instead of a recorded graph */
+} rt_train_opts;
+
+/* Returns RT_OK, RT_FAILED, RT_NO_DEVICE or RT_INTERRUPTED (rt_search.h). */
+int rt_train_run(const rt_train_opts *o, err_t *e);
+
+#endif

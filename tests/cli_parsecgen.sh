@@ -21,7 +21,7 @@ grep -q '#pragma omp parallel for' "$tmp/small/kernels.c" || fail "kernels.c lac
 expect 0 "parent network parameters: 393,778" -- "$tmp/small"
 expect 2 "usage: parsecgen" --
 expect 2 "unknown option '--frobnicate'" -- --frobnicate small
-expect 2 "-o needs a directory" -- small -o
+expect 2 "-o needs a value" -- small -o
 expect 2 "--precompile takes cpu or cuda, not 'gpu'" -- small --precompile gpu
 expect 0 "usage: parsecgen" -- --help
 

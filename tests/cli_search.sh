@@ -33,7 +33,7 @@ grep -q "most probable choices" "$tmp/show.out" || fail "show lacks the alternat
 grep -q "<polyline" "$tmp/a/curves.svg" 2>/dev/null || fail "show drew no entropy and accuracy curves (curves.svg)"
 
 # the same seed and threads give the same state, bit for bit
-"$run" search "$tiny" "${common[@]}" --out "$tmp/b" -q || fail "second search failed"
+"$run" search "$tiny" --data="$data" --epochs=3 --seed=5 --no-progress --out="$tmp/b" -q || fail "second search failed"
 "$same" "$tmp/a/checkpoint.bin" "$tmp/b/checkpoint.bin" >/dev/null || fail "two runs with one seed differ"
 cmp -s "$tmp/a/distribution.json" "$tmp/b/distribution.json" || fail "distribution.json differs between identical runs"
 
@@ -82,6 +82,13 @@ expect 2 "--samples takes an integer in 1..256, not 'many'" -- search --samples 
 expect 2 "--resume needs --out RUN" -- search --resume
 expect 2 "one space at a time (got 'small' and 'darts')" -- search small darts
 expect 2 "--out needs a value" -- search --out
+expect 2 "--epochs takes an integer in 1..100000, not 'x'" -- search --epochs=x
+expect 2 "--resume takes no value" -- search --resume=yes
+expect 0 "--samples K" -- help search
+expect 0 "Exit status: 0 done" -- search --help
+expect 0 "--version" -- show --help
+expect 0 "parsec-run 0" -- cache --version
+expect 2 "no command 'serach'" -- help serach
 expect 2 "--device takes cpu, cuda or auto, not 'gpu'" -- search --device gpu
 expect 2 "only --epochs, --threads" -- search --resume --out "$tmp/a" --seed 3
 expect 3 "no usable GPU" -- search "$tiny" "${common[@]}" --device cuda --out "$tmp/gpu"

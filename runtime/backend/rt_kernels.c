@@ -1,4 +1,6 @@
 #include "rt_kernels.h"
+#include "rt_cc.h"
+#include "rt_nvrtc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,33 +63,60 @@ void rt_kmap_free(rt_kmap *m) {
   free(m);
 }
 
-static char *full_key(const cg_spec *s, cg_prec prec) {
+/* The spec as the target runs it, and the precision: what a loaded kernel is
+ * found by. */
+static char *full_key(const cg_spec *spec, cg_target t, cg_prec prec) {
+  const cg_spec on = cg_spec_on(spec, t);
   char buf[1024];
-  cg_spec_key(s, buf, sizeof buf);
+  cg_spec_key(&on, buf, sizeof buf);
   size_t n = strlen(buf);
   snprintf(buf + n, sizeof buf - n, "|%s", prec == CG_F64 ? "f64" : "f32");
   return strdup(buf);
+}
+
+/* SPECS rendered as TARGET runs them, compiled through the cache C (those
+ * not there yet, together): paths[i], malloc'd, of each compiled form. */
+static int compile_specs(rt_cache *c, cg_target t, cg_prec prec, const cg_spec *specs, int n, char **paths, err_t *e) {
+  char **srcs = calloc((size_t)n + 1, sizeof *srcs);
+  int rc = srcs ? 0 : err_set(e, "out of memory");
+  for (int i = 0; i < n && rc == 0; i++) {
+    const cg_spec on = cg_spec_on(&specs[i], t);
+    if (!(srcs[i] = cg_render(&on, 1, t, prec, e))) rc = -1;
+  }
+  if (rc == 0) rc = rt_cache_get(c, (const char *const *)srcs, n, paths, e);
+  for (int i = 0; i < n && srcs; i++) free(srcs[i]);
+  free(srcs);
+  return rc;
+}
+
+/* Loads the compiled kernel of SPEC from PATH into the map, under KEY. */
+static int load_one(rt_backend *b, const cg_spec *spec, const char *path, char *key, err_t *e) {
+  const cg_spec on = cg_spec_on(spec, b->target);
+  rt_kernel *k = calloc(1, sizeof *k);
+  if (!k) return err_set(e, "out of memory");
+  cg_symbol(&on, b->prec, k->name, sizeof k->name);
+  if (cg_spec_grid(&on, &k->grid, e) != 0 || b->load(b, path, k->name, &k->fn, e) != 0 ||
+      (kmap_put(b->kmap, key, k) != 0 && err_set(e, "out of memory"))) {
+    free(k);
+    return -1;
+  }
+  return 0;
 }
 
 int rt_kernels_get(rt_backend *b, const cg_spec *specs, int n, const rt_kernel **out, err_t *e) {
   if (!b->kmap && !(b->kmap = calloc(1, sizeof *b->kmap))) return err_set(e, "out of memory");
   rt_kmap *m = b->kmap;
   m->stats.requests += n;
-  int *miss = malloc((size_t)n * sizeof *miss);
-  char **srcs = calloc((size_t)n, sizeof *srcs);
-  char **paths = calloc((size_t)n, sizeof *paths);
-  char **keys = calloc((size_t)n, sizeof *keys);
-  int nmiss = 0, rc = 0;
-  if (!miss || !srcs || !paths || !keys) {
-    rc = err_set(e, "out of memory");
-    goto done;
-  }
-  for (int i = 0; i < n; i++) {
-    const cg_spec on = cg_spec_on(&specs[i], b->target);
-    char *key = full_key(&on, b->prec);
+  cg_spec *todo = malloc((size_t)(n + 1) * sizeof *todo);
+  char **paths = calloc((size_t)n + 1, sizeof *paths);
+  char **keys = calloc((size_t)n + 1, sizeof *keys);
+  int nmiss = 0, rc = todo && paths && keys ? 0 : err_set(e, "out of memory");
+  /* the misses, each once */
+  for (int i = 0; i < n && rc == 0; i++) {
+    char *key = full_key(&specs[i], b->target, b->prec);
     if (!key) {
       rc = err_set(e, "out of memory");
-      goto done;
+      break;
     }
     out[i] = kmap_find(m, key);
     int dup = 0;
@@ -97,54 +126,49 @@ int rt_kernels_get(rt_backend *b, const cg_spec *specs, int n, const rt_kernel *
       continue;
     }
     keys[nmiss] = key;
-    srcs[nmiss] = cg_render(&on, 1, b->target, b->prec, e);
-    if (!srcs[nmiss]) {
+    todo[nmiss++] = specs[i];
+  }
+  if (rc == 0 && nmiss > 0) rc = compile_specs(b->cache, b->target, b->prec, todo, nmiss, paths, e);
+  for (int j = 0; j < nmiss && rc == 0; j++) {
+    rc = load_one(b, &todo[j], paths[j], keys[j], e);
+    if (rc == 0) keys[j] = NULL; /* owned by the map */
+  }
+  for (int i = 0; i < n && rc == 0; i++)
+    if (!out[i]) {
+      char *key = full_key(&specs[i], b->target, b->prec);
+      out[i] = key ? kmap_find(m, key) : NULL;
       free(key);
-      keys[nmiss] = NULL;
-      rc = -1;
-      goto done;
     }
-    miss[nmiss++] = i;
+  for (int j = 0; j < nmiss; j++) {
+    free(paths[j]);
+    free(keys[j]);
   }
-  if (nmiss > 0) {
-    if (rt_cache_get(b->cache, (const char *const *)srcs, nmiss, paths, e) != 0) {
-      rc = -1;
-      goto done;
-    }
-    for (int j = 0; j < nmiss; j++) {
-      const cg_spec on = cg_spec_on(&specs[miss[j]], b->target), *s = &on;
-      rt_kernel *k = calloc(1, sizeof *k);
-      if (!k) {
-        rc = err_set(e, "out of memory");
-        goto done;
-      }
-      cg_symbol(s, b->prec, k->name, sizeof k->name);
-      if (cg_spec_grid(s, &k->grid, e) != 0 || b->load(b, paths[j], k->name, &k->fn, e) != 0 ||
-          kmap_put(m, keys[j], k) != 0) {
-        free(k);
-        rc = -1;
-        goto done;
-      }
-      keys[j] = NULL; /* owned by the map */
-    }
-    for (int i = 0; i < n; i++)
-      if (!out[i]) {
-        const cg_spec on = cg_spec_on(&specs[i], b->target);
-        char *key = full_key(&on, b->prec);
-        out[i] = kmap_find(m, key);
-        free(key);
-      }
-  }
-done:
-  for (int j = 0; j < n && srcs; j++) {
-    free(srcs[j]);
-    if (paths) free(paths[j]);
-    if (keys) free(keys[j]);
-  }
-  free(miss);
-  free(srcs);
+  free(todo);
   free(paths);
   free(keys);
+  return rc;
+}
+
+int rt_kernels_precompile(const char *target, const char *arch, const cg_spec *specs, int n, rt_precompiled *info,
+                          err_t *e) {
+  rt_cc cc;
+  rt_compiler comp;
+  char identity[512];
+  cg_target t = strcmp(target, "cuda") == 0 ? CG_TARGET_CUDA : CG_TARGET_C;
+  if (t == CG_TARGET_C && strcmp(target, "cpu") != 0)
+    return err_set_code(e, ERR_USAGE, "--precompile takes cpu or cuda, not '%s'", target);
+  if (t == CG_TARGET_C ? rt_cc_init(&cc, e) != 0 : rt_nvrtc_compiler(&comp, arch, identity, sizeof identity, e) != 0)
+    return -1;
+  if (t == CG_TARGET_C) comp = rt_cc_compiler(&cc);
+  rt_cache *c;
+  if (rt_cache_open(&c, &comp, e) != 0) return -1;
+  char **paths = calloc((size_t)n + 1, sizeof *paths);
+  int rc = paths ? compile_specs(c, t, CG_F32, specs, n, paths, e) : err_set(e, "out of memory");
+  for (int i = 0; i < n && paths; i++) free(paths[i]);
+  free(paths);
+  info->stats = *rt_cache_stats_of(c);
+  snprintf(info->dir, sizeof info->dir, "%s", rt_cache_dir(c));
+  rt_cache_close(c);
   return rc;
 }
 

@@ -15,4 +15,16 @@ int rt_kernels_get(rt_backend *b, const cg_spec *specs, int n, const rt_kernel *
 rt_cache_stats rt_kernel_stats(rt_backend *b);
 void rt_kmap_free(rt_kmap *m);
 
+/* What `parsecgen --precompile` did. */
+typedef struct {
+  rt_cache_stats stats; /* misses: compiled now; disk_hits: there already */
+  char dir[4096];       /* the cache directory */
+} rt_precompiled;
+
+/* Compiles SPECS into the kernel cache ahead of a run, as a backend of
+ * TARGET ("cpu", or "cuda" for the GPU architecture ARCH, "sm_90") would:
+ * the same rendering and cache as rt_kernels_get, without a device. */
+int rt_kernels_precompile(const char *target, const char *arch, const cg_spec *specs, int n, rt_precompiled *info,
+                          err_t *e);
+
 #endif

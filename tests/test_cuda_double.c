@@ -640,9 +640,9 @@ static void test_search_runs_as_on_the_cpu(void **state) {
     snprintf(out[i], sizeof out[i], "%s/search-%s", dir, devices[i]);
     rt_search_opts o = {.space = PARSEC_SOURCE_DIR "/tests/spaces/tiny.lua", .data = data, .out = out[i],
                         .epochs = 2, .samples = 3, .batch = 16, .limit = -1, .seed = 5, .threads = 0,
-                        .temperature = -1, .split = -1, .arch_lr = -1, .device = devices[i], .quiet = 1};
+                        .temperature = NAN, .split = NAN, .arch_lr = NAN, .device = devices[i], .quiet = 1};
     err_t e = ERR_INIT;
-    if (rt_search_run(&o, &e) != RT_OK) fail_msg("search on %s: %s", devices[i], err_msg(&e));
+    if (rt_search_run(&o, &e) != 0) fail_msg("search on %s: %s", devices[i], err_msg(&e));
   }
   double h[2] = {last_logged(out[0], "entropy"), last_logged(out[1], "entropy")};
   double l[2] = {last_logged(out[0], "train_loss"), last_logged(out[1], "train_loss")};
@@ -698,9 +698,9 @@ static void test_training_runs_as_on_the_cpu(void **state) {
     snprintf(out[i], sizeof out[i], "%s/train-%s", dir, devices[i]);
     rt_train_opts o = {.genotype = geno, .space = PARSEC_SOURCE_DIR "/tests/spaces/tiny.lua", .data = data,
                        .out = out[i], .layers = -1, .channels = -1, .epochs = 2, .batch = 16, .cutout = -1,
-                       .limit = -1, .seed = 4, .threads = -1, .lr = -1, .drop_path = 0.3, .auxiliary = 1,
+                       .limit = -1, .seed = 4, .threads = -1, .lr = NAN, .drop_path = 0.3, .auxiliary = 1,
                        .device = devices[i], .progress = 0, .quiet = 1};
-    if (rt_train_run(&o, &e) != RT_OK) fail_msg("train on %s: %s", devices[i], err_msg(&e));
+    if (rt_train_run(&o, &e) != 0) fail_msg("train on %s: %s", devices[i], err_msg(&e));
   }
   double l[2] = {last_logged(out[0], "train_loss"), last_logged(out[1], "train_loss")};
   if (!(fabs(l[0] - l[1]) < 1e-3 * l[0])) fail_msg("train loss %.7g on the CPU, %.7g through the CUDA backend", l[0], l[1]);

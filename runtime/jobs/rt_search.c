@@ -5,7 +5,7 @@
 #include "rt_dist.h"
 #include "io.h"
 #include "rt_model.h"
-#include "rt_progress.h"
+#include "rt_job.h"
 #include "rt_rundir.h"
 #include "rt_runner.h"
 #include "sp_json.h"
@@ -14,11 +14,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,12 +25,35 @@
 
 /* the resolved settings of a run (what a checkpoint records) */
 typedef struct {
-  char data[1024];
+  char data[RT_FIELD_STR_MAX];
   int epochs, samples, batch, limit, seed;
   double temperature, split, arch_lr;
   double lr, lr_min, momentum, weight_decay, grad_clip, beta1, beta2;
-  char init_from[1024];
+  char init_from[RT_FIELD_STR_MAX];
 } settings;
+
+#define SET(f) offsetof(settings, f)
+#define OPT(f) offsetof(rt_search_opts, f)
+static const rt_field fields[] = {
+    {"data", RT_FIELD_STR, SET(data), OPT(data)},
+    {"epochs", RT_FIELD_INT, SET(epochs), OPT(epochs)},
+    {"samples", RT_FIELD_INT, SET(samples), OPT(samples)},
+    {"batch", RT_FIELD_INT, SET(batch), OPT(batch)},
+    {"limit", RT_FIELD_INT, SET(limit), OPT(limit)},
+    {"seed", RT_FIELD_INT, SET(seed), OPT(seed)},
+    {"temperature", RT_FIELD_NUM, SET(temperature), OPT(temperature)},
+    {"split", RT_FIELD_NUM, SET(split), OPT(split)},
+    {"arch_lr", RT_FIELD_NUM, SET(arch_lr), OPT(arch_lr)},
+    {"lr", RT_FIELD_NUM, SET(lr), RT_NO_OPTION},
+    {"lr_min", RT_FIELD_NUM, SET(lr_min), RT_NO_OPTION},
+    {"momentum", RT_FIELD_NUM, SET(momentum), RT_NO_OPTION},
+    {"weight_decay", RT_FIELD_NUM, SET(weight_decay), RT_NO_OPTION},
+    {"grad_clip", RT_FIELD_NUM, SET(grad_clip), RT_NO_OPTION},
+    {"arch_beta1", RT_FIELD_NUM, SET(beta1), RT_NO_OPTION},
+    {"arch_beta2", RT_FIELD_NUM, SET(beta2), RT_NO_OPTION},
+    {"init_from", RT_FIELD_STR, SET(init_from), OPT(init_from)},
+};
+#define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 
 typedef struct {
   const rt_search_opts *o;
@@ -59,43 +81,25 @@ typedef struct {
   size_t step_peak, child_alone, supernet_bytes;
   double worst_ratio;
   rt_cache_stats cache0;
-  rt_progress prog;
-  int graphs_said; /* the reason graphs went off was printed */
+  rt_job job;
 } search;
-
-/* ---------- signals ---------- */
-
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig) {
-  interrupted = sig;
-  signal(sig, SIG_DFL); /* a second signal ends the process at once */
-}
-
-static void catch_signals(void) {
-  interrupted = 0;
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-}
 
 /* ---------- settings ---------- */
 
+/* The space's recipe (its transfer recipe for a transfer search, paper
+ * section 4.2), then every option given on the command line. */
 static void resolve(search *s) {
-  const rt_search_opts *o = s->o;
   const sp_search *r = &s->sp.search;
   settings *st = &s->st;
-  snprintf(st->data, sizeof st->data, "%s", o->data ? o->data : r->data);
-  st->epochs = o->epochs >= 0 ? o->epochs : r->epochs;
-  st->samples = o->samples >= 0 ? o->samples : r->samples;
-  st->batch = o->batch >= 0 ? o->batch : r->batch;
-  st->limit = o->limit >= 0 ? o->limit : r->limit;
-  st->seed = o->seed >= 0 ? o->seed : r->seed;
-  st->temperature = o->temperature > 0 ? o->temperature : r->temperature;
-  st->split = o->split > 0 ? o->split : r->split;
-  st->arch_lr = o->arch_lr > 0 ? o->arch_lr : r->arch_lr;
+  snprintf(st->data, sizeof st->data, "%s", r->data);
+  st->epochs = r->epochs;
+  st->samples = r->samples;
+  st->batch = r->batch;
+  st->limit = r->limit;
+  st->seed = r->seed;
+  st->temperature = r->temperature;
+  st->split = r->split;
+  st->arch_lr = r->arch_lr;
   st->lr = r->lr;
   st->lr_min = r->lr_min;
   st->momentum = r->momentum;
@@ -103,60 +107,15 @@ static void resolve(search *s) {
   st->grad_clip = r->grad_clip;
   st->beta1 = r->arch_beta1;
   st->beta2 = r->arch_beta2;
-  snprintf(st->init_from, sizeof st->init_from, "%s", o->init_from ? o->init_from : "");
-  if (o->init_from) { /* transfer (paper section 4.2): the space's transfer recipe */
-    st->epochs = o->epochs >= 0 ? o->epochs : s->sp.transfer.epochs;
-    st->arch_lr = o->arch_lr > 0 ? o->arch_lr : s->sp.transfer.arch_lr;
-    st->batch = o->batch >= 0 ? o->batch : s->sp.transfer.batch;
-    if (s->sp.transfer.samples > 0 && o->samples < 0) st->samples = s->sp.transfer.samples;
+  st->init_from[0] = 0;
+  if (s->o->init_from) {
+    const sp_transfer *t = &s->sp.transfer;
+    st->epochs = t->epochs;
+    st->arch_lr = t->arch_lr;
+    st->batch = t->batch;
+    if (t->samples > 0) st->samples = t->samples;
   }
-}
-
-static cJSON *settings_json(const settings *st) {
-  cJSON *j = cJSON_CreateObject();
-  cJSON_AddStringToObject(j, "data", st->data);
-  cJSON_AddNumberToObject(j, "epochs", st->epochs);
-  cJSON_AddNumberToObject(j, "samples", st->samples);
-  cJSON_AddNumberToObject(j, "batch", st->batch);
-  cJSON_AddNumberToObject(j, "limit", st->limit);
-  cJSON_AddNumberToObject(j, "seed", st->seed);
-  cJSON_AddNumberToObject(j, "temperature", st->temperature);
-  cJSON_AddNumberToObject(j, "split", st->split);
-  cJSON_AddNumberToObject(j, "arch_lr", st->arch_lr);
-  cJSON_AddNumberToObject(j, "lr", st->lr);
-  cJSON_AddNumberToObject(j, "lr_min", st->lr_min);
-  cJSON_AddNumberToObject(j, "momentum", st->momentum);
-  cJSON_AddNumberToObject(j, "weight_decay", st->weight_decay);
-  cJSON_AddNumberToObject(j, "grad_clip", st->grad_clip);
-  cJSON_AddNumberToObject(j, "arch_beta1", st->beta1);
-  cJSON_AddNumberToObject(j, "arch_beta2", st->beta2);
-  cJSON_AddStringToObject(j, "init_from", st->init_from);
-  return j;
-}
-
-static int settings_from_json(settings *st, const cJSON *j, err_t *e) {
-  const char *ints[] = {"epochs", "samples", "batch", "limit", "seed"};
-  int *iv[] = {&st->epochs, &st->samples, &st->batch, &st->limit, &st->seed};
-  const char *nums[] = {"temperature", "split", "arch_lr", "lr", "lr_min", "momentum", "weight_decay", "grad_clip",
-                        "arch_beta1", "arch_beta2"};
-  double *nv[] = {&st->temperature, &st->split, &st->arch_lr, &st->lr, &st->lr_min, &st->momentum,
-                  &st->weight_decay, &st->grad_clip, &st->beta1, &st->beta2};
-  for (int i = 0; i < 5; i++) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, ints[i]);
-    if (!cJSON_IsNumber(v)) return err_set(e, "checkpoint settings lack '%s'", ints[i]);
-    *iv[i] = v->valueint;
-  }
-  for (int i = 0; i < 10; i++) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, nums[i]);
-    if (!cJSON_IsNumber(v)) return err_set(e, "checkpoint settings lack '%s'", nums[i]);
-    *nv[i] = v->valuedouble;
-  }
-  const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "data");
-  const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, "init_from");
-  if (!cJSON_IsString(d) || !cJSON_IsString(f)) return err_set(e, "checkpoint settings lack 'data'");
-  snprintf(st->data, sizeof st->data, "%s", d->valuestring);
-  snprintf(st->init_from, sizeof st->init_from, "%s", f->valuestring);
-  return 0;
+  rt_fields_apply(fields, NFIELDS, st, s->o);
 }
 
 /* ---------- data ---------- */
@@ -328,8 +287,6 @@ static int log_epoch(search *s, double lr, const gt_genotype *mode, double macc,
   long req = cs.requests - s->cache0.requests, miss = cs.misses - s->cache0.misses;
   double comp = cs.compile_seconds - s->cache0.compile_seconds;
   int steps = (int)s->steps_done;
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
   char *mt = gt_to_text(&s->sp, mode);
   cJSON *j = cJSON_CreateObject();
   cJSON_AddNumberToObject(j, "epoch", s->epoch + 1);
@@ -347,29 +304,17 @@ static int log_epoch(search *s, double lr, const gt_genotype *mode, double macc,
   cJSON_AddNumberToObject(k, "hits", (double)(req - miss));
   cJSON_AddNumberToObject(k, "misses", (double)miss);
   cJSON_AddNumberToObject(k, "compile_seconds", comp);
-  cJSON *m = cJSON_AddObjectToObject(j, "memory");
+  cJSON *m = cJSON_CreateObject();
   cJSON_AddNumberToObject(m, "step_peak_activation_bytes", (double)s->step_peak);
   cJSON_AddNumberToObject(m, "largest_child_alone_bytes", (double)s->child_alone);
   cJSON_AddNumberToObject(m, "step_peak_over_largest_child", s->worst_ratio);
   cJSON_AddNumberToObject(m, "parameter_bytes", (double)(s->lay.nparams * 3 + s->lay.nstats) * (double)s->b->elem);
   cJSON_AddNumberToObject(m, "supernet_activation_bytes", (double)s->supernet_bytes);
-  cJSON_AddNumberToObject(m, "max_rss_bytes", (double)ru.ru_maxrss * 1024.0);
-  if (s->run.device_peak) cJSON_AddNumberToObject(m, "device_used_peak_bytes", (double)s->run.device_peak);
-  if (s->run.graph_launches) cJSON_AddNumberToObject(j, "graph_launches", (double)s->run.graph_launches);
-  char *line = cJSON_PrintUnformatted(j);
-  cJSON_Delete(j);
-  char path[4200];
-  snprintf(path, sizeof path, "%s/log.jsonl", s->dir);
-  int rc = line ? io_append_line(path, line, e) : err_set(e, "out of memory");
-  free(line);
-  if (s->run.graphs_off[0] && !s->graphs_said && !s->o->quiet) {
-    fprintf(stderr, "parsec-run search: CUDA graphs off, running the steps one by one: %s\n", s->run.graphs_off);
-    s->graphs_said = 1;
-  }
+  int rc = rt_job_log(&s->job, j, m, &s->run, e);
+  char gpu_mem[64];
+  rt_job_screen_note(&s->job, &s->run, gpu_mem, sizeof gpu_mem);
   if (!s->o->quiet) {
-    char gpu_mem[64] = "";
-    if (s->run.device_peak) snprintf(gpu_mem, sizeof gpu_mem, "  GPU %.0f MiB in use", (double)s->run.device_peak / (1 << 20));
-    rt_progress_clear(&s->prog);
+    rt_progress_clear(&s->job.prog);
     printf("epoch %d/%d  lr %.4f  loss %.3f  acc %5.1f%%  entropy %.2f  mode acc %5.1f%%  %.1f s  "
            "%.1f children/s  kernels %ld/%ld hit  arena %.1f MiB (supernet %.1f MiB)%s\n",
            s->epoch + 1, s->st.epochs, lr, steps ? s->loss_sum / steps : 0, steps ? 100 * s->acc_sum / steps : 0,
@@ -384,7 +329,9 @@ static int log_epoch(search *s, double lr, const gt_genotype *mode, double macc,
 
 /* ---------- checkpoints ---------- */
 
-static int save_checkpoint(search *s, err_t *e) {
+/* The state at the start of step STEP of epoch EPOCH (0-based): a resumed
+ * run continues from there. */
+static int save_checkpoint(search *s, int epoch, int step, err_t *e) {
   size_t pb = s->lay.nparams * s->b->elem, sb = s->lay.nstats * s->b->elem, lb = sizeof(double) * (size_t)s->d.total;
   void *params = malloc(pb ? pb : 1), *mom = malloc(pb ? pb : 1), *stats = malloc(sb ? sb : 1);
   double *am = malloc(lb), *av = malloc(lb);
@@ -397,9 +344,9 @@ static int save_checkpoint(search *s, err_t *e) {
   cJSON_AddStringToObject(h, "format", "parsec-checkpoint");
   cJSON_AddStringToObject(h, "kind", "search");
   cJSON_AddItemToObject(h, "space", cJSON_Parse(space ? space : "{}"));
-  cJSON_AddItemToObject(h, "settings", settings_json(&s->st));
-  cJSON_AddNumberToObject(h, "epoch", s->epoch);
-  cJSON_AddNumberToObject(h, "step", s->step);
+  cJSON_AddItemToObject(h, "settings", rt_fields_json(fields, NFIELDS, &s->st));
+  cJSON_AddNumberToObject(h, "epoch", epoch);
+  cJSON_AddNumberToObject(h, "step", step);
   cJSON_AddNumberToObject(h, "elem", (double)s->b->elem);
   cJSON_AddNumberToObject(h, "adam_t", (double)s->d.t);
   rng_to_json(h, "sample_rng", &s->sample_rng);
@@ -443,8 +390,7 @@ static int load_checkpoint(search *s, rt_ckpt *c, cJSON **hdr, err_t *e) {
   int rc = space ? sp_from_json(&s->sp, space, path, e) : err_set(e, "out of memory");
   free(space);
   if (rc) return -1;
-  return settings_from_json(&s->st, cJSON_GetObjectItemCaseSensitive(*hdr, "settings"), e) ? err_prefix(e, "%s", path)
-                                                                                             : 0;
+  return rt_fields_read(fields, NFIELDS, &s->st, cJSON_GetObjectItemCaseSensitive(*hdr, "settings"), path, e);
 }
 
 static int restore_state(search *s, rt_ckpt *c, const cJSON *h, err_t *e) {
@@ -466,19 +412,26 @@ static int restore_state(search *s, rt_ckpt *c, const cJSON *h, err_t *e) {
   const cJSON *ep = cJSON_GetObjectItemCaseSensitive(h, "epoch");
   const cJSON *st = cJSON_GetObjectItemCaseSensitive(h, "step");
   const cJSON *acc = cJSON_GetObjectItemCaseSensitive(h, "epoch_so_far");
-  if (!cJSON_IsNumber(t) || !cJSON_IsNumber(ep) || !cJSON_IsNumber(st) || !cJSON_IsObject(acc))
-    return err_set(e, "%s: damaged checkpoint header", path);
+  const char *sums[] = {"loss_sum", "acc_sum", "steps", "children", "seconds"};
+  double sv[5];
+  int ok = cJSON_IsNumber(t) && cJSON_IsNumber(ep) && cJSON_IsNumber(st) && cJSON_IsObject(acc);
+  for (int i = 0; i < 5 && ok; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(acc, sums[i]);
+    ok = cJSON_IsNumber(v);
+    if (ok) sv[i] = v->valuedouble;
+  }
+  if (!ok) return err_set(e, "%s: damaged checkpoint header", path);
   if (s->b->upload(s->b, s->m.params, params, pb, e) || s->b->upload(s->b, s->m.mom, mom, pb, e) ||
       (sb && s->b->upload(s->b, s->m.stats, stats, sb, e)) || rt_dist_set(&s->d, lg, am, av, (long)t->valuedouble, e))
     return -1;
   if (rng_from_json(h, "sample_rng", &s->sample_rng, e) || rng_from_json(h, "aug_rng", &s->aug_rng, e)) return -1;
   s->epoch = ep->valueint;
   s->step = st->valueint;
-  s->loss_sum = cJSON_GetObjectItemCaseSensitive(acc, "loss_sum")->valuedouble;
-  s->acc_sum = cJSON_GetObjectItemCaseSensitive(acc, "acc_sum")->valuedouble;
-  s->steps_done = (long)cJSON_GetObjectItemCaseSensitive(acc, "steps")->valuedouble;
-  s->children = (long)cJSON_GetObjectItemCaseSensitive(acc, "children")->valuedouble;
-  s->wall = cJSON_GetObjectItemCaseSensitive(acc, "seconds")->valuedouble;
+  s->loss_sum = sv[0];
+  s->acc_sum = sv[1];
+  s->steps_done = (long)sv[2];
+  s->children = (long)sv[3];
+  s->wall = sv[4];
   return 0;
 }
 
@@ -557,19 +510,41 @@ static void teardown(search *s) {
   sp_free(&s->sp);
 }
 
+/* The step at s->step of the current epoch: its batches, Algorithm 1, the
+ * epoch's sums. */
+static int run_step(search *s, const int *torder, const int *sorder, double lr, err_t *e) {
+  int at = s->step * s->st.batch;
+  int tn = s->ntrain - at < s->st.batch ? s->ntrain - at : s->st.batch;
+  /* the search split is walked alongside, wrapping if it is the shorter */
+  int sat = (int)(((long)s->step * s->st.batch) % s->nsearch);
+  int sn = s->nsearch - sat < s->st.batch ? s->nsearch - sat : s->st.batch;
+  if (sn > tn) sn = tn;
+  double t0 = now_s();
+  if (search_step(s, torder + at, tn, sorder + sat, sn, lr, e) != 0) return -1;
+  s->wall += now_s() - t0;
+  s->steps_done++;
+  return 0;
+}
+
+/* The end of an epoch: the mode on the search split, the log line, the
+ * outputs, and the checkpoint of the next epoch's start. */
+static int end_epoch(search *s, double lr, err_t *e) {
+  gt_genotype mode;
+  rt_dist_mode(&s->d, &mode);
+  double macc, mloss;
+  if (evaluate_mode(s, &mode, &macc, &mloss, e) != 0 || log_epoch(s, lr, &mode, macc, mloss, e) != 0 ||
+      write_outputs(s, &mode, e) != 0)
+    return -1;
+  return save_checkpoint(s, s->epoch + 1, 0, e);
+}
+
+/* Epochs from the current position to the last; 0, ERR_INTERRUPTED, or a
+ * failure's status. */
 static int run_epochs(search *s, err_t *e) {
   int nsteps = steps_per_epoch(s);
   int *torder = malloc(sizeof(int) * (size_t)s->ntrain), *sorder = malloc(sizeof(int) * (size_t)s->nsearch);
-  if (!torder || !sorder) {
-    free(torder);
-    free(sorder);
-    return err_set(e, "out of memory");
-  }
-  const char *stop_after = getenv("PARSEC_TEST_INTERRUPT_AFTER"); /* test hook: acts as a SIGINT after N steps */
-  long budget = stop_after ? strtol(stop_after, NULL, 10) : -1;
-  rt_progress_init(&s->prog, s->o->progress, s->o->quiet, "children/s");
-  int rc = RT_OK;
-  for (; s->epoch < s->st.epochs && rc == RT_OK; s->epoch++) {
+  int rc = torder && sorder ? 0 : err_set(e, "out of memory");
+  while (rc == 0 && s->epoch < s->st.epochs) {
     double lr = cosine_lr(&s->st, s->epoch);
     epoch_order(s, s->epoch, torder, sorder);
     if (s->step == 0) {
@@ -579,94 +554,71 @@ static int run_epochs(search *s, err_t *e) {
     s->step_peak = s->child_alone = 0;
     s->worst_ratio = 1;
     s->cache0 = rt_kernel_stats(s->b);
-    for (; s->step < nsteps; s->step++) {
-      int at = s->step * s->st.batch;
-      int tn = s->ntrain - at < s->st.batch ? s->ntrain - at : s->st.batch;
-      /* the search split is walked alongside, wrapping if it is the shorter */
-      int sat = (int)(((long)s->step * s->st.batch) % s->nsearch);
-      int sn = s->nsearch - sat < s->st.batch ? s->nsearch - sat : s->st.batch;
-      if (sn > tn) sn = tn;
-      double t0 = now_s();
-      if (search_step(s, torder + at, tn, sorder + sat, sn, lr, e) != 0) {
-        rc = RT_FAILED;
+    while (rc == 0 && s->step < nsteps) {
+      if (run_step(s, torder, sorder, lr, e) != 0) {
+        rc = err_status(e);
         break;
       }
-      s->wall += now_s() - t0;
-      s->steps_done++;
-      rt_progress_step(&s->prog, s->epoch, s->st.epochs, s->step + 1, nsteps, s->wall / s->steps_done,
-                       s->steps_done ? s->loss_sum / s->steps_done : 0, s->children / (s->wall > 0 ? s->wall : 1));
-      if (budget > 0 && --budget == 0) interrupted = SIGINT;
-      if (interrupted) {
-        s->step++;
-        if (s->step == nsteps) break; /* the epoch's end is checkpointed below */
-        rt_progress_clear(&s->prog);
-        rc = save_checkpoint(s, e) == 0 ? RT_INTERRUPTED : RT_FAILED;
-        break;
+      s->step++;
+      rt_job_step(&s->job, s->epoch, s->st.epochs, s->step, nsteps, s->wall / s->steps_done,
+                  s->loss_sum / s->steps_done, s->children / (s->wall > 0 ? s->wall : 1));
+      if (rt_job_stopping(&s->job) && s->step < nsteps) { /* at an epoch's end, its own checkpoint serves */
+        rt_progress_clear(&s->job.prog);
+        rc = save_checkpoint(s, s->epoch, s->step, e) == 0 ? ERR_INTERRUPTED : err_status(e);
       }
     }
-    if (rc != RT_OK) break;
-    gt_genotype mode;
-    rt_dist_mode(&s->d, &mode);
-    double macc, mloss;
-    if (evaluate_mode(s, &mode, &macc, &mloss, e) != 0 || log_epoch(s, lr, &mode, macc, mloss, e) != 0 ||
-        write_outputs(s, &mode, e) != 0) {
-      rc = RT_FAILED;
+    if (rc != 0) break;
+    if (end_epoch(s, lr, e) != 0) {
+      rc = err_status(e);
       break;
     }
-    s->step = 0;
     s->epoch++;
-    int ck = save_checkpoint(s, e);
-    s->epoch--;
-    if (ck != 0) rc = RT_FAILED;
-    else if (interrupted) {
-      s->epoch++;
-      rc = RT_INTERRUPTED;
-      break;
-    }
+    s->step = 0;
+    if (rt_job_stopping(&s->job)) rc = ERR_INTERRUPTED;
   }
-  rt_progress_clear(&s->prog);
   free(torder);
   free(sorder);
   return rc;
 }
 
-int rt_search_run(const rt_search_opts *o, err_t *e) {
-  search s;
-  memset(&s, 0, sizeof s);
-  s.o = o;
-  int rc = setup(&s, e);
-  if (rc != 0) {
-    int code = err_status(e);
-    teardown(&s);
-    return code;
-  }
-  if (!o->quiet) {
-    printf("parsec search: space '%s' on %s (%d images: %d train, %d search), %d epoch%s of %d steps, K = %d, "
-           "batch %d, seed %d\n",
-           s.sp.name, s.st.data, s.data.n, s.ntrain, s.nsearch, s.st.epochs, s.st.epochs == 1 ? "" : "s",
-           steps_per_epoch(&s), s.st.samples,
-           s.st.batch, s.st.seed);
-    printf("device: %s; parameters %.2f M; outputs in %s/\n", s.b->device, (double)nw_param_count(&s.lay) / 1e6,
-           s.dir);
-    if (o->resume) printf("resuming at epoch %d, step %d\n", s.epoch + 1, s.step + 1);
-    fflush(stdout);
-  }
-  catch_signals();
-  rc = run_epochs(&s, e);
-  if (rc == RT_INTERRUPTED && !o->quiet)
+static void say_start(const search *s) {
+  printf("parsec search: space '%s' on %s (%d images: %d train, %d search), %d epoch%s of %d steps, K = %d, "
+         "batch %d, seed %d\n",
+         s->sp.name, s->st.data, s->data.n, s->ntrain, s->nsearch, s->st.epochs, s->st.epochs == 1 ? "" : "s",
+         steps_per_epoch(s), s->st.samples, s->st.batch, s->st.seed);
+  printf("device: %s; parameters %.2f M; outputs in %s/\n", s->b->device, (double)nw_param_count(&s->lay) / 1e6,
+         s->dir);
+  if (s->o->resume) printf("resuming at epoch %d, step %d\n", s->epoch + 1, s->step + 1);
+  fflush(stdout);
+}
+
+static void say_end(search *s, int rc) {
+  if (rc == ERR_INTERRUPTED)
     printf("interrupted: checkpoint written at epoch %d, step %d; continue with: parsec-run search --resume --out %s\n",
-           s.epoch + 1, s.step + 1, s.dir);
-  if (rc == RT_OK && !o->quiet) {
-    gt_genotype mode;
-    rt_dist_mode(&s.d, &mode);
-    char *t = gt_to_text(&s.sp, &mode);
-    printf("search finished: entropy %.2f; the mode genotype is in %s/genotype.txt:\n%s\n"
-           "outputs: log.jsonl, distribution.json, genotype.txt, cells.dot, checkpoint.bin in %s/\n",
-           rt_dist_entropy(&s.d), s.dir, t ? t : "", s.dir);
-    free(t);
+           s->epoch + 1, s->step + 1, s->dir);
+  if (rc != 0) return;
+  gt_genotype mode;
+  rt_dist_mode(&s->d, &mode);
+  char *t = gt_to_text(&s->sp, &mode);
+  printf("search finished: entropy %.2f; the mode genotype is in %s/genotype.txt:\n%s\n"
+         "outputs: log.jsonl, distribution.json, genotype.txt, cells.dot, checkpoint.bin in %s/\n",
+         rt_dist_entropy(&s->d), s->dir, t ? t : "", s->dir);
+  free(t);
+}
+
+int rt_search_run(const rt_search_opts *o, err_t *e) {
+  search *s = calloc(1, sizeof *s);
+  if (!s) return err_set(e, "out of memory"), ERR_FAILED;
+  s->o = o;
+  int rc = setup(s, e) == 0 ? 0 : err_status(e);
+  if (rc == 0) {
+    if (!o->quiet) say_start(s);
+    rt_job_begin(&s->job, "search", s->dir, o->progress, o->quiet, "children/s");
+    rc = run_epochs(s, e);
+    rt_job_end(&s->job);
+    if (!o->quiet) say_end(s, rc);
   }
-  signal(SIGINT, SIG_DFL);
-  signal(SIGTERM, SIG_DFL);
-  teardown(&s);
+  teardown(s);
+  free(s);
   return rc;
 }

@@ -18,8 +18,9 @@ typedef struct {
   const char *space;   /* .lua, compiled directory, or a bundled space's name */
   const char *data;    /* NULL: the space's recipe */
   const char *out;     /* the run directory */
-  int epochs, samples, batch, limit, seed, threads; /* < 0: the recipe's */
-  double temperature, split, arch_lr;               /* < 0: the recipe's */
+  int epochs, samples, batch, limit, seed; /* < 0: the recipe's */
+  double temperature, split, arch_lr;       /* NaN: the recipe's */
+  int threads;                              /* CPU threads, 0: all cores */
   const char *device;  /* cpu, cuda, auto */
   int resume;
   const char *init_from; /* a run directory whose distribution starts this search (transfer) */
@@ -28,10 +29,8 @@ typedef struct {
   int no_graphs; /* on a GPU, no CUDA graphs for the plans that repeat (the mode's evaluation) */
 } rt_search_opts;
 
-/* Exit codes the CLI passes on. */
-enum { RT_OK = 0, RT_FAILED = ERR_FAILED, RT_NO_DEVICE = ERR_NO_DEVICE, RT_INTERRUPTED = ERR_INTERRUPTED };
-
-/* Runs (or resumes) a search; returns one of the codes above. */
+/* Runs (or resumes) a search; returns 0, ERR_INTERRUPTED (a checkpoint was
+ * written), or the failure's exit status (err.h) with its message in E. */
 int rt_search_run(const rt_search_opts *o, err_t *e);
 
 #endif

@@ -3,28 +3,51 @@
 #include "rt_data.h"
 #include "rt_device.h"
 #include "io.h"
-#include "rt_progress.h"
+#include "rt_job.h"
 #include "rt_rundir.h"
 #include "rt_runner.h"
 #include "rt_safetensors.h"
-#include "rt_search.h"
 #include "sp_json.h"
 
 #include <cJSON.h>
 #include <inttypes.h>
 #include <math.h>
-#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
+/* the resolved settings of a training (what a checkpoint records); the
+ * network's reductions travel beside them */
 typedef struct {
-  char data[1024], test_data[1024];
-  int epochs, batch, cutout, limit, seed, auxiliary;
+  char data[RT_FIELD_STR_MAX], test_data[RT_FIELD_STR_MAX];
+  int epochs, batch, cutout, limit, seed, auxiliary, cells, channels;
   double lr, lr_min, momentum, weight_decay, grad_clip, drop_path, aux_weight;
 } tsettings;
+
+#define SET(f) offsetof(tsettings, f)
+#define OPT(f) offsetof(rt_train_opts, f)
+static const rt_field fields[] = {
+    {"data", RT_FIELD_STR, SET(data), OPT(data)},
+    {"test_data", RT_FIELD_STR, SET(test_data), OPT(test_data)},
+    {"epochs", RT_FIELD_INT, SET(epochs), OPT(epochs)},
+    {"batch", RT_FIELD_INT, SET(batch), OPT(batch)},
+    {"cutout", RT_FIELD_INT, SET(cutout), OPT(cutout)},
+    {"limit", RT_FIELD_INT, SET(limit), OPT(limit)},
+    {"seed", RT_FIELD_INT, SET(seed), OPT(seed)},
+    {"auxiliary", RT_FIELD_INT, SET(auxiliary), OPT(auxiliary)},
+    {"cells", RT_FIELD_INT, SET(cells), RT_NO_OPTION},
+    {"channels", RT_FIELD_INT, SET(channels), OPT(channels)},
+    {"lr", RT_FIELD_NUM, SET(lr), OPT(lr)},
+    {"lr_min", RT_FIELD_NUM, SET(lr_min), RT_NO_OPTION},
+    {"momentum", RT_FIELD_NUM, SET(momentum), RT_NO_OPTION},
+    {"weight_decay", RT_FIELD_NUM, SET(weight_decay), RT_NO_OPTION},
+    {"grad_clip", RT_FIELD_NUM, SET(grad_clip), RT_NO_OPTION},
+    {"drop_path", RT_FIELD_NUM, SET(drop_path), OPT(drop_path)},
+    {"aux_weight", RT_FIELD_NUM, SET(aux_weight), RT_NO_OPTION},
+};
+#define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 
 typedef struct {
   const rt_train_opts *o;
@@ -46,14 +69,8 @@ typedef struct {
   int epoch;
   long batches;
   char dir[4096];
-  rt_progress prog;
+  rt_job job;
 } trainer;
-
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) {
-  stop = sig;
-  signal(sig, SIG_DFL);
-}
 
 static double now_s(void) {
   struct timespec t;
@@ -63,83 +80,72 @@ static double now_s(void) {
 
 /* ---------- settings ---------- */
 
+/* The network as the settings give it: the evaluation network with their
+ * cells (more or fewer: DARTS's reduction rule), channels, auxiliary head
+ * and drop path. */
+static void shape_net(trainer *t) {
+  const tsettings *st = &t->st;
+  int cells = t->net.cells;
+  t->net = t->sp.eval_net;
+  t->net.channels = st->channels;
+  if (st->cells != t->sp.eval_net.cells) {
+    t->net.cells = st->cells;
+    t->net.nreductions = 0;
+    int r1 = st->cells / 3, r2 = 2 * st->cells / 3;
+    t->net.reductions[t->net.nreductions++] = r1;
+    if (r2 != r1) t->net.reductions[t->net.nreductions++] = r2;
+  }
+  (void)cells;
+  t->net.auxiliary = st->auxiliary;
+  t->net.drop_path = st->drop_path;
+}
+
+/* The space's training recipe, then every option given. */
 static void resolve(trainer *t) {
   const rt_train_opts *o = t->o;
   const sp_train *r = &t->sp.train;
   tsettings *st = &t->st;
-  snprintf(st->data, sizeof st->data, "%s", o->data ? o->data : t->sp.search.data);
-  snprintf(st->test_data, sizeof st->test_data, "%s", o->test_data ? o->test_data : "");
-  st->epochs = o->epochs >= 0 ? o->epochs : r->epochs;
-  st->batch = o->batch >= 0 ? o->batch : r->batch;
-  st->cutout = o->cutout >= 0 ? o->cutout : r->cutout;
-  st->limit = o->limit >= 0 ? o->limit : 0;
-  st->seed = o->seed >= 0 ? o->seed : 0;
-  st->lr = o->lr > 0 ? o->lr : r->lr;
+  snprintf(st->data, sizeof st->data, "%s", t->sp.search.data);
+  st->test_data[0] = 0;
+  st->epochs = r->epochs;
+  st->batch = r->batch;
+  st->cutout = r->cutout;
+  st->limit = 0;
+  st->seed = 0;
+  st->auxiliary = t->sp.eval_net.auxiliary;
+  st->cells = o->layers > 0 ? o->layers : t->sp.eval_net.cells;
+  st->channels = t->sp.eval_net.channels;
+  st->lr = r->lr;
   st->lr_min = r->lr_min;
   st->momentum = r->momentum;
   st->weight_decay = r->weight_decay;
   st->grad_clip = r->grad_clip;
-  st->drop_path = o->drop_path >= 0 ? o->drop_path : t->sp.eval_net.drop_path;
-  st->auxiliary = o->auxiliary >= 0 ? o->auxiliary : t->sp.eval_net.auxiliary;
+  st->drop_path = t->sp.eval_net.drop_path;
   st->aux_weight = t->sp.eval_net.auxiliary_weight;
-  t->net = t->sp.eval_net;
-  if (o->layers > 0 || o->channels > 0) {
-    if (o->channels > 0) t->net.channels = o->channels;
-    if (o->layers > 0 && o->layers != t->net.cells) { /* more or fewer cells: the DARTS reduction rule */
-      t->net.cells = o->layers;
-      t->net.nreductions = 0;
-      int r1 = o->layers / 3, r2 = 2 * o->layers / 3;
-      t->net.reductions[t->net.nreductions++] = r1;
-      if (r2 != r1) t->net.reductions[t->net.nreductions++] = r2;
-    }
-  }
-  t->net.auxiliary = st->auxiliary;
-  t->net.drop_path = st->drop_path;
+  rt_fields_apply(fields, NFIELDS, st, o);
+  shape_net(t);
 }
 
+/* The settings and the network's reductions, for the checkpoint. */
 static cJSON *settings_json(const trainer *t) {
-  const tsettings *st = &t->st;
-  cJSON *j = cJSON_CreateObject();
-  cJSON_AddStringToObject(j, "data", st->data);
-  cJSON_AddStringToObject(j, "test_data", st->test_data);
-  const char *in[] = {"epochs", "batch", "cutout", "limit", "seed", "auxiliary", "cells", "channels"};
-  int iv[] = {st->epochs, st->batch, st->cutout, st->limit, st->seed, st->auxiliary, t->net.cells, t->net.channels};
-  for (int i = 0; i < 8; i++) cJSON_AddNumberToObject(j, in[i], iv[i]);
-  const char *dn[] = {"lr", "lr_min", "momentum", "weight_decay", "grad_clip", "drop_path", "aux_weight"};
-  double dv[] = {st->lr, st->lr_min, st->momentum, st->weight_decay, st->grad_clip, st->drop_path, st->aux_weight};
-  for (int i = 0; i < 7; i++) cJSON_AddNumberToObject(j, dn[i], dv[i]);
+  cJSON *j = rt_fields_json(fields, NFIELDS, &t->st);
   cJSON_AddItemToObject(j, "reductions", cJSON_CreateIntArray(t->net.reductions, t->net.nreductions));
   return j;
 }
 
-static int settings_from(trainer *t, const cJSON *j, err_t *e) {
-  tsettings *st = &t->st;
-  const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "data"), *td = cJSON_GetObjectItemCaseSensitive(j, "test_data");
-  if (!cJSON_IsString(d) || !cJSON_IsString(td)) return err_set(e, "checkpoint settings lack the data");
-  snprintf(st->data, sizeof st->data, "%s", d->valuestring);
-  snprintf(st->test_data, sizeof st->test_data, "%s", td->valuestring);
-  const char *in[] = {"epochs", "batch", "cutout", "limit", "seed", "auxiliary", "cells", "channels"};
-  t->net = t->sp.eval_net;
-  int *iv[] = {&st->epochs, &st->batch, &st->cutout, &st->limit, &st->seed, &st->auxiliary, &t->net.cells,
-               &t->net.channels};
-  for (int i = 0; i < 8; i++) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, in[i]);
-    if (!cJSON_IsNumber(v)) return err_set(e, "checkpoint settings lack '%s'", in[i]);
-    *iv[i] = v->valueint;
-  }
-  const char *dn[] = {"lr", "lr_min", "momentum", "weight_decay", "grad_clip", "drop_path", "aux_weight"};
-  double *dv[] = {&st->lr, &st->lr_min, &st->momentum, &st->weight_decay, &st->grad_clip, &st->drop_path,
-                  &st->aux_weight};
-  for (int i = 0; i < 7; i++) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, dn[i]);
-    if (!cJSON_IsNumber(v)) return err_set(e, "checkpoint settings lack '%s'", dn[i]);
-    *dv[i] = v->valuedouble;
-  }
+static int settings_from(trainer *t, const cJSON *j, const char *path, err_t *e) {
+  if (rt_fields_read(fields, NFIELDS, &t->st, j, path, e) != 0) return -1;
+  shape_net(t);
   const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reductions");
-  t->net.nreductions = cJSON_GetArraySize(r) < 16 ? cJSON_GetArraySize(r) : 16;
-  for (int i = 0; i < t->net.nreductions; i++) t->net.reductions[i] = cJSON_GetArrayItem(r, i)->valueint;
-  t->net.auxiliary = st->auxiliary;
-  t->net.drop_path = st->drop_path;
+  int n = cJSON_GetArraySize(r);
+  if (!cJSON_IsArray(r) || n > (int)(sizeof t->net.reductions / sizeof t->net.reductions[0])) return err_set(e, "%s: the checkpoint's reductions are damaged", path);
+  t->net.nreductions = n;
+  for (int i = 0; i < n; i++) {
+    const cJSON *v = cJSON_GetArrayItem(r, i);
+    if (!cJSON_IsNumber(v) || v->valueint < 0 || v->valueint >= t->net.cells)
+      return err_set(e, "%s: the checkpoint's reductions are damaged", path);
+    t->net.reductions[i] = v->valueint;
+  }
   return 0;
 }
 
@@ -155,7 +161,8 @@ static int host_blocks(trainer *t, float **params, float **stats, float **mom, e
          (mom && rt_model_get(&t->m, *mom, t->m.mom, pb, e));
 }
 
-static int save(trainer *t, err_t *e) {
+/* The checkpoint and the weights after EPOCHS finished epochs. */
+static int save(trainer *t, int epochs, err_t *e) {
   float *params = NULL, *stats = NULL, *mom = NULL;
   int rc = host_blocks(t, &params, &stats, &mom, e);
   char path[4200];
@@ -167,7 +174,7 @@ static int save(trainer *t, err_t *e) {
     cJSON_AddItemToObject(h, "space", cJSON_Parse(space ? space : "{}"));
     cJSON_AddStringToObject(h, "genotype", gtext ? gtext : "");
     cJSON_AddItemToObject(h, "settings", settings_json(t));
-    cJSON_AddNumberToObject(h, "epoch", t->epoch);
+    cJSON_AddNumberToObject(h, "epoch", epochs);
     cJSON_AddNumberToObject(h, "batches", (double)t->batches);
     rng_to_json(h, "data_rng", &t->data_rng);
     rng_to_json(h, "drop_rng", &t->drop_rng);
@@ -185,7 +192,7 @@ static int save(trainer *t, err_t *e) {
     char cells[32], chans[32], ep[32];
     snprintf(cells, sizeof cells, "%d", t->net.cells);
     snprintf(chans, sizeof chans, "%d", t->net.channels);
-    snprintf(ep, sizeof ep, "%d", t->epoch);
+    snprintf(ep, sizeof ep, "%d", epochs);
     char *gtext = gt_to_text(&t->sp, &t->g);
     /* the input normalisation travels with the weights: an export needs it */
     char mean[256] = "", std[256] = "", red[128] = "";
@@ -227,7 +234,7 @@ static int restore(trainer *t, err_t *e) {
   free(space);
   const cJSON *gt = cJSON_GetObjectItemCaseSensitive(h, "genotype");
   if (rc == 0) rc = cJSON_IsString(gt) ? gt_parse(&t->sp, gt->valuestring, &t->g, path, e) : err_set(e, "%s: no genotype", path);
-  if (rc == 0) rc = settings_from(t, cJSON_GetObjectItemCaseSensitive(h, "settings"), e);
+  if (rc == 0) rc = settings_from(t, cJSON_GetObjectItemCaseSensitive(h, "settings"), path, e);
   const cJSON *ep = cJSON_GetObjectItemCaseSensitive(h, "epoch"), *ba = cJSON_GetObjectItemCaseSensitive(h, "batches");
   if (rc == 0 && (!cJSON_IsNumber(ep) || !cJSON_IsNumber(ba))) rc = err_set(e, "%s: damaged checkpoint header", path);
   if (rc == 0) {
@@ -366,12 +373,7 @@ static int train_epoch(trainer *t, double lr, double drop, double *loss, double 
   rng_shuffle(&r, order, n);
   double ls = 0, cs = 0, t0 = now_s();
   int rc = 0;
-  static long budget = -2; /* test hook: PARSEC_TEST_INTERRUPT_AFTER=N acts as a SIGINT after N steps */
-  if (budget == -2) {
-    const char *v = getenv("PARSEC_TEST_INTERRUPT_AFTER");
-    budget = v ? strtol(v, NULL, 10) : -1;
-  }
-  for (int s = 0; s < steps && rc == 0 && !stop; s++) {
+  for (int s = 0; s < steps && rc == 0 && !rt_job_stopping(&t->job); s++) {
     int m = n - s * B < B ? n - s * B : B;
     rt_data_batch(&t->train, order + s * B, m, t->mean, t->std, &t->aug, &t->data_rng, t->run.himg, t->b->elem,
                   t->run.hlab);
@@ -387,15 +389,14 @@ static int train_epoch(trainer *t, double lr, double drop, double *loss, double 
     ls += -res.loglik;
     cs += res.correct;
     t->batches++;
-    if (budget > 0 && --budget == 0) stop = SIGINT;
     double el = now_s() - t0;
-    rt_progress_step(&t->prog, t->epoch, t->st.epochs, s + 1, steps, el / (s + 1), ls / ((double)(s + 1) * B),
-                     (s + 1) * B / (el > 0 ? el : 1));
+    rt_job_step(&t->job, t->epoch, t->st.epochs, s + 1, steps, el / (s + 1), ls / ((double)(s + 1) * B),
+                (s + 1) * B / (el > 0 ? el : 1));
   }
   free(order);
   *loss = ls / n;
   *acc = cs / n;
-  if (stop && rc == 0) return 1; /* interrupted: the epoch is not finished */
+  if (rt_job_stopping(&t->job) && rc == 0) return 1; /* interrupted: the epoch is not finished */
   return rc;
 }
 
@@ -410,102 +411,88 @@ static int write_static(trainer *t, err_t *e) {
   return rt_rundir_write_cells(t->dir, &t->sp, &t->g, "trained genotype", 1, NULL, e);
 }
 
-int rt_train_run(const rt_train_opts *o, err_t *e) {
-  trainer *t = calloc(1, sizeof *t);
-  if (!t) return err_set(e, "out of memory"), RT_FAILED;
-  t->o = o;
-  if (setup(t, e) != 0) {
-    int code = err_status(e);
-    teardown(t);
-    free(t);
-    return code;
+/* The epoch's log line and the checkpoint after it; its line on screen. */
+static int end_epoch(trainer *t, double lr, double drop, double loss, double acc, double tloss, double tacc,
+                     double secs, err_t *e) {
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddNumberToObject(j, "epoch", t->epoch + 1);
+  cJSON_AddNumberToObject(j, "lr", lr);
+  cJSON_AddNumberToObject(j, "drop_path", drop);
+  cJSON_AddNumberToObject(j, "train_loss", loss);
+  cJSON_AddNumberToObject(j, "train_acc", acc);
+  if (t->has_test) {
+    cJSON_AddNumberToObject(j, "test_loss", tloss);
+    cJSON_AddNumberToObject(j, "test_acc", tacc);
   }
-  int rc = write_static(t, e) ? RT_FAILED : RT_OK;
-  if (!o->quiet) {
-    printf("parsec train: %s on %s (%d training images%s), %d cells, C %d, %.3f M parameters (%.3f M with the "
-           "auxiliary head), %d epoch%s, batch %d, drop path %.2f, cutout %d; outputs in %s/\n",
-           t->sp.name, t->st.data, t->train.n, t->has_test ? "" : ", no test set", t->net.cells, t->net.channels,
-           (double)params_without_aux(&t->lay) / 1e6, (double)nw_param_count(&t->lay) / 1e6, t->st.epochs,
-           t->st.epochs == 1 ? "" : "s", t->st.batch, t->st.drop_path, t->st.cutout, t->dir);
-    printf("device: %s%s\n", t->b->device, t->run.graphs ? "; steps replayed as a CUDA graph" : "");
-    if (o->resume) printf("resuming after epoch %d\n", t->epoch);
-    fflush(stdout);
-  }
-  stop = 0;
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
-  rt_progress_init(&t->prog, o->progress, o->quiet, "images/s");
-  double tacc = 0, tloss = 0;
-  int graphs_said = 0;
-  for (; t->epoch < t->st.epochs && rc == RT_OK; t->epoch++) {
+  cJSON_AddNumberToObject(j, "seconds", secs);
+  cJSON *m = cJSON_CreateObject();
+  cJSON_AddNumberToObject(m, "arena_bytes", (double)t->run.cap);
+  if (rt_job_log(&t->job, j, m, &t->run, e) != 0 || save(t, t->epoch + 1, e) != 0) return -1;
+  rt_progress_clear(&t->job.prog);
+  char gpu_mem[64];
+  rt_job_screen_note(&t->job, &t->run, gpu_mem, sizeof gpu_mem);
+  if (t->o->quiet) return 0;
+  if (t->has_test)
+    printf("epoch %d/%d  lr %.4f  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.1f s%s\n", t->epoch + 1,
+           t->st.epochs, lr, loss, 100 * acc, tloss, 100 * tacc, secs, gpu_mem);
+  else
+    printf("epoch %d/%d  lr %.4f  train loss %.4f acc %.2f%%  %.1f s%s\n", t->epoch + 1, t->st.epochs, lr, loss,
+           100 * acc, secs, gpu_mem);
+  fflush(stdout);
+  return 0;
+}
+
+/* Epochs from the current one to the last; 0, ERR_INTERRUPTED, or a
+ * failure's status.  *tacc, *tloss: the last test figures. */
+static int run_epochs(trainer *t, double *tacc, double *tloss, err_t *e) {
+  while (t->epoch < t->st.epochs) {
     double lr = t->st.lr_min + 0.5 * (t->st.lr - t->st.lr_min) * (1 + cos(M_PI * t->epoch / t->st.epochs));
     double drop = t->st.drop_path * t->epoch / t->st.epochs, loss = 0, acc = 0, t0 = now_s();
     int r = train_epoch(t, lr, drop, &loss, &acc, e);
-    if (r == 1) {
-      rc = RT_INTERRUPTED;
-      break;
-    }
-    if (r != 0 || (t->has_test && evaluate(t, &tacc, &tloss, e) != 0)) {
-      rc = RT_FAILED;
-      break;
-    }
-    double secs = now_s() - t0;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "epoch", t->epoch + 1);
-    cJSON_AddNumberToObject(j, "lr", lr);
-    cJSON_AddNumberToObject(j, "drop_path", drop);
-    cJSON_AddNumberToObject(j, "train_loss", loss);
-    cJSON_AddNumberToObject(j, "train_acc", acc);
-    if (t->has_test) {
-      cJSON_AddNumberToObject(j, "test_loss", tloss);
-      cJSON_AddNumberToObject(j, "test_acc", tacc);
-    }
-    cJSON_AddNumberToObject(j, "seconds", secs);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    cJSON *m = cJSON_AddObjectToObject(j, "memory");
-    cJSON_AddNumberToObject(m, "arena_bytes", (double)t->run.cap);
-    cJSON_AddNumberToObject(m, "max_rss_bytes", (double)ru.ru_maxrss * 1024.0);
-    if (t->run.device_peak) cJSON_AddNumberToObject(m, "device_used_peak_bytes", (double)t->run.device_peak);
-    if (t->run.graph_launches) cJSON_AddNumberToObject(j, "graph_launches", (double)t->run.graph_launches);
-    char *line = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/log.jsonl", t->dir);
+    if (r == 1) return ERR_INTERRUPTED; /* the last finished epoch's checkpoint stands */
+    if (r != 0 || (t->has_test && evaluate(t, tacc, tloss, e) != 0) ||
+        end_epoch(t, lr, drop, loss, acc, *tloss, *tacc, now_s() - t0, e) != 0)
+      return err_status(e);
     t->epoch++;
-    if (!line || io_append_line(path, line, e) != 0 || save(t, e) != 0) rc = RT_FAILED;
-    t->epoch--;
-    free(line);
-    rt_progress_clear(&t->prog);
-    if (!o->quiet && rc == RT_OK) {
-      if (t->run.graphs_off[0] && !graphs_said) {
-        fprintf(stderr, "parsec-run train: CUDA graphs off, running the steps one by one: %s\n", t->run.graphs_off);
-        graphs_said = 1;
-      }
-      char gpu_mem[64] = "";
-      if (t->run.device_peak)
-        snprintf(gpu_mem, sizeof gpu_mem, "  GPU %.0f MiB in use", (double)t->run.device_peak / (1 << 20));
-      if (t->has_test)
-        printf("epoch %d/%d  lr %.4f  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.1f s%s\n", t->epoch + 1,
-               t->st.epochs, lr, loss, 100 * acc, tloss, 100 * tacc, secs, gpu_mem);
-      else
-        printf("epoch %d/%d  lr %.4f  train loss %.4f acc %.2f%%  %.1f s%s\n", t->epoch + 1, t->st.epochs, lr, loss,
-               100 * acc, secs, gpu_mem);
-      fflush(stdout);
-    }
   }
-  rt_progress_clear(&t->prog);
-  signal(SIGINT, SIG_DFL);
-  signal(SIGTERM, SIG_DFL);
-  if (rc == RT_INTERRUPTED && !o->quiet)
+  return 0;
+}
+
+static void say_start(const trainer *t) {
+  printf("parsec train: %s on %s (%d training images%s), %d cells, C %d, %.3f M parameters (%.3f M with the "
+         "auxiliary head), %d epoch%s, batch %d, drop path %.2f, cutout %d; outputs in %s/\n",
+         t->sp.name, t->st.data, t->train.n, t->has_test ? "" : ", no test set", t->net.cells, t->net.channels,
+         (double)params_without_aux(&t->lay) / 1e6, (double)nw_param_count(&t->lay) / 1e6, t->st.epochs,
+         t->st.epochs == 1 ? "" : "s", t->st.batch, t->st.drop_path, t->st.cutout, t->dir);
+  printf("device: %s%s\n", t->b->device, t->run.graphs ? "; steps replayed as a CUDA graph" : "");
+  if (t->o->resume) printf("resuming after epoch %d\n", t->epoch);
+  fflush(stdout);
+}
+
+static void say_end(const trainer *t, int rc, double tacc) {
+  if (rc == ERR_INTERRUPTED)
     printf("interrupted in epoch %d: the last finished epoch is checkpointed; continue with: parsec-run train --resume "
            "--out %s\n",
            t->epoch + 1, t->dir);
-  if (rc == RT_OK && !o->quiet) {
-    if (t->has_test) printf("trained: test error %.2f%% (accuracy %.2f%%)", 100 * (1 - tacc), 100 * tacc);
-    else printf("trained");
-    printf(", %.3f M parameters; weights in %s/weights.safetensors\n", (double)params_without_aux(&t->lay) / 1e6,
-           t->dir);
+  if (rc != 0) return;
+  if (t->has_test) printf("trained: test error %.2f%% (accuracy %.2f%%)", 100 * (1 - tacc), 100 * tacc);
+  else printf("trained");
+  printf(", %.3f M parameters; weights in %s/weights.safetensors\n", (double)params_without_aux(&t->lay) / 1e6,
+         t->dir);
+}
+
+int rt_train_run(const rt_train_opts *o, err_t *e) {
+  trainer *t = calloc(1, sizeof *t);
+  if (!t) return err_set(e, "out of memory"), ERR_FAILED;
+  t->o = o;
+  int rc = setup(t, e) == 0 && write_static(t, e) == 0 ? 0 : err_status(e);
+  if (rc == 0) {
+    if (!o->quiet) say_start(t);
+    double tacc = 0, tloss = 0;
+    rt_job_begin(&t->job, "train", t->dir, o->progress, o->quiet, "images/s");
+    rc = run_epochs(t, &tacc, &tloss, e);
+    rt_job_end(&t->job);
+    if (!o->quiet) say_end(t, rc, tacc);
   }
   teardown(t);
   free(t);

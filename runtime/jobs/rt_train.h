@@ -12,15 +12,17 @@ typedef struct {
   const char *space;    /* with --genotype: the space (default: darts) */
   const char *data, *test_data;
   const char *out;
-  int layers, channels, epochs, batch, cutout, limit, seed, threads; /* < 0: the recipe's */
-  double lr, drop_path;                                               /* < 0: the recipe's */
+  int layers, channels, epochs, batch, cutout, limit, seed; /* < 0: the recipe's */
+  double lr, drop_path;                                     /* NaN: the recipe's */
+  int threads;                                              /* CPU threads, 0: all cores */
   int auxiliary; /* -1: the recipe's, 0 off, 1 on */
   const char *device;
   int resume, progress, quiet;
   int no_graphs; /* on a GPU, launch each step's kernels instead of a recorded graph */
 } rt_train_opts;
 
-/* Returns RT_OK, RT_FAILED, RT_NO_DEVICE or RT_INTERRUPTED (rt_search.h). */
+/* Returns 0, ERR_INTERRUPTED (the last finished epoch is checkpointed), or
+ * the failure's exit status (err.h) with its message in E. */
 int rt_train_run(const rt_train_opts *o, err_t *e);
 
 #endif

@@ -99,19 +99,61 @@ void rt_trained_free(rt_trained *t) {
   memset(t, 0, sizeof *t);
 }
 
-/* ---------- code generation ---------- */
+/* ---------- the targets ---------- */
 
+/* A growing text. */
 typedef struct {
-  FILE *f;
+  char *s;
+  size_t n, cap;
   int failed;
-} out;
+} text;
 
-static void put(out *o, const char *fmt, ...) {
+static void put(text *t, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  if (vfprintf(o->f, fmt, ap) < 0) o->failed = 1;
+  int n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
+  if (n < 0 || t->failed) return;
+  if (t->n + (size_t)n + 1 > t->cap) {
+    size_t cap = t->cap ? t->cap : 4096;
+    while (cap < t->n + (size_t)n + 1) cap *= 2;
+    char *s = realloc(t->s, cap);
+    if (!s) {
+      t->failed = 1;
+      return;
+    }
+    t->s = s;
+    t->cap = cap;
+  }
+  va_start(ap, fmt);
+  vsnprintf(t->s + t->n, t->cap - t->n, fmt, ap);
+  va_end(ap);
+  t->n += (size_t)n;
 }
+
+/* What differs between the C and the CUDA export: one row each. */
+typedef struct {
+  const char *name;     /* --target */
+  const char *label;    /* for messages */
+  cg_target kernels;    /* the kernels' rendering */
+  const char *source;   /* the forward pass's file */
+  const char *tmpl;     /* its template */
+  const char *makefile; /* the Makefile's template */
+  const char *zero;     /* a memset of (pointer, count) */
+  void (*launch)(text *o, const pl_step *s, const cg_spec *on);
+} target;
+
+static void launch_c(text *o, const pl_step *s, const cg_spec *on);
+static void launch_cuda(text *o, const pl_step *s, const cg_spec *on);
+
+static const target targets[] = {
+    {"c", "C", CG_TARGET_C, "network.c", "templates/export/network.c.in", "templates/export/Makefile.c.in",
+     "  memset(%s, 0, sizeof(float) * %s);\n", launch_c},
+    {"cuda", "CUDA", CG_TARGET_CUDA, "network.cu", "templates/export/network.cu.in", "templates/export/Makefile.cu.in",
+     "  CK(cudaMemset(%s, 0, sizeof(float) * %s));\n", launch_cuda},
+};
+
+/* ---------- the forward pass, step by step ---------- */
 
 static int skipped(const pl_plan *p, const pl_step *s) {
   /* inference ends at the logits: the cross-entropy needs labels it has not */
@@ -131,338 +173,248 @@ static void ref(char *buf, size_t cap, pl_ref r) {
 
 static void dim(char *buf, size_t cap, const pl_dim d) { snprintf(buf, cap, "(%ldL + %ldL * N)", d[0], d[1]); }
 
-static void emit_steps(out *o, const pl_plan *p, int cuda) {
+/* C: the arguments in locals and a call through the kernel's params array */
+static void launch_c(text *o, const pl_step *s, const cg_spec *on) {
+  char sym[128], a[128];
+  cg_symbol(on, CG_F32, sym, sizeof sym);
+  put(o, "  {\n");
+  for (int j = 0; j < s->nargs; j++) {
+    const pl_arg *g = &s->args[j];
+    if (g->kind == PA_REF) {
+      ref(a, sizeof a, g->ref);
+      put(o, "    void *a%d = %s;\n", j, a);
+    } else if (g->kind == PA_INT) {
+      put(o, "    int a%d = %ld;\n", j, g->i);
+    } else if (g->kind == PA_LONG) {
+      put(o, "    long a%d = %ldL;\n", j, g->i);
+    } else {
+      put(o, "    float a%d = (float)%.9g;\n", j, g->kind == PA_FLOAT ? g->f : 0.0f);
+    }
+  }
+  put(o, "    void *args[] = {&N");
+  for (int j = 0; j < s->nargs; j++) put(o, ", &a%d", j);
+  put(o, "};\n    %s(args);\n  }\n", sym);
+}
+
+/* CUDA: a launch of the kernel's grid (a block per work item for @block
+   kernels, else a thread per item) */
+static void launch_cuda(text *o, const pl_step *s, const cg_spec *on) {
+  char sym[128], a[128];
+  cg_symbol(on, CG_F32, sym, sizeof sym);
+  cg_grid gr;
+  err_t e = ERR_INIT;
+  if (cg_spec_grid(on, &gr, &e) != 0) o->failed = 1;
+  err_clear(&e);
+  if (gr.block)
+    put(o, "  %s<<<(unsigned)((%ldL * N + %ldL) * %ldL), %d>>>(N", sym, gr.g0n, gr.g0c, gr.g1, CG_BLOCK_THREADS);
+  else
+    put(o, "  %s<<<blocks(%ldL * N + %ldL, %ldL), 256>>>(N", sym, gr.g0n, gr.g0c, gr.g1);
+  for (int j = 0; j < s->nargs; j++) {
+    const pl_arg *g = &s->args[j];
+    if (g->kind == PA_REF) {
+      ref(a, sizeof a, g->ref);
+      put(o, ", %s%s", strstr(on->k->arg_type[j], "int") ? "(int *)" : "", a);
+    } else if (g->kind == PA_INT || g->kind == PA_LONG) {
+      put(o, ", %ld", g->i);
+    } else {
+      put(o, ", (float)%.9g", g->kind == PA_FLOAT ? g->f : 0.0f);
+    }
+  }
+  put(o, ");\n");
+}
+
+static void gemm_step(text *o, const pl_step *s) {
+  char a[128], b[128], c[128], m[64], n[64], k[64], la[64], lb[64], lc[64];
+  ref(a, sizeof a, s->a);
+  ref(b, sizeof b, s->b);
+  ref(c, sizeof c, s->c);
+  dim(m, sizeof m, s->m);
+  dim(n, sizeof n, s->n);
+  dim(k, sizeof k, s->k);
+  dim(la, sizeof la, s->lda);
+  dim(lb, sizeof lb, s->ldb);
+  dim(lc, sizeof lc, s->ldc);
+  put(o,
+      "  if (gemm_rm(net, %d, %d, %s, %s, %s, (float)%.9g, %s, %s, %s, %s, (float)%.9g, %s, %s)) return fail(err, "
+      "errlen, \"gemm\");\n",
+      s->ta, s->tb, m, n, k, s->alpha, a, la, b, lb, s->beta, c, lc);
+}
+
+static void emit_steps(text *o, const pl_plan *p, const target *tg) {
   for (int i = 0; i < p->nsteps; i++) {
     const pl_step *s = &p->steps[i];
     if (skipped(p, s)) continue;
-    char a[128], b[128], c[128], m[64], n[64], k[64], la[64], lb[64], lc[64];
     put(o, "  /* %s */\n", p->ops[s->op].what);
     if (s->kind == PS_ZERO) {
+      char a[128], n[64];
       ref(a, sizeof a, s->a);
       dim(n, sizeof n, s->count);
-      if (cuda) put(o, "  CK(cudaMemset(%s, 0, sizeof(float) * %s));\n", a, n);
-      else put(o, "  memset(%s, 0, sizeof(float) * %s);\n", a, n);
-      continue;
-    }
-    if (s->kind == PS_GEMM) {
-      ref(a, sizeof a, s->a);
-      ref(b, sizeof b, s->b);
-      ref(c, sizeof c, s->c);
-      dim(m, sizeof m, s->m);
-      dim(n, sizeof n, s->n);
-      dim(k, sizeof k, s->k);
-      dim(la, sizeof la, s->lda);
-      dim(lb, sizeof lb, s->ldb);
-      dim(lc, sizeof lc, s->ldc);
-      put(o, "  if (gemm_rm(net, %d, %d, %s, %s, %s, (float)%.9g, %s, %s, %s, %s, (float)%.9g, %s, %s)) return fail(err, errlen, \"gemm\");\n",
-          s->ta, s->tb, m, n, k, s->alpha, a, la, b, lb, s->beta, c, lc);
-      continue;
-    }
-    const cg_spec on = cg_spec_on(&p->specs[s->spec], cuda ? CG_TARGET_CUDA : CG_TARGET_C), *sp = &on;
-    char sym[128];
-    cg_symbol(sp, CG_F32, sym, sizeof sym);
-    if (!cuda) {
-      put(o, "  {\n");
-      for (int j = 0; j < s->nargs; j++) {
-        const pl_arg *g = &s->args[j];
-        if (g->kind == PA_REF) {
-          ref(a, sizeof a, g->ref);
-          put(o, "    void *a%d = %s;\n", j, a);
-        } else if (g->kind == PA_INT) {
-          put(o, "    int a%d = %ld;\n", j, g->i);
-        } else if (g->kind == PA_LONG) {
-          put(o, "    long a%d = %ldL;\n", j, g->i);
-        } else {
-          put(o, "    float a%d = (float)%.9g;\n", j, g->kind == PA_FLOAT ? g->f : 0.0f);
-        }
-      }
-      put(o, "    void *args[] = {&N");
-      for (int j = 0; j < s->nargs; j++) put(o, ", &a%d", j);
-      put(o, "};\n    %s(args);\n  }\n", sym);
+      put(o, tg->zero, a, n);
+    } else if (s->kind == PS_GEMM) {
+      gemm_step(o, s);
     } else {
-      cg_grid gr;
-      err_t e = ERR_INIT;
-      if (cg_spec_grid(sp, &gr, &e) != 0) o->failed = 1;
-      err_clear(&e);
-      if (gr.block) /* one block per work item */
-        put(o, "  %s<<<(unsigned)((%ldL * N + %ldL) * %ldL), %d>>>(N", sym, gr.g0n, gr.g0c, gr.g1, CG_BLOCK_THREADS);
-      else
-        put(o, "  %s<<<blocks(%ldL * N + %ldL, %ldL), 256>>>(N", sym, gr.g0n, gr.g0c, gr.g1);
-      for (int j = 0; j < s->nargs; j++) {
-        const pl_arg *g = &s->args[j];
-        if (g->kind == PA_REF) {
-          ref(a, sizeof a, g->ref);
-          put(o, ", %s%s", strstr(sp->k->arg_type[j], "int") ? "(int *)" : "", a);
-        } else if (g->kind == PA_INT || g->kind == PA_LONG) {
-          put(o, ", %ld", g->i);
-        } else {
-          put(o, ", (float)%.9g", g->kind == PA_FLOAT ? g->f : 0.0f);
-        }
-      }
-      put(o, ");\n");
+      const cg_spec on = cg_spec_on(&p->specs[s->spec], tg->kernels);
+      tg->launch(o, s, &on);
     }
   }
 }
 
-/* the parts of network.c and network.cu that are the same */
-static void emit_common(out *o, const rt_trained *t, const pl_plan *p) {
-  int C = t->net.input_channels;
-  put(o, "#define ARENA_UNITS %ldL /* per sample */\n#define FIXED_ELEMS %ldL\n#define NPARAMS %zuL\n#define NSTATS %zuL\n",
-      p->arena_units, p->fixed_elems, t->lay.nparams, t->lay.nstats);
-  put(o, "static const float input_mean[%d] = {", C);
-  for (int c = 0; c < C; c++) put(o, "%s%.9gf", c ? ", " : "", t->mean[c]);
-  put(o, "};\nstatic const float input_std[%d] = {", C);
-  for (int c = 0; c < C; c++) put(o, "%s%.9gf", c ? ", " : "", t->std[c]);
-  put(o, "};\n\n");
-  put(o, "static int fail(char *err, size_t errlen, const char *what) {\n"
-         "  if (err) snprintf(err, errlen, \"%%s failed\", what);\n  return -1;\n}\n\n");
-  put(o, "void parsec_net_normalise(const unsigned char *pixels, int n, float *out) {\n"
-         "  const long hw = (long)PARSEC_NET_SIZE * PARSEC_NET_SIZE;\n"
-         "  for (long i = 0; i < n; i++)\n"
-         "    for (int c = 0; c < PARSEC_NET_CHANNELS; c++)\n"
-         "      for (long k = 0; k < hw; k++) {\n"
-         "        const long at = (i * PARSEC_NET_CHANNELS + c) * hw + k;\n"
-         "        out[at] = (pixels[at] / 255.0f - input_mean[c]) / input_std[c];\n"
-         "      }\n}\n\n");
-  put(o, "/* weights.bin: \"PARSECW1\", the counts of parameters and statistics (two\n"
-         "   little-endian 64-bit integers), then both as float32 */\n"
-         "static int read_weights(const char *path, float *params, float *stats, char *err, size_t errlen) {\n"
-         "  FILE *f = fopen(path, \"rb\");\n"
-         "  char magic[8];\n  uint64_t counts[2];\n"
-         "  if (!f) { snprintf(err, errlen, \"cannot open %%s\", path); return -1; }\n"
-         "  int ok = fread(magic, 1, 8, f) == 8 && memcmp(magic, \"PARSECW1\", 8) == 0 && fread(counts, 8, 2, f) == 2 &&\n"
-         "           counts[0] == (uint64_t)NPARAMS && counts[1] == (uint64_t)NSTATS &&\n"
-         "           fread(params, 4, NPARAMS, f) == (size_t)NPARAMS && fread(stats, 4, NSTATS, f) == (size_t)NSTATS;\n"
-         "  fclose(f);\n"
-         "  if (!ok) snprintf(err, errlen, \"%%s: not the weights of this network (or truncated)\", path);\n"
-         "  return ok ? 0 : -1;\n}\n\n");
+/* ---------- filling the templates ---------- */
+
+typedef struct {
+  const char *name, *value;
+} var;
+
+/* The embedded template PATH with every @NAME@ of VARS replaced. */
+static char *fill(const char *path, const var *vars, int n, err_t *e) {
+  const em_file *f = em_find(path);
+  if (!f) {
+    err_set(e, "internal: %s is not embedded in this build", path);
+    return NULL;
+  }
+  text o = {0};
+  for (const char *p = f->data; *p;) {
+    const char *at = strchr(p, '@');
+    if (!at) {
+      put(&o, "%s", p);
+      break;
+    }
+    put(&o, "%.*s", (int)(at - p), p);
+    int k = 0;
+    for (; k < n; k++) {
+      size_t l = strlen(vars[k].name);
+      if (strncmp(at + 1, vars[k].name, l) == 0 && at[1 + l] == '@') break;
+    }
+    if (k == n) { /* not a placeholder: an @ of the code */
+      put(&o, "@");
+      p = at + 1;
+      continue;
+    }
+    put(&o, "%s", vars[k].value);
+    p = at + strlen(vars[k].name) + 2;
+  }
+  if (o.failed || !o.s) {
+    free(o.s);
+    err_set(e, "out of memory rendering %s", path);
+    return NULL;
+  }
+  return o.s;
 }
 
-static void emit_header(out *o, const rt_trained *t, const char *gtext) {
-  put(o, "/* The network exported by parsec-run export (parsec %s).\n * %s\n * %d cells, C %d, input %dx%dx%d, %d "
-         "classes. */\n#ifndef PARSEC_NETWORK_H\n#define PARSEC_NETWORK_H\n#include <stddef.h>\n\n",
-      PARSEC_VERSION, gtext, t->net.cells, t->net.channels, t->net.input_channels, t->net.input_size,
-      t->net.input_size, t->net.classes);
-  put(o, "#define PARSEC_NET_CHANNELS %d\n#define PARSEC_NET_SIZE %d\n#define PARSEC_NET_CLASSES %d\n\n",
-      t->net.input_channels, t->net.input_size, t->net.classes);
-  put(o, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
-         "typedef struct parsec_net parsec_net;\n\n"
-         "/* Loads weights.bin; NULL with a message in ERR on failure. */\n"
-         "parsec_net *parsec_net_load(const char *weights_path, char *err, size_t errlen);\n"
-         "void parsec_net_free(parsec_net *net);\n"
-         "/* uint8 pixels [n, C, H, W] to the normalised floats the network takes */\n"
-         "void parsec_net_normalise(const unsigned char *pixels, int n, float *out);\n"
-         "/* logits [n, K] of normalised images [n, C, H, W]; 0, or -1 with ERR */\n"
-         "int parsec_net_forward(parsec_net *net, const float *images, int n, float *logits, char *err, size_t errlen);\n\n"
-         "#ifdef __cplusplus\n}\n#endif\n#endif\n");
+static void floats(char *buf, size_t cap, const float *v, int n) {
+  size_t o = 0;
+  buf[0] = 0;
+  for (int i = 0; i < n && o < cap; i++) o += (size_t)snprintf(buf + o, cap - o, "%s%.9gf", i ? ", " : "", v[i]);
 }
 
-static void emit_c(out *o, const rt_trained *t, const pl_plan *p, const char *kernels, const char *gtext) {
-  put(o, "/* The forward pass of one network, generated by parsec-run export: the\n * kernels specialised for its shapes, "
-         "then each layer call in order.\n * %s */\n#include \"network.h\"\n\n#include <stdint.h>\n#include "
-         "<stdio.h>\n#include <stdlib.h>\n#include <string.h>\n\n",
-      gtext);
-  put(o, "%s\n", kernels);
-  emit_common(o, t, p);
-  put(o, "struct parsec_net {\n  float *params, *stats, *arena;\n  size_t cap;\n};\n\n");
-  put(o, "/* row-major C = alpha op(A) op(B) + beta C: plain loops, rows in parallel */\n"
-         "static int gemm_rm(parsec_net *net, int ta, int tb, long m, long n, long k, float alpha, const float *A, long lda,\n"
-         "                   const float *B, long ldb, float beta, float *C, long ldc) {\n"
-         "  (void)net;\n"
-         "  #pragma omp parallel for schedule(static)\n"
-         "  for (long i = 0; i < m; i++) {\n"
-         "    float *c = C + i * ldc;\n"
-         "    for (long j = 0; j < n; j++) c[j] = beta == 0 ? 0 : beta * c[j];\n"
-         "    if (!tb) {\n"
-         "      for (long l = 0; l < k; l++) {\n"
-         "        const float a = alpha * (ta ? A[l * lda + i] : A[i * lda + l]);\n"
-         "        const float *b = B + l * ldb;\n"
-         "        for (long j = 0; j < n; j++) c[j] += a * b[j];\n"
-         "      }\n"
-         "    } else {\n"
-         "      for (long j = 0; j < n; j++) {\n"
-         "        float s = 0;\n"
-         "        for (long l = 0; l < k; l++) s += (ta ? A[l * lda + i] : A[i * lda + l]) * B[j * ldb + l];\n"
-         "        c[j] += alpha * s;\n"
-         "      }\n"
-         "    }\n"
-         "  }\n"
-         "  return 0;\n}\n\n");
-  put(o, "parsec_net *parsec_net_load(const char *path, char *err, size_t errlen) {\n"
-         "  parsec_net *net = calloc(1, sizeof *net);\n"
-         "  if (net) net->params = malloc(4 * (NPARAMS + 1)), net->stats = malloc(4 * (NSTATS + 1));\n"
-         "  if (!net || !net->params || !net->stats) { snprintf(err, errlen, \"out of memory\"); parsec_net_free(net); return NULL; }\n"
-         "  if (read_weights(path, net->params, net->stats, err, errlen) != 0) { parsec_net_free(net); return NULL; }\n"
-         "  return net;\n}\n\n"
-         "void parsec_net_free(parsec_net *net) {\n"
-         "  if (!net) return;\n  free(net->params);\n  free(net->stats);\n  free(net->arena);\n  free(net);\n}\n\n");
-  put(o, "int parsec_net_forward(parsec_net *net, const float *images, int n, float *logits, char *err, size_t errlen) {\n"
-         "  long N = n;\n"
-         "  const size_t need = (size_t)ARENA_UNITS * N + FIXED_ELEMS;\n"
-         "  if (need > net->cap) {\n"
-         "    free(net->arena);\n"
-         "    net->arena = malloc(need * sizeof(float));\n"
-         "    net->cap = net->arena ? need : 0;\n"
-         "    if (!net->arena) return fail(err, errlen, \"allocating the arena\");\n"
-         "  }\n"
-         "  float *A = net->arena, *F = A + ARENA_UNITS * N, *S = net->stats, *P = net->params;\n"
-         "  (void)F; (void)S; (void)P;\n"
-         "  const long hw = (long)PARSEC_NET_SIZE * PARSEC_NET_SIZE;\n"
-         "  float *img = A + N * %ldL; /* the layout is channel-major: [C, N, H, W] */\n"
-         "  for (long i = 0; i < N; i++)\n"
-         "    for (int c = 0; c < PARSEC_NET_CHANNELS; c++)\n"
-         "      memcpy(img + (c * N + i) * hw, images + (i * PARSEC_NET_CHANNELS + c) * hw, sizeof(float) * hw);\n",
-      p->images.off);
-  emit_steps(o, p, 0);
-  put(o, "  const float *lg = A + N * %ldL; /* [K, N] */\n"
-         "  for (long i = 0; i < N; i++)\n"
-         "    for (int k = 0; k < PARSEC_NET_CLASSES; k++) logits[i * PARSEC_NET_CLASSES + k] = lg[k * N + i];\n"
-         "  return 0;\n}\n",
-      p->logits.off);
+/* network.h, the forward pass and the Makefile of network T for target TG */
+static int render(const rt_trained *t, const pl_plan *p, const target *tg, const char *kernels, const char *gtext,
+                  char *out[3], err_t *e) {
+  char num[10][64], mean[256], std[256];
+  snprintf(num[0], 64, "%d", t->net.cells);
+  snprintf(num[1], 64, "%d", t->net.channels);
+  snprintf(num[2], 64, "%d", t->net.input_channels);
+  snprintf(num[3], 64, "%d", t->net.input_size);
+  snprintf(num[4], 64, "%d", t->net.classes);
+  snprintf(num[5], 64, "%ld", p->arena_units);
+  snprintf(num[6], 64, "%ld", p->fixed_elems);
+  snprintf(num[7], 64, "%zu", t->lay.nparams);
+  snprintf(num[8], 64, "%zu", t->lay.nstats);
+  floats(mean, sizeof mean, t->mean, t->net.input_channels);
+  floats(std, sizeof std, t->std, t->net.input_channels);
+  char images[64], logits[64];
+  snprintf(images, sizeof images, "%ld", p->images.off);
+  snprintf(logits, sizeof logits, "%ld", p->logits.off);
+  text steps = {0};
+  emit_steps(&steps, p, tg);
+  if (steps.failed) return err_set(e, "out of memory rendering the forward pass");
+  var v[] = {{"VERSION", PARSEC_VERSION}, {"GENOTYPE", gtext},      {"CELLS", num[0]},       {"CHANNELS", num[1]},
+             {"IN_CHANNELS", num[2]},     {"SIZE", num[3]},         {"CLASSES", num[4]},     {"ARENA_UNITS", num[5]},
+             {"FIXED_ELEMS", num[6]},     {"NPARAMS", num[7]},      {"NSTATS", num[8]},      {"MEAN", mean},
+             {"STD", std},                {"IMAGES_OFF", images},   {"LOGITS_OFF", logits},  {"KERNELS", kernels},
+             {"STEPS", steps.s ? steps.s : ""}, {"COMMON", ""}};
+  int nv = (int)(sizeof v / sizeof v[0]);
+  char *common = fill("templates/export/common.inc", v, nv, e);
+  v[nv - 1].value = common ? common : "";
+  out[0] = common ? fill("templates/export/network.h.in", v, nv, e) : NULL;
+  out[1] = out[0] ? fill(tg->tmpl, v, nv, e) : NULL;
+  out[2] = out[1] ? fill(tg->makefile, v, nv, e) : NULL;
+  free(common);
+  free(steps.s);
+  return out[2] ? 0 : -1;
 }
 
-static void emit_cuda(out *o, const rt_trained *t, const pl_plan *p, const char *kernels, const char *gtext) {
-  put(o, "/* The forward pass of one network on a GPU, generated by parsec-run export:\n * the kernels specialised for its "
-         "shapes, then each layer call in order;\n * GEMMs through cuBLAS.\n * %s */\n#include \"network.h\"\n\n"
-         "#include <cublas_v2.h>\n#include <cuda_runtime.h>\n#include <stdint.h>\n#include <stdio.h>\n#include "
-         "<stdlib.h>\n#include <string.h>\n\n",
-      gtext);
-  put(o, "%s\n", kernels);
-  emit_common(o, t, p);
-  put(o, "struct parsec_net {\n  float *params, *stats, *arena, *host;\n  size_t cap;\n  cublasHandle_t blas;\n};\n\n"
-         "static unsigned blocks(long outer, long inner) { return (unsigned)((outer * inner + 255) / 256); }\n"
-         "#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { snprintf(err, errlen, \"%%s: %%s\", #x, cudaGetErrorString(e_)); return -1; } } while (0)\n\n"
-         "/* row-major C = op(A) op(B): column-major C^T = op(B)^T op(A)^T */\n"
-         "static int gemm_rm(parsec_net *net, int ta, int tb, long m, long n, long k, float alpha, const float *A, long lda,\n"
-         "                   const float *B, long ldb, float beta, float *C, long ldc) {\n"
-         "  return cublasSgemm(net->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)n, (int)m,\n"
-         "                     (int)k, &alpha, B, (int)ldb, A, (int)lda, &beta, C, (int)ldc) != CUBLAS_STATUS_SUCCESS;\n}\n\n");
-  put(o, "parsec_net *parsec_net_load(const char *path, char *err, size_t errlen) {\n"
-         "  parsec_net *net = (parsec_net *)calloc(1, sizeof *net);\n"
-         "  float *hp = (float *)malloc(4 * (NPARAMS + 1)), *hs = (float *)malloc(4 * (NSTATS + 1));\n"
-         "  int ok = net && hp && hs && read_weights(path, hp, hs, err, errlen) == 0;\n"
-         "  if (ok) ok = cudaMalloc((void **)&net->params, 4 * (NPARAMS + 1)) == cudaSuccess &&\n"
-         "               cudaMalloc((void **)&net->stats, 4 * (NSTATS + 1)) == cudaSuccess &&\n"
-         "               cudaMemcpy(net->params, hp, 4 * NPARAMS, cudaMemcpyHostToDevice) == cudaSuccess &&\n"
-         "               cudaMemcpy(net->stats, hs, 4 * NSTATS, cudaMemcpyHostToDevice) == cudaSuccess &&\n"
-         "               cublasCreate(&net->blas) == CUBLAS_STATUS_SUCCESS;\n"
-         "  if (!ok && err[0] == 0) snprintf(err, errlen, \"cannot set the network up on the GPU\");\n"
-         "  free(hp);\n  free(hs);\n"
-         "  if (!ok) { parsec_net_free(net); return NULL; }\n"
-         "  return net;\n}\n\n"
-         "void parsec_net_free(parsec_net *net) {\n"
-         "  if (!net) return;\n  cudaFree(net->params);\n  cudaFree(net->stats);\n  cudaFree(net->arena);\n"
-         "  if (net->blas) cublasDestroy(net->blas);\n  free(net->host);\n  free(net);\n}\n\n");
-  put(o, "int parsec_net_forward(parsec_net *net, const float *images, int n, float *logits, char *err, size_t errlen) {\n"
-         "  long N = n;\n"
-         "  const size_t need = (size_t)ARENA_UNITS * N + FIXED_ELEMS;\n"
-         "  if (need > net->cap) {\n"
-         "    cudaFree(net->arena);\n    free(net->host);\n"
-         "    CK(cudaMalloc((void **)&net->arena, need * sizeof(float)));\n"
-         "    net->host = (float *)malloc(sizeof(float) * (size_t)N * (PARSEC_NET_CHANNELS * PARSEC_NET_SIZE * PARSEC_NET_SIZE + PARSEC_NET_CLASSES));\n"
-         "    net->cap = need;\n"
-         "  }\n"
-         "  float *A = net->arena, *F = A + ARENA_UNITS * N, *S = net->stats, *P = net->params;\n"
-         "  (void)F; (void)S; (void)P;\n"
-         "  const long hw = (long)PARSEC_NET_SIZE * PARSEC_NET_SIZE;\n"
-         "  for (long i = 0; i < N; i++) /* channel-major on the device: [C, N, H, W] */\n"
-         "    for (int c = 0; c < PARSEC_NET_CHANNELS; c++)\n"
-         "      memcpy(net->host + (c * N + i) * hw, images + (i * PARSEC_NET_CHANNELS + c) * hw, sizeof(float) * hw);\n"
-         "  CK(cudaMemcpy(A + N * %ldL, net->host, sizeof(float) * N * PARSEC_NET_CHANNELS * hw, cudaMemcpyHostToDevice));\n",
-      p->images.off);
-  emit_steps(o, p, 1);
-  put(o, "  CK(cudaGetLastError());\n"
-         "  CK(cudaMemcpy(net->host, A + N * %ldL, sizeof(float) * N * PARSEC_NET_CLASSES, cudaMemcpyDeviceToHost));\n"
-         "  for (long i = 0; i < N; i++)\n"
-         "    for (int k = 0; k < PARSEC_NET_CLASSES; k++) logits[i * PARSEC_NET_CLASSES + k] = net->host[k * N + i];\n"
-         "  return 0;\n}\n",
-      p->logits.off);
-}
-
+/* weights.bin: "PARSECW1", the two counts, the parameters and statistics */
 static int write_weights(const char *path, const rt_trained *t, err_t *e) {
-  FILE *f = fopen(path, "wb");
-  if (!f) return err_set(e, "%s: cannot write: %s", path, strerror(errno));
   uint64_t counts[2] = {t->lay.nparams, t->lay.nstats};
-  int ok = fwrite("PARSECW1", 1, 8, f) == 8 && fwrite(counts, 8, 2, f) == 2 &&
-           fwrite(t->params, 4, t->lay.nparams, f) == t->lay.nparams && fwrite(t->stats, 4, t->lay.nstats, f) == t->lay.nstats;
-  ok = fclose(f) == 0 && ok;
-  return ok ? 0 : err_set(e, "%s: cannot write", path);
+  io_part parts[4] = {{"PARSECW1", 8}, {counts, sizeof counts}, {t->params, t->lay.nparams * 4},
+                      {t->stats, t->lay.nstats * 4}};
+  return io_write_parts(path, parts, 4, 0, e);
+}
+
+static const target *find_target(const char *name, err_t *e) {
+  for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
+    if (strcmp(targets[i].name, name) == 0) return &targets[i];
+  err_set_code(e, ERR_USAGE, "--target takes c or cuda, not '%s'", name);
+  return NULL;
+}
+
+/* The kernels of plan P (not the cross-entropy: inference has no labels),
+ * rendered for TG. */
+static char *render_kernels(const pl_plan *p, const target *tg, err_t *e) {
+  cg_spec *specs = malloc(sizeof *specs * (size_t)(p->nspecs + 1));
+  if (!specs) {
+    err_set(e, "out of memory");
+    return NULL;
+  }
+  int ns = 0;
+  for (int i = 0; i < p->nspecs; i++)
+    if (strcmp(p->specs[i].k->name, "xent") != 0) specs[ns++] = p->specs[i];
+  char *k = cg_render(specs, ns, tg->kernels, CG_F32, e);
+  free(specs);
+  return k;
+}
+
+/* Every file of the export into the new directory DIR. */
+static int write_all(const char *dir, const rt_trained *t, const target *tg, char *const files[3], err_t *e) {
+  const em_file *pred = em_find("templates/export/predict.c");
+  if (!pred) return err_set(e, "internal: the predict program is not embedded in this build");
+  const char *names[4] = {"network.h", tg->source, "Makefile", "predict.c"};
+  const char *texts[4] = {files[0], files[1], files[2], pred->data};
+  char path[4200];
+  if (io_mkdirs(dir, e) != 0) return -1;
+  for (int i = 0; i < 4; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    if (io_write_text(path, texts[i], e) != 0) return -1;
+  }
+  snprintf(path, sizeof path, "%s/weights.bin", dir);
+  if (write_weights(path, t, e) != 0) return -1;
+  return rt_rundir_write_cells(dir, &t->sp, &t->g, "exported genotype", 0, NULL, e);
 }
 
 int rt_export_run(const rt_export_opts *o, err_t *e) {
-  int cuda = strcmp(o->target, "cuda") == 0;
-  if (!cuda && strcmp(o->target, "c") != 0) return err_set(e, "--target takes c or cuda, not '%s'", o->target);
+  const target *tg = find_target(o->target, e);
+  if (!tg) return -1;
   struct stat st;
   if (stat(o->out, &st) == 0)
     return err_set(e, "%s already exists: export into a new directory (nothing was overwritten)", o->out);
   rt_trained t;
   if (rt_trained_open(&t, o->run, o->genotype, o->weights, o->space, e) != 0) return -1;
-  pl_plan p;
+  pl_plan p = {0};
+  char *kernels = NULL, *gtext = NULL, *files[3] = {NULL, NULL, NULL};
   int rc = pl_build_eval(&p, &t.sp, &t.net, &t.lay, &t.g, PL_EVAL, 0, 0, e);
-  cg_spec *specs = NULL;
-  int ns = 0;
-  char *kernels = NULL, *gtext = NULL;
   if (rc == 0) {
-    specs = malloc(sizeof *specs * (size_t)(p.nspecs + 1));
-    for (int i = 0; i < p.nspecs && specs; i++)
-      if (strcmp(p.specs[i].k->name, "xent") != 0) specs[ns++] = p.specs[i];
-    kernels = specs ? cg_render(specs, ns, cuda ? CG_TARGET_CUDA : CG_TARGET_C, CG_F32, e) : NULL;
-    gtext = gt_to_text(&t.sp, &t.g);
-    rc = kernels && gtext ? 0 : -1;
+    kernels = render_kernels(&p, tg, e);
+    gtext = kernels ? gt_to_text(&t.sp, &t.g) : NULL;
+    rc = gtext ? render(&t, &p, tg, kernels, gtext, files, e) : -1;
   }
-  if (rc == 0) rc = io_mkdirs(o->out, e);
-  char path[4200];
-  if (rc == 0) {
-    snprintf(path, sizeof path, "%s/%s", o->out, cuda ? "network.cu" : "network.c");
-    out w = {fopen(path, "w"), 0};
-    if (!w.f) rc = err_set(e, "%s: cannot write: %s", path, strerror(errno));
-    else {
-      if (cuda) emit_cuda(&w, &t, &p, kernels, gtext);
-      else emit_c(&w, &t, &p, kernels, gtext);
-      if (fclose(w.f) != 0 || w.failed) rc = err_set(e, "%s: cannot write", path);
-    }
-  }
-  if (rc == 0) {
-    snprintf(path, sizeof path, "%s/network.h", o->out);
-    out w = {fopen(path, "w"), 0};
-    if (!w.f) rc = err_set(e, "%s: cannot write", path);
-    else {
-      emit_header(&w, &t, gtext);
-      if (fclose(w.f) != 0 || w.failed) rc = err_set(e, "%s: cannot write", path);
-    }
-  }
-  if (rc == 0) {
-    snprintf(path, sizeof path, "%s/weights.bin", o->out);
-    rc = write_weights(path, &t, e);
-  }
-  const em_file *pred = em_find("templates/export/predict.c");
-  if (rc == 0 && !pred) rc = err_set(e, "internal: the predict program is not embedded in this build");
-  if (rc == 0) {
-    snprintf(path, sizeof path, "%s/predict.c", o->out);
-    rc = io_write_text(path, pred->data, e);
-  }
-  if (rc == 0) {
-    snprintf(path, sizeof path, "%s/Makefile", o->out);
-    const char *mk = cuda ? "# Builds predict: the CUDA toolkit (nvcc, cuBLAS) and zlib.\n"
-                            "NVCC ?= nvcc\nARCH ?= native\n\n"
-                            "predict: predict.c network.cu network.h\n"
-                            "\t$(NVCC) -O3 -arch=$(ARCH) -o predict predict.c network.cu -lcublas -lz\n\n"
-                            "clean:\n\trm -f predict\n"
-                          : "# Builds predict: a C compiler, libm and zlib (OpenMP when the compiler has it).\n"
-                            "CC ?= cc\nCFLAGS ?= -O3 -march=native -fopenmp\n\n"
-                            "predict: predict.c network.c network.h\n"
-                            "\t$(CC) $(CFLAGS) -o predict predict.c network.c -lm -lz\n\n"
-                            "clean:\n\trm -f predict\n";
-    rc = io_write_text(path, mk, e);
-  }
-  if (rc == 0) rc = rt_rundir_write_cells(o->out, &t.sp, &t.g, "exported genotype", 0, NULL, e);
-  if (rc == 0) {
-    printf("exported %s (%d cells, C %d, %zu parameters) for %s to %s/: network.%s, network.h, weights.bin, "
+  if (rc == 0) rc = write_all(o->out, &t, tg, files, e);
+  if (rc == 0)
+    printf("exported %s (%d cells, C %d, %zu parameters) for %s to %s/: %s, network.h, weights.bin, "
            "predict.c, Makefile, cells.dot\nbuild with: make -C %s\nthen: %s/predict %s/weights.bin IMAGES [LABELS]\n",
-           t.sp.name, t.net.cells, t.net.channels, nw_param_count(&t.lay), cuda ? "CUDA" : "C", o->out,
-           cuda ? "cu" : "c", o->out, o->out, o->out);
-  }
-  free(specs);
+           t.sp.name, t.net.cells, t.net.channels, nw_param_count(&t.lay), tg->label, o->out, tg->source, o->out,
+           o->out, o->out);
+  for (int i = 0; i < 3; i++) free(files[i]);
   free(kernels);
   free(gtext);
   pl_free(&p);

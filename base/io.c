@@ -38,10 +38,13 @@ char *io_read_file(const char *path, const char *what, size_t max, size_t *len, 
     err_set(e, "%s: cannot read%s%s: %s", path, sep, what, strerror(errno));
   } else if (!S_ISREG(st.st_mode)) {
     err_set(e, "%s: not a regular file (a %s): give %s", path,
-            S_ISDIR(st.st_mode) ? "directory" : S_ISFIFO(st.st_mode) ? "pipe" : "device or socket", *what ? what : "a file");
+            S_ISDIR(st.st_mode)    ? "directory"
+            : S_ISFIFO(st.st_mode) ? "pipe"
+                                   : "device or socket",
+            *what ? what : "a file");
   } else if ((unsigned long long)st.st_size > (unsigned long long)max) {
-    err_set(e, "%s: %lld bytes, more than %s%s may hold (%zu): not the file expected?", path,
-            (long long)st.st_size, *what ? what : "this file", "", max);
+    err_set(e, "%s: %lld bytes, more than %s%s may hold (%zu): not the file expected?", path, (long long)st.st_size,
+            *what ? what : "this file", "", max);
   } else if (!(s = malloc((size_t)st.st_size + 1))) {
     err_set(e, "%s: out of memory reading %lld bytes", path, (long long)st.st_size);
   } else if (read_all(fd, s, (size_t)st.st_size) != 0) {
@@ -105,10 +108,12 @@ int io_mkdirs_mode(const char *path, unsigned mode, err_t *e) {
   for (char *p = tmp + 1; *p; p++) {
     if (*p != '/') continue;
     *p = 0;
-    if (mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST) return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
+    if (mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST)
+      return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
     *p = '/';
   }
-  if (mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST) return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
+  if (mkdir(tmp, (mode_t)mode) != 0 && errno != EEXIST)
+    return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
   return 0;
 }
 
@@ -159,7 +164,9 @@ int io_spawn(char *const argv[], char **output, int *status, err_t *e) {
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
   *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-  if (output) *output = buf ? buf : strdup("");
-  else free(buf);
+  if (output)
+    *output = buf ? buf : strdup("");
+  else
+    free(buf);
   return 0;
 }

@@ -176,10 +176,9 @@ static void naive_conv1x1(void *p) {
 
 static void spec(cg_spec *s, const char *k, const geo *g, int pool) {
   err_t e = ERR_INIT;
-  int rc = pool ? cg_spec_make(s, &e, k, "C", g->C, "H", g->H, "W", g->W, "KH", g->K, "KW", g->K, "SH", g->S, "SW",
-                               g->S, "PH", g->P, "PW", g->P, NULL)
-                : cg_spec_make(s, &e, k, "C", g->C, "H", g->H, "W", g->W, "KH", g->K, "KW", g->K, "SH", g->S, "SW",
-                               g->S, "PH", g->P, "PW", g->P, "DH", g->D, "DW", g->D, "RELU", 1L, NULL);
+  const cg_const c[] = {{"C", g->C},  {"H", g->H},  {"W", g->W},  {"KH", g->K}, {"KW", g->K}, {"SH", g->S},
+                       {"SW", g->S}, {"PH", g->P}, {"PW", g->P}, {"DH", g->D}, {"DW", g->D}, {"RELU", 1}};
+  int rc = cg_spec_make(s, k, c, pool ? 9 : 12, &e); /* a pool has no dilation or ReLU */
   if (rc) die(&e);
 }
 
@@ -242,10 +241,9 @@ int main(int argc, char **argv) {
       float mom = 0.1f, one = 1;
       void *nul = NULL;
       cg_spec st, ap, br, ba;
-      if (cg_spec_make(&st, &e, "bn_stats", "C", C, "HW", H * H, NULL) ||
-          cg_spec_make(&ap, &e, "bn_apply", "C", C, "HW", H * H, "AFFINE", 0L, NULL) ||
-          cg_spec_make(&br, &e, "bn_bwd_reduce", "C", C, "HW", H * H, "AFFINE", 0L, NULL) ||
-          cg_spec_make(&ba, &e, "bn_bwd_apply", "C", C, "HW", H * H, "AFFINE", 0L, NULL))
+      const cg_const c[] = {{"C", C}, {"HW", H * H}, {"AFFINE", 0}};
+      if (cg_spec_make(&st, "bn_stats", c, 2, &e) || cg_spec_make(&ap, "bn_apply", c, 3, &e) ||
+          cg_spec_make(&br, "bn_bwd_reduce", c, 3, &e) || cg_spec_make(&ba, "bn_bwd_apply", c, 3, &e))
         die(&e);
       void *as[5] = {&save, &rm, &rv, &x, &mom}, *aa[7] = {&y, &x, &save, &nul, &nul, &zero, &one};
       void *ar[7] = {&red, &nul, &nul, &dy, &x, &save, &one}, *ab[8] = {&dx, &dy, &x, &save, &red, &nul, &zero, &one};

@@ -96,9 +96,20 @@ typedef struct {
   long vals[CG_MAXCONST];
 } cg_spec;
 
-/* Builds a spec from "NAME=value" pairs: cg_spec_make(&s, "dwconv_fwd", "C", 16, ..., NULL).
- * Every constant must be given exactly once. */
-int cg_spec_make(cg_spec *s, err_t *e, const char *kernel, ...);
+/* A value for one of a kernel's constants. */
+typedef struct {
+  const char *name;
+  long value;
+} cg_const;
+
+/* Builds a spec of KERNEL from N name/value pairs, in any order; every
+ * constant must be given exactly once:
+ *   cg_spec_make(&s, "bias_fwd", CG_CONSTS({"K", 10}), e)
+ * (a kernel without constants: NULL, 0). */
+int cg_spec_make(cg_spec *s, const char *kernel, const cg_const *consts, int n, err_t *e);
+/* The array and its length, for cg_spec_make. */
+#define CG_CONSTS(...) \
+  (const cg_const[]){__VA_ARGS__}, (int)(sizeof((const cg_const[]){__VA_ARGS__}) / sizeof(cg_const))
 /* "dwconv_fwd:C=16,H=28,..." : identifies the spec across processes. */
 void cg_spec_key(const cg_spec *s, char *buf, size_t cap);
 /* The constants and the derived ones. */

@@ -223,28 +223,20 @@ const cg_kernel *cg_kernel_at(int i) {
   return &kernels[i];
 }
 
-int cg_spec_make(cg_spec *s, err_t *e, const char *kernel, ...) {
+int cg_spec_make(cg_spec *s, const char *kernel, const cg_const *consts, int n, err_t *e) {
   memset(s, 0, sizeof *s);
   if (cg_kernels_load(e) != 0) return -1;
   s->k = cg_kernel_find(kernel);
   if (!s->k) return err_set(e, "internal: no kernel template named '%s'", kernel);
   int seen[CG_MAXCONST] = {0};
-  va_list ap;
-  va_start(ap, kernel);
-  const char *name;
-  while ((name = va_arg(ap, const char *)) != NULL) {
-    long v = va_arg(ap, long);
+  for (int j = 0; j < n; j++) {
     int i;
     for (i = 0; i < s->k->nconst; i++)
-      if (strcmp(s->k->consts[i], name) == 0) break;
-    if (i == s->k->nconst) {
-      va_end(ap);
-      return err_set(e, "internal: kernel %s has no constant %s", kernel, name);
-    }
-    s->vals[i] = v;
+      if (strcmp(s->k->consts[i], consts[j].name) == 0) break;
+    if (i == s->k->nconst) return err_set(e, "internal: kernel %s has no constant %s", kernel, consts[j].name);
+    s->vals[i] = consts[j].value;
     seen[i]++;
   }
-  va_end(ap);
   for (int i = 0; i < s->k->nconst; i++)
     if (seen[i] != 1) return err_set(e, "internal: kernel %s: constant %s given %d times", kernel, s->k->consts[i], seen[i]);
   return 0;

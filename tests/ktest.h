@@ -73,12 +73,18 @@ static inline void kt_run(const cg_spec *spec, long N, int nargs, const karg *a)
   if (KB->launch(KB, k, N, params, &e) != 0) fail_msg("%s", err_msg(&e));
 }
 
-#define KSPEC(var, ...)                                                                  \
-  cg_spec var;                                                                           \
-  do {                                                                                   \
-    err_t e_ = ERR_INIT;                                                                 \
-    if (cg_spec_make(&var, &e_, __VA_ARGS__, NULL) != 0) fail_msg("%s", err_msg(&e_)); \
-  } while (0)
+/* A spec, or a failed test: KSPEC(s, "bias_fwd", {"K", 10}); KSPEC0 for a
+ * kernel without constants. */
+static inline void kt_spec(cg_spec *s, const char *kernel, const cg_const *c, int n) {
+  err_t e = ERR_INIT;
+  if (cg_spec_make(s, kernel, c, n, &e) != 0) fail_msg("%s", err_msg(&e));
+}
+#define KSPEC(var, kernel, ...) \
+  cg_spec var;                  \
+  kt_spec(&var, kernel, CG_CONSTS(__VA_ARGS__))
+#define KSPEC0(var, kernel) \
+  cg_spec var;              \
+  kt_spec(&var, kernel, NULL, 0)
 
 static uint64_t kt_state = 0x243f6a8885a308d3ULL;
 static inline double kt_rand(void) { /* uniform in [-1, 1) */

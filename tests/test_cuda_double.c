@@ -723,7 +723,7 @@ static void test_missing_kernel_reported(void **state) {
   ntable = 0; /* every lookup fails */
   cg_spec s;
   const rt_kernel *k;
-  assert_int_equal(cg_spec_make(&s, &e, "axpy", "M", 12345L, NULL), 0);
+  assert_int_equal(cg_spec_make(&s, "axpy", CG_CONSTS({"M", 12345}), &e), 0);
   assert_int_equal(rt_kernels_get(gpu, &s, 1, &k, &e), -1);
   assert_non_null(strstr(err_msg(&e), "cuModuleGetFunction(axpy_"));
   err_clear(&e);

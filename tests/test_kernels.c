@@ -27,9 +27,10 @@ static int depthwise(const ccase *c) { return c->G == c->CI && c->CI == c->CO &&
 static void geom_spec(cg_spec *s, const ccase *c, const char *name) {
   const ref_geom *g = &c->g;
   err_t e = ERR_INIT;
-  if (cg_spec_make(s, &e, name, "C", (long)c->CI, "H", (long)c->H, "W", (long)c->W, "KH", (long)g->kh, "KW",
-                   (long)g->kw, "SH", (long)g->sh, "SW", (long)g->sw, "PH", (long)g->ph, "PW", (long)g->pw, "DH",
-                   (long)g->dh, "DW", (long)g->dw, "RELU", (long)c->relu, NULL) != 0)
+  if (cg_spec_make(s, name,
+                   CG_CONSTS({"C", c->CI}, {"H", c->H}, {"W", c->W}, {"KH", g->kh}, {"KW", g->kw}, {"SH", g->sh},
+                             {"SW", g->sw}, {"PH", g->ph}, {"PW", g->pw}, {"DH", g->dh}, {"DW", g->dw}, {"RELU", c->relu}),
+                   &e) != 0)
     fail_msg("%s", err_msg(&e));
 }
 
@@ -195,11 +196,11 @@ static void test_gather(void **state) {
     ref_to_cnhw(x, xn, N, C, H, W);
     ref_to_cnhw(yref, yn, N, C, OH, OW);
     gctx t = {{0}, x, y, kt_randv(ny), N, ny};
-    KSPEC(f, "gather_fwd", "C", (long)C, "H", (long)H, "W", (long)W, "S", (long)S, "O", (long)O, "RELU", 1L);
+    KSPEC(f, "gather_fwd", {"C", C}, {"H", H}, {"W", W}, {"S", S}, {"O", O}, {"RELU", 1});
     t.fwd = f;
     gather_loss(&t);
     kt_close("gather forward", y, yref, ny, 0, 0);
-    KSPEC(b, "gather_bwd", "C", (long)C, "H", (long)H, "W", (long)W, "S", (long)S, "O", (long)O, "RELU", 1L);
+    KSPEC(b, "gather_bwd", {"C", C}, {"H", H}, {"W", W}, {"S", S}, {"O", O}, {"RELU", 1});
     double *dx = kt_zeros(nx);
     karg a[4] = {KP(dx), KP(t.r), KP(x), KI(0)};
     kt_run(&b, N, 4, a);
@@ -223,8 +224,8 @@ typedef struct {
 } bctx;
 
 static void bn_forward(bctx *t, float momentum) {
-  KSPEC(st, "bn_stats", "C", (long)t->C, "HW", (long)t->HW);
-  KSPEC(ap, "bn_apply", "C", (long)t->C, "HW", (long)t->HW, "AFFINE", (long)t->affine);
+  KSPEC(st, "bn_stats", {"C", t->C}, {"HW", t->HW});
+  KSPEC(ap, "bn_apply", {"C", t->C}, {"HW", t->HW}, {"AFFINE", t->affine});
   karg a[5] = {KP(t->save), KP(t->rm), KP(t->rv), KP(t->x), KF(momentum)};
   kt_run(&st, t->N, 5, a);
   karg b[7] = {KP(t->y), KP(t->x), KP(t->save), KP(t->gamma), KP(t->beta), KI(0), KF(t->alpha)};
@@ -259,8 +260,8 @@ static void check_bn(int N, int C, int HW, int affine, float alpha) {
     kt_close("bn running var", &t.rv[c], &want_v, 1, 1e-12, 1e-12);
   }
   /* backward through the statistics: reduce, then apply */
-  KSPEC(rd, "bn_bwd_reduce", "C", (long)C, "HW", (long)HW, "AFFINE", (long)affine);
-  KSPEC(ba, "bn_bwd_apply", "C", (long)C, "HW", (long)HW, "AFFINE", (long)affine);
+  KSPEC(rd, "bn_bwd_reduce", {"C", C}, {"HW", HW}, {"AFFINE", affine});
+  KSPEC(ba, "bn_bwd_apply", {"C", C}, {"HW", HW}, {"AFFINE", affine});
   double *red = kt_zeros(2 * C), *dg = kt_zeros(C), *db = kt_zeros(C), *dx = kt_zeros(n);
   bn_forward(&t, 0);
   karg a[7] = {KP(red), KP(dg), KP(db), KP(t.r), KP(t.x), KP(t.save), KF(alpha)};
@@ -273,7 +274,7 @@ static void check_bn(int N, int C, int HW, int affine, float alpha) {
     kt_fd("bn backward (beta)", t.beta, db, C, bn_loss, &t);
   }
   /* inference: the running statistics */
-  KSPEC(ev, "bn_stats_eval", "C", (long)C);
+  KSPEC(ev, "bn_stats_eval", {"C", C});
   karg ea[3] = {KP(t.save), KP(t.rm), KP(t.rv)};
   kt_run(&ev, N, 3, ea);
   for (int c = 0; c < C; c++) {
@@ -299,8 +300,8 @@ static void test_bn_accumulates(void **state) {
   double *x = kt_randv(n), *save = kt_zeros(2 * C), *rm = kt_zeros(C), *rv = kt_zeros(C), *y = kt_randv(n);
   double *y0 = malloc((size_t)n * sizeof *y0);
   memcpy(y0, y, (size_t)n * sizeof *y0);
-  KSPEC(st, "bn_stats", "C", (long)C, "HW", (long)HW);
-  KSPEC(ap, "bn_apply", "C", (long)C, "HW", (long)HW, "AFFINE", 0L);
+  KSPEC(st, "bn_stats", {"C", C}, {"HW", HW});
+  KSPEC(ap, "bn_apply", {"C", C}, {"HW", HW}, {"AFFINE", 0});
   karg a[5] = {KP(save), KP(rm), KP(rv), KP(x), KF(0)};
   kt_run(&st, N, 5, a);
   double *fresh = kt_zeros(n);
@@ -345,8 +346,8 @@ static void check_pool(int is_max, int N, int C, int H, int W, ref_geom g) {
   ref_to_cnhw(yref, yn, N, C, OH, OW);
   const char *fk = is_max ? "maxpool_fwd" : "avgpool_fwd", *bk = is_max ? "maxpool_bwd" : "avgpool_bwd";
   pctx t = {{0}, x, y, kt_randv(ny), N, ny, is_max};
-  KSPEC(f, fk, "C", (long)C, "H", (long)H, "W", (long)W, "KH", (long)g.kh, "KW", (long)g.kw, "SH", (long)g.sh, "SW",
-        (long)g.sw, "PH", (long)g.ph, "PW", (long)g.pw);
+  KSPEC(f, fk, {"C", C}, {"H", H}, {"W", W}, {"KH", g.kh}, {"KW", g.kw}, {"SH", g.sh}, {"SW", g.sw}, {"PH", g.ph},
+        {"PW", g.pw});
   t.fwd = f;
   pool_loss(&t);
   int *arg = malloc(sizeof(int) * (size_t)ny);
@@ -355,8 +356,8 @@ static void check_pool(int is_max, int N, int C, int H, int W, ref_geom g) {
     kt_run(&f, N, 3, a);
   }
   kt_close(fk, y, yref, ny, 1e-12, 1e-12);
-  KSPEC(b, bk, "C", (long)C, "H", (long)H, "W", (long)W, "KH", (long)g.kh, "KW", (long)g.kw, "SH", (long)g.sh, "SW",
-        (long)g.sw, "PH", (long)g.ph, "PW", (long)g.pw);
+  KSPEC(b, bk, {"C", C}, {"H", H}, {"W", W}, {"KH", g.kh}, {"KW", g.kw}, {"SH", g.sh}, {"SW", g.sw}, {"PH", g.ph},
+        {"PW", g.pw});
   double *dx = kt_zeros(nx);
   if (is_max) {
     karg a[4] = {KP(dx), KP(t.r), KP(arg), KI(0)};
@@ -391,8 +392,10 @@ static void check_maxpool_ties(void) {
   double x[9] = {1, 5, 5, 0, 5, 2, 5, 1, 0}; /* one sample, one channel: CNHW = NCHW */
   double y[9], dy[9], dx[9];
   int arg[9];
-  KSPEC(f, "maxpool_fwd", "C", 1L, "H", (long)H, "W", (long)W, "KH", 3L, "KW", 3L, "SH", 1L, "SW", 1L, "PH", 1L, "PW", 1L);
-  KSPEC(b, "maxpool_bwd", "C", 1L, "H", (long)H, "W", (long)W, "KH", 3L, "KW", 3L, "SH", 1L, "SW", 1L, "PH", 1L, "PW", 1L);
+  KSPEC(f, "maxpool_fwd", {"C", 1}, {"H", H}, {"W", W}, {"KH", 3}, {"KW", 3}, {"SH", 1}, {"SW", 1}, {"PH", 1},
+        {"PW", 1});
+  KSPEC(b, "maxpool_bwd", {"C", 1}, {"H", H}, {"W", W}, {"KH", 3}, {"KW", 3}, {"SH", 1}, {"SW", 1}, {"PH", 1},
+        {"PW", 1});
   karg a[3] = {KP(y), KP(arg), KP(x)};
   kt_run(&f, 1, 3, a);
   assert_int_equal(arg[4], 1);
@@ -425,7 +428,7 @@ static void test_head(void **state) {
   int N = 3, C = 4, HW = 5, K = 6;
   double *x = kt_randv((long)N * C * HW), *g = kt_zeros((long)C * N), *dg = kt_randv((long)C * N);
   double *dx = kt_zeros((long)N * C * HW);
-  KSPEC(gf, "gap_fwd", "C", (long)C, "HW", (long)HW);
+  KSPEC(gf, "gap_fwd", {"C", C}, {"HW", HW});
   karg a[2] = {KP(g), KP(x)};
   kt_run(&gf, N, 2, a);
   for (int c = 0; c < C; c++)
@@ -435,7 +438,7 @@ static void test_head(void **state) {
       double want = s / HW;
       kt_close("global average pool", &g[c * N + n], &want, 1, 1e-12, 1e-12);
     }
-  KSPEC(gb, "gap_bwd", "C", (long)C, "HW", (long)HW);
+  KSPEC(gb, "gap_bwd", {"C", C}, {"HW", HW});
   karg b[3] = {KP(dx), KP(dg), KI(0)};
   kt_run(&gb, N, 3, b);
   for (long i = 0; i < (long)N * C * HW; i++) {
@@ -445,7 +448,7 @@ static void test_head(void **state) {
   /* bias */
   double *y = kt_randv((long)K * N), *y0 = malloc(sizeof(double) * K * N), *bias = kt_randv(K), *db = kt_zeros(K);
   memcpy(y0, y, sizeof(double) * K * N);
-  KSPEC(bf, "bias_fwd", "K", (long)K);
+  KSPEC(bf, "bias_fwd", {"K", K});
   karg c[2] = {KP(y), KP(bias)};
   kt_run(&bf, N, 2, c);
   for (int k = 0; k < K; k++)
@@ -453,7 +456,7 @@ static void test_head(void **state) {
       double want = y0[k * N + n] + bias[k];
       kt_close("bias", &y[k * N + n], &want, 1, 1e-12, 1e-12);
     }
-  KSPEC(bb, "bias_bwd", "K", (long)K);
+  KSPEC(bb, "bias_bwd", {"K", K});
   karg d[2] = {KP(db), KP(y0)};
   kt_run(&bb, N, 2, d);
   for (int k = 0; k < K; k++) {
@@ -486,7 +489,7 @@ static void test_xent(void **state) {
   xctx t = {{0}, kt_randv((long)K * N), kt_zeros(N), kt_zeros((long)K * N), calloc(N, sizeof(int)), calloc(N, sizeof(int)), N};
   for (int n = 0; n < N; n++) t.labels[n] = (3 * n + 1) % K;
   for (long i = 0; i < (long)K * N; i++) t.logits[i] *= 30; /* large logits: log-sum-exp must stay stable */
-  KSPEC(s, "xent", "K", (long)K);
+  KSPEC(s, "xent", {"K", K});
   t.s = s;
   karg a[6] = {KP(t.ll), KP(t.dl), KP(t.correct), KP(t.logits), KP(t.labels), KF(1)};
   kt_run(&s, N, 6, a);
@@ -513,7 +516,7 @@ static void test_axpy_drop_path(void **state) {
   long n = (long)N * C * HW;
   double *x = kt_randv(n), *y = kt_randv(n), *y0 = malloc(sizeof(double) * n);
   memcpy(y0, y, sizeof(double) * n);
-  KSPEC(s, "axpy", "M", (long)C * HW);
+  KSPEC(s, "axpy", {"M", (long)C * HW});
   karg a[4] = {KP(y), KP(x), KI(1), KF(2)};
   kt_run(&s, N, 4, a);
   for (long i = 0; i < n; i++) y0[i] += 2 * x[i];
@@ -522,7 +525,7 @@ static void test_axpy_drop_path(void **state) {
   kt_run(&s, N, 4, b);
   kt_close("axpy copy", y, x, n, 0, 0);
   double scale[3] = {0, 1.25, 1.25};
-  KSPEC(d, "drop_path", "C", (long)C, "HW", (long)HW);
+  KSPEC(d, "drop_path", {"C", C}, {"HW", HW});
   double *z = kt_randv(n), *z0 = malloc(sizeof(double) * n);
   memcpy(z0, z, sizeof(double) * n);
   karg c[4] = {KP(y), KP(x), KP(scale), KI(0)};
@@ -545,7 +548,7 @@ static void test_optimizers(void **state) {
   double *w0 = malloc(sizeof(double) * n), *m0 = malloc(sizeof(double) * n);
   memcpy(w0, w, sizeof(double) * n);
   memcpy(m0, m, sizeof(double) * n);
-  KSPEC(s, "sgd");
+  KSPEC0(s, "sgd");
   karg a[7] = {KP(w), KP(m), KP(g), KF(0.025), KF(0.9), KF(3e-4), KF(0.5)};
   kt_run(&s, n, 7, a);
   for (long i = 0; i < n; i++) { /* torch.optim.SGD with momentum, weight decay; gradient scaled by the clip */
@@ -563,7 +566,7 @@ static void test_optimizers(void **state) {
   double *v0 = malloc(sizeof(double) * n);
   memcpy(v0, v, sizeof(double) * n);
   float b1 = 0.5f, b2 = 0.999f, bc1 = 1 - b1 * b1 * b1, bc2 = 1 - b2 * b2 * b2;
-  KSPEC(ad, "adam");
+  KSPEC0(ad, "adam");
   karg b[11] = {KP(p), KP(m), KP(v), KP(g), KF(0.02), KF(b1), KF(b2), KF(bc1), KF(bc2), KF(1e-8), KF(1)};
   kt_run(&ad, n, 11, b);
   for (long i = 0; i < n; i++) {
@@ -572,7 +575,7 @@ static void test_optimizers(void **state) {
     kt_close("adam", &p[i], &want, 1, 1e-12, 1e-10);
   }
   /* squared norm in chunks */
-  KSPEC(sq, "sumsq", "CHUNK", 16L);
+  KSPEC(sq, "sumsq", {"CHUNK", 16});
   double part[3];
   karg c[3] = {KP(part), KP(g), KL(n)};
   kt_run(&sq, 3, 3, c);
@@ -605,7 +608,7 @@ static void check_pw(int ta, double beta, long M, long K, long n, int through_ba
     if (KB->gemm(KB, ta, 0, M, n, K, (float)alpha, a, lda, b, ldb, (float)beta, c, ldc, &e) != 0)
       fail_msg("%s", err_msg(&e));
   } else {
-    KSPEC(s, "pw_gemm", "M", M, "K", K, "TA", (long)ta);
+    KSPEC(s, "pw_gemm", {"M", M}, {"K", K}, {"TA", ta});
     karg args[8] = {KP(c), KP(a), KP(b), KL(lda), KL(ldb), KL(ldc), KF(alpha), KF(beta)};
     kt_run(&s, n / 32, 8, args);
   }

@@ -39,8 +39,10 @@ static int is_choice(const char *choices, const char *s) {
 static void choices_text(const char *choices, char *buf, size_t cap) {
   size_t o = 0;
   for (const char *p = choices; *p && o + 1 < cap; p++) {
-    if (*p == '|') o += (size_t)snprintf(buf + o, cap - o, strchr(p + 1, '|') ? ", " : " or ");
-    else buf[o++] = *p;
+    if (*p == '|')
+      o += (size_t)snprintf(buf + o, cap - o, strchr(p + 1, '|') ? ", " : " or ");
+    else
+      buf[o++] = *p;
   }
   buf[o < cap ? o : cap - 1] = 0;
 }
@@ -50,36 +52,36 @@ static void choices_text(const char *choices, char *buf, size_t cap) {
 static int store(const cli_cmd *c, const cli_opt *o, const char *name, const char *v) {
   char *end;
   switch (o->kind) {
-  case CLI_FLAG:
-    *(int *)o->dst = o->set;
-    return 0;
-  case CLI_STR:
-    *(const char **)o->dst = v;
-    return 0;
-  case CLI_CHOICE:
-    if (!is_choice(o->choices, v)) {
-      char list[256];
-      choices_text(o->choices, list, sizeof list);
-      return cli_usage_error(c, "%s takes %s, not '%s'", name, list, v);
+    case CLI_FLAG:
+      *(int *)o->dst = o->set;
+      return 0;
+    case CLI_STR:
+      *(const char **)o->dst = v;
+      return 0;
+    case CLI_CHOICE:
+      if (!is_choice(o->choices, v)) {
+        char list[256];
+        choices_text(o->choices, list, sizeof list);
+        return cli_usage_error(c, "%s takes %s, not '%s'", name, list, v);
+      }
+      *(const char **)o->dst = v;
+      return 0;
+    case CLI_INT: {
+      errno = 0;
+      long x = strtol(v, &end, 10);
+      if (errno || end == v || *end || x < o->lo || x > o->hi)
+        return cli_usage_error(c, "%s takes an integer in %.0f..%.0f, not '%s'", name, o->lo, o->hi, v);
+      *(int *)o->dst = (int)x;
+      return 0;
     }
-    *(const char **)o->dst = v;
-    return 0;
-  case CLI_INT: {
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < o->lo || x > o->hi)
-      return cli_usage_error(c, "%s takes an integer in %.0f..%.0f, not '%s'", name, o->lo, o->hi, v);
-    *(int *)o->dst = (int)x;
-    return 0;
-  }
-  case CLI_NUM: {
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || end == v || *end || !isfinite(x) || !(x >= o->lo && x <= o->hi))
-      return cli_usage_error(c, "%s takes a number in [%g, %g], not '%s'", name, o->lo, o->hi, v);
-    *(double *)o->dst = x;
-    return 0;
-  }
+    case CLI_NUM: {
+      errno = 0;
+      double x = strtod(v, &end);
+      if (errno || end == v || *end || !isfinite(x) || !(x >= o->lo && x <= o->hi))
+        return cli_usage_error(c, "%s takes a number in [%g, %g], not '%s'", name, o->lo, o->hi, v);
+      *(double *)o->dst = x;
+      return 0;
+    }
   }
   return 2;
 }
@@ -174,13 +176,15 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, int *status) {
 /* "  --name, -a ARG" padded to the help column, then the help's lines */
 static void help_line(const cli_opt *o, FILE *f) {
   char left[96]; /* aliases are the short forms: "-q, --quiet" */
-  snprintf(left, sizeof left, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name,
-           o->arg ? " " : "", o->arg ? o->arg : "");
+  snprintf(left, sizeof left, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name, o->arg ? " " : "",
+           o->arg ? o->arg : "");
   const int col = 20;
   int pad = col - 2 - (int)strlen(left);
   fprintf(f, "  %s", left);
-  if (pad < 1) fprintf(f, "\n%*s", col, "");
-  else fprintf(f, "%*s", pad, "");
+  if (pad < 1)
+    fprintf(f, "\n%*s", col, "");
+  else
+    fprintf(f, "%*s", pad, "");
   for (const char *h = o->help; *h;) {
     size_t n = strcspn(h, "\n");
     fprintf(f, "%.*s\n", (int)n, h);

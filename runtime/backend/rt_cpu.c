@@ -94,7 +94,7 @@ static int cpu_gemm(rt_backend *b, int ta, int tb, long m, long n, long k, float
     return rt_blas_gemm(b->prec == CG_F64, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, e);
   cg_spec s;
   const rt_kernel *kr;
-  if (cg_spec_make(&s, e, "pw_gemm", "M", m, "K", k, "TA", (long)(ta != 0), NULL) != 0 ||
+  if (cg_spec_make(&s, "pw_gemm", CG_CONSTS({"M", m}, {"K", k}, {"TA", ta != 0}), e) != 0 ||
       rt_kernels_get(b, &s, 1, &kr, e) != 0)
     return -1;
   long blocks = n / 32;

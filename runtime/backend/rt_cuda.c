@@ -44,11 +44,10 @@ static const char *cu_err(const rt_cuda_driver *d, int rc) {
   return s ? s : "unknown CUDA error";
 }
 
-#define CU(call, what)                                                                             \
-  do {                                                                                             \
-    int rc_ = (call);                                                                              \
-    if (rc_ != 0) return err_set(e, "%s failed: %s (CUDA error %d)", what, cu_err(c->drv, rc_), rc_); \
-  } while (0)
+/* 0, or -1 with the driver's message when RC is an error */
+static int cu_check(const cuda *c, int rc, const char *what, err_t *e) {
+  return rc == 0 ? 0 : err_set(e, "%s failed: %s (CUDA error %d)", what, cu_err(c->drv, rc), rc);
+}
 
 static void *cu_alloc(rt_backend *b, size_t bytes, err_t *e) {
   cuda *c = b->impl;
@@ -95,43 +94,38 @@ static void cu_host_free(rt_backend *b, void *p) {
    driver has read the source when the call returns. */
 static int cu_upload(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e) {
   cuda *c = b->impl;
-  CU(c->drv->cuMemcpyHtoDAsync((devptr)(uintptr_t)dst, src, bytes, c->stream), "cuMemcpyHtoDAsync");
-  return 0;
+  return cu_check(c, c->drv->cuMemcpyHtoDAsync((devptr)(uintptr_t)dst, src, bytes, c->stream), "cuMemcpyHtoDAsync", e);
 }
-
 
 static int cu_fetch(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e) {
   cuda *c = b->impl;
-  CU(c->drv->cuMemcpyDtoHAsync(dst, (devptr)(uintptr_t)src, bytes, c->stream), "cuMemcpyDtoHAsync");
-  return 0;
+  return cu_check(c, c->drv->cuMemcpyDtoHAsync(dst, (devptr)(uintptr_t)src, bytes, c->stream), "cuMemcpyDtoHAsync", e);
 }
 
 static int cu_download(rt_backend *b, void *dst, const void *src, size_t bytes, err_t *e) {
   cuda *c = b->impl;
   if (cu_fetch(b, dst, src, bytes, e) != 0) return -1;
-  CU(c->drv->cuStreamSynchronize(c->stream), "cuStreamSynchronize (after a download)");
-  return 0;
+  return cu_check(c, c->drv->cuStreamSynchronize(c->stream), "cuStreamSynchronize (after a download)", e);
 }
 
 static int cu_zero(rt_backend *b, void *dst, size_t bytes, err_t *e) {
   cuda *c = b->impl;
-  CU(c->drv->cuMemsetD8Async((devptr)(uintptr_t)dst, 0, bytes, c->stream), "cuMemsetD8Async");
-  return 0;
+  return cu_check(c, c->drv->cuMemsetD8Async((devptr)(uintptr_t)dst, 0, bytes, c->stream), "cuMemsetD8Async", e);
 }
 
 /* thread-local capture: a call from this thread that is unsafe during
    capture (a synchronous copy, an allocation) fails it instead of running */
 static int cu_capture_begin(rt_backend *b, err_t *e) {
   cuda *c = b->impl;
-  CU(c->drv->cuStreamBeginCapture(c->stream, 1 /* CU_STREAM_CAPTURE_MODE_THREAD_LOCAL */), "cuStreamBeginCapture");
-  return 0;
+  return cu_check(c, c->drv->cuStreamBeginCapture(c->stream, 1 /* CU_STREAM_CAPTURE_MODE_THREAD_LOCAL */),
+                  "cuStreamBeginCapture", e);
 }
 
 static int cu_capture_end(rt_backend *b, void **out, err_t *e) {
   cuda *c = b->impl;
   void *graph = NULL, *exec = NULL;
   *out = NULL;
-  CU(c->drv->cuStreamEndCapture(c->stream, &graph), "cuStreamEndCapture");
+  if (cu_check(c, c->drv->cuStreamEndCapture(c->stream, &graph), "cuStreamEndCapture", e) != 0) return -1;
   int rc = c->drv->cuGraphInstantiateWithFlags(&exec, graph, 0);
   c->drv->cuGraphDestroy(graph); /* the instantiated graph stands alone */
   if (rc != 0) return err_set(e, "cuGraphInstantiateWithFlags failed: %s (CUDA error %d)", cu_err(c->drv, rc), rc);
@@ -141,8 +135,7 @@ static int cu_capture_end(rt_backend *b, void **out, err_t *e) {
 
 static int cu_graph_launch(rt_backend *b, void *graph, err_t *e) {
   cuda *c = b->impl;
-  CU(c->drv->cuGraphLaunch(graph, c->stream), "cuGraphLaunch");
-  return 0;
+  return cu_check(c, c->drv->cuGraphLaunch(graph, c->stream), "cuGraphLaunch", e);
 }
 
 static void cu_graph_free(rt_backend *b, void *graph) {
@@ -201,8 +194,7 @@ static int cu_gemm(rt_backend *b, int ta, int tb, long m, long n, long k, float 
 
 static int cu_sync(rt_backend *b, err_t *e) {
   cuda *c = b->impl;
-  CU(c->drv->cuStreamSynchronize(c->stream), "cuStreamSynchronize");
-  return 0;
+  return cu_check(c, c->drv->cuStreamSynchronize(c->stream), "cuStreamSynchronize", e);
 }
 
 static void cu_destroy(rt_backend *b) {

@@ -14,9 +14,12 @@
 static int opt_set(const rt_field *f, const void *opts) {
   const char *o = (const char *)opts + f->opt;
   switch (f->kind) {
-  case RT_FIELD_INT: return *(const int *)o >= 0;
-  case RT_FIELD_NUM: return !isnan(*(const double *)o);
-  case RT_FIELD_STR: return *(const char *const *)o != NULL;
+    case RT_FIELD_INT:
+      return *(const int *)o >= 0;
+    case RT_FIELD_NUM:
+      return !isnan(*(const double *)o);
+    case RT_FIELD_STR:
+      return *(const char *const *)o != NULL;
   }
   return 0;
 }
@@ -27,9 +30,15 @@ void rt_fields_apply(const rt_field *f, int n, void *st, const void *opts) {
     char *dst = (char *)st + f[i].at;
     const char *src = (const char *)opts + f[i].opt;
     switch (f[i].kind) {
-    case RT_FIELD_INT: *(int *)dst = *(const int *)src; break;
-    case RT_FIELD_NUM: *(double *)dst = *(const double *)src; break;
-    case RT_FIELD_STR: snprintf(dst, RT_FIELD_STR_MAX, "%s", *(const char *const *)src); break;
+      case RT_FIELD_INT:
+        *(int *)dst = *(const int *)src;
+        break;
+      case RT_FIELD_NUM:
+        *(double *)dst = *(const double *)src;
+        break;
+      case RT_FIELD_STR:
+        snprintf(dst, RT_FIELD_STR_MAX, "%s", *(const char *const *)src);
+        break;
     }
   }
 }
@@ -39,9 +48,15 @@ cJSON *rt_fields_json(const rt_field *f, int n, const void *st) {
   for (int i = 0; i < n; i++) {
     const char *v = (const char *)st + f[i].at;
     switch (f[i].kind) {
-    case RT_FIELD_INT: cJSON_AddNumberToObject(j, f[i].key, *(const int *)v); break;
-    case RT_FIELD_NUM: cJSON_AddNumberToObject(j, f[i].key, *(const double *)v); break;
-    case RT_FIELD_STR: cJSON_AddStringToObject(j, f[i].key, v); break;
+      case RT_FIELD_INT:
+        cJSON_AddNumberToObject(j, f[i].key, *(const int *)v);
+        break;
+      case RT_FIELD_NUM:
+        cJSON_AddNumberToObject(j, f[i].key, *(const double *)v);
+        break;
+      case RT_FIELD_STR:
+        cJSON_AddStringToObject(j, f[i].key, v);
+        break;
     }
   }
   return j;
@@ -55,14 +70,18 @@ int rt_fields_read(const rt_field *f, int n, void *st, const cJSON *j, const cha
     int ok = f[i].kind == RT_FIELD_STR ? cJSON_IsString(v) : cJSON_IsNumber(v) && isfinite(v->valuedouble);
     if (!ok) return err_set(e, "%s: the checkpoint's settings lack '%s'", path, f[i].key);
     switch (f[i].kind) {
-    case RT_FIELD_INT:
-      if (v->valuedouble < -1 || v->valuedouble > 2147483647.0 || v->valuedouble != floor(v->valuedouble))
-        return err_set(e, "%s: the checkpoint's setting '%s' is %g, not a whole number", path, f[i].key,
-                       v->valuedouble);
-      *(int *)dst = (int)v->valuedouble;
-      break;
-    case RT_FIELD_NUM: *(double *)dst = v->valuedouble; break;
-    case RT_FIELD_STR: snprintf(dst, RT_FIELD_STR_MAX, "%s", v->valuestring); break;
+      case RT_FIELD_INT:
+        if (v->valuedouble < -1 || v->valuedouble > 2147483647.0 || v->valuedouble != floor(v->valuedouble))
+          return err_set(e, "%s: the checkpoint's setting '%s' is %g, not a whole number", path, f[i].key,
+                         v->valuedouble);
+        *(int *)dst = (int)v->valuedouble;
+        break;
+      case RT_FIELD_NUM:
+        *(double *)dst = v->valuedouble;
+        break;
+      case RT_FIELD_STR:
+        snprintf(dst, RT_FIELD_STR_MAX, "%s", v->valuestring);
+        break;
     }
   }
   return 0;

@@ -35,7 +35,7 @@ int rt_dist_init(rt_dist *d, const sp_space *sp, rt_backend *b, double beta1, do
     goto fail;
   if (b->zero(b, d->dp, bytes, e) || b->zero(b, d->dm, bytes, e) || b->zero(b, d->dv, bytes, e)) goto fail;
   cg_spec s;
-  if (cg_spec_make(&s, e, "adam", NULL) != 0 || rt_kernels_get(b, &s, 1, &d->k_adam, e) != 0) goto fail;
+  if (cg_spec_make(&s, "adam", NULL, 0, e) != 0 || rt_kernels_get(b, &s, 1, &d->k_adam, e) != 0) goto fail;
   return 0;
 oom:
   err_set(e, "out of memory");

@@ -50,7 +50,8 @@ int rt_model_init(rt_model *m, rt_backend *b, const nw_layout *lay, uint64_t see
   free(hs);
   if (rc) goto fail;
   cg_spec specs[2];
-  if (cg_spec_make(&specs[0], e, "sgd", NULL) != 0 || cg_spec_make(&specs[1], e, "sumsq", "CHUNK", NORM_CHUNK, NULL) != 0)
+  if (cg_spec_make(&specs[0], "sgd", NULL, 0, e) != 0 ||
+      cg_spec_make(&specs[1], "sumsq", CG_CONSTS({"CHUNK", NORM_CHUNK}), e) != 0)
     goto fail;
   const rt_kernel *ks[2];
   if (rt_kernels_get(b, specs, 2, ks, e) != 0) goto fail;

@@ -24,16 +24,12 @@ static int read_all(int fd, char *buf, size_t n) {
   return 0;
 }
 
-char *io_read_file(const char *path, const char *what, size_t max, size_t *len, err_t *e) {
+int io_open_regular(const char *path, const char *what, err_t *e) {
   const char *sep = what ? " " : "";
   if (!what) what = "";
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the open */
-  if (fd < 0) {
-    err_set(e, "%s: cannot open%s%s: %s", path, sep, what, strerror(errno));
-    return NULL;
-  }
+  if (fd < 0) return err_set(e, "%s: cannot open%s%s: %s", path, sep, what, strerror(errno));
   struct stat st;
-  char *s = NULL;
   if (fstat(fd, &st) != 0) {
     err_set(e, "%s: cannot read%s%s: %s", path, sep, what, strerror(errno));
   } else if (!S_ISREG(st.st_mode)) {
@@ -42,13 +38,30 @@ char *io_read_file(const char *path, const char *what, size_t max, size_t *len, 
             : S_ISFIFO(st.st_mode) ? "pipe"
                                    : "device or socket",
             *what ? what : "a file");
+  } else {
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+  }
+  close(fd);
+  return -1;
+}
+
+char *io_read_file(const char *path, const char *what, size_t max, size_t *len, err_t *e) {
+  int fd = io_open_regular(path, what, e);
+  if (fd < 0) return NULL;
+  if (!what) what = "";
+  struct stat st;
+  char *s = NULL;
+  if (fstat(fd, &st) != 0) {
+    err_set(e, "%s: cannot read: %s", path, strerror(errno));
   } else if ((unsigned long long)st.st_size > (unsigned long long)max) {
-    err_set(e, "%s: %lld bytes, more than %s%s may hold (%zu): not the file expected?", path, (long long)st.st_size,
-            *what ? what : "this file", "", max);
+    err_set(e, "%s: %lld bytes, more than %s may hold (%zu): not the file expected?", path, (long long)st.st_size,
+            *what ? what : "this file", max);
   } else if (!(s = malloc((size_t)st.st_size + 1))) {
     err_set(e, "%s: out of memory reading %lld bytes", path, (long long)st.st_size);
   } else if (read_all(fd, s, (size_t)st.st_size) != 0) {
-    err_set(e, "%s: cannot read%s%s: %s", path, sep, what, errno ? strerror(errno) : "it shrank while being read");
+    err_set(e, "%s: cannot read%s%s: %s", path, *what ? " " : "", what,
+            errno ? strerror(errno) : "it shrank while being read");
     free(s);
     s = NULL;
   } else {

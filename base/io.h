@@ -8,6 +8,11 @@
 #include "err.h"
 #include <stddef.h>
 
+/* A descriptor of PATH for reading, refused (with a message naming WHAT,
+ * or NULL) when it is not a regular file: a FIFO would block, a device
+ * such as /dev/zero never ends. */
+int io_open_regular(const char *path, const char *what, err_t *e);
+
 /* The file's contents, malloc'd and NUL-terminated (*len, when given, the
  * bytes without the NUL).  MAX bounds the size: a larger file, or one that is
  * not a regular file (a FIFO, a device, a directory), is refused with a

@@ -1,17 +1,24 @@
 #include "rt_data.h"
+#include "io.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* Reads all of PATH (gzip'd or plain: zlib reads both). */
 static int slurp(const char *path, uint8_t **out, size_t *len, err_t *e) {
-  gzFile f = gzopen(path, "rb");
-  if (!f) return err_set(e, "%s: cannot open: %s", path, errno ? strerror(errno) : "not readable");
+  int fd = io_open_regular(path, NULL, e);
+  gzFile f = fd >= 0 ? gzdopen(fd, "rb") : NULL;
+  if (!f) {
+    if (fd >= 0) close(fd);
+    return fd >= 0 ? err_set(e, "%s: cannot open: %s", path, strerror(errno)) : -1;
+  }
   size_t cap = 1 << 20, n = 0;
   uint8_t *buf = malloc(cap);
   for (;;) {
@@ -32,10 +39,10 @@ static int slurp(const char *path, uint8_t **out, size_t *len, err_t *e) {
     int got = gzread(f, buf + n, (unsigned)(cap - n > (1u << 30) ? (1u << 30) : cap - n));
     if (got < 0) {
       int zerr;
-      const char *m = gzerror(f, &zerr);
+      err_set(e, "%s: cannot read (%s): the file is damaged or truncated", path, gzerror(f, &zerr));
       free(buf);
-      gzclose(f);
-      return err_set(e, "%s: cannot read (%s): the file is damaged or truncated", path, m);
+      gzclose(f); /* after the message: gzerror's text belongs to F */
+      return -1;
     }
     if (got == 0) break;
     n += (size_t)got;
@@ -195,7 +202,8 @@ static int npy_parse(const uint8_t *b, size_t n, const char *path, npy_header *h
   }
   if (start + hl > n) return err_set(e, "%s: truncated .npy header", path);
   char hdr[4096];
-  snprintf(hdr, sizeof hdr, "%.*s", (int)(hl < sizeof hdr - 1 ? hl : sizeof hdr - 1), (const char *)b + start);
+  if (hl >= sizeof hdr) return err_set(e, "%s: a .npy header of %zu bytes (NumPy writes them under 4 KiB)", path, hl);
+  snprintf(hdr, sizeof hdr, "%.*s", (int)hl, (const char *)b + start);
   memset(h, 0, sizeof *h);
   h->offset = start + hl;
   char *p = strstr(hdr, "'descr'");
@@ -216,8 +224,15 @@ static int npy_parse(const uint8_t *b, size_t n, const char *path, npy_header *h
     while (*p == ' ' || *p == ',') p++;
     if (*p == ')') break;
     if (!isdigit((unsigned char)*p) || h->ndim == 4) return err_set(e, "%s: unsupported .npy shape", path);
-    h->shape[h->ndim++] = strtol(p, &p, 10);
+    errno = 0;
+    h->shape[h->ndim] = strtol(p, &p, 10);
+    /* every dimension, and the whole array, stays far inside int and size_t */
+    if (errno || h->shape[h->ndim] > INT_MAX) return err_set(e, "%s: a .npy dimension out of range", path);
+    h->ndim++;
   }
+  double total = 1;
+  for (int i = 0; i < h->ndim; i++) total *= (double)h->shape[i];
+  if (total > (double)(1L << 40)) return err_set(e, "%s: a .npy shape of %.3g elements is out of range", path, total);
   return 0;
 }
 
@@ -237,6 +252,11 @@ static int npy_images(rt_dataset *d, const char *path, err_t *e) {
   }
   if (h.ndim != 3 && h.ndim != 4) {
     err_set(e, "%s: images must have shape (N, H, W) or (N, H, W, C), got %d dimensions", path, h.ndim);
+    goto fail;
+  }
+  if (h.shape[1] > 65536 || h.shape[2] > 65536 || (h.ndim == 4 && (h.shape[3] < 1 || h.shape[3] > 8))) {
+    err_set(e, "%s: images of %ldx%ld with %ld channels: not images? (at most 65536x65536, 1 to 8 channels)", path,
+            h.shape[1], h.shape[2], h.ndim == 4 ? h.shape[3] : 1L);
     goto fail;
   }
   d->n = (int)h.shape[0];

@@ -72,6 +72,24 @@ int rt_safetensors_write(const char *path, const nw_layout *lay, const float *pa
   return rc;
 }
 
+/* Where the last tensor the header describes ends: a whole file's data is
+ * indexed to its last byte (the format requires it), so a truncated file
+ * shows; -1 when an entry's offsets are not two ordered whole numbers. */
+static double indexed_bytes(const cJSON *h) {
+  double end = 0;
+  const cJSON *o;
+  cJSON_ArrayForEach(o, h) {
+    if (strcmp(o->string, "__metadata__") == 0) continue;
+    const cJSON *of = cJSON_GetObjectItemCaseSensitive(o, "data_offsets");
+    const cJSON *a = cJSON_GetArrayItem(of, 0), *z = cJSON_GetArrayItem(of, 1);
+    if (!cJSON_IsArray(of) || !cJSON_IsNumber(a) || !cJSON_IsNumber(z) || a->valuedouble < 0 ||
+        z->valuedouble < a->valuedouble || z->valuedouble != (double)(size_t)z->valuedouble)
+      return -1;
+    if (z->valuedouble > end) end = z->valuedouble;
+  }
+  return end;
+}
+
 int rt_safetensors_read(const char *path, const nw_layout *lay, float *params, float *stats, err_t *e) {
   size_t n;
   char *b = io_read_file(path, "the weights", RT_SAFETENSORS_MAX_BYTES, &n, e);
@@ -93,6 +111,9 @@ int rt_safetensors_read(const char *path, const nw_layout *lay, float *params, f
   }
   const char *data = b + 8 + hl;
   size_t dn = n - 8 - hl;
+  if (!cJSON_IsObject(h) || indexed_bytes(h) != (double)dn)
+    rc = err_set(e, "%s: the header does not describe the %zu bytes of data that follow it: damaged or truncated", path,
+                 dn);
   for (int i = 0; i < lay->n && rc == 0; i++) {
     const nw_tensor *t = &lay->t[i];
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(h, t->name);
@@ -102,8 +123,17 @@ int rt_safetensors_read(const char *path, const nw_layout *lay, float *params, f
     }
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(o, "shape"), *dt = cJSON_GetObjectItemCaseSensitive(o, "dtype");
     const cJSON *of = cJSON_GetObjectItemCaseSensitive(o, "data_offsets");
+    if (!cJSON_IsArray(sh) || !cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 ||
+        !cJSON_IsNumber(cJSON_GetArrayItem(of, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(of, 1))) {
+      rc = err_set(e, "%s: tensor '%s' lacks its shape or its data_offsets (two numbers): a damaged header", path,
+                   t->name);
+      break;
+    }
     int same = cJSON_GetArraySize(sh) == t->ndim;
-    for (int k = 0; k < t->ndim && same; k++) same = cJSON_GetArrayItem(sh, k)->valueint == t->shape[k];
+    for (int k = 0; k < t->ndim && same; k++) {
+      const cJSON *d = cJSON_GetArrayItem(sh, k);
+      same = cJSON_IsNumber(d) && d->valuedouble == t->shape[k];
+    }
     if (!same) {
       char want[64] = "", got[64] = "";
       for (int k = 0; k < t->ndim; k++) snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", k ? "x" : "", t->shape[k]);
@@ -118,7 +148,7 @@ int rt_safetensors_read(const char *path, const nw_layout *lay, float *params, f
       break;
     }
     double a = cJSON_GetArrayItem(of, 0)->valuedouble, z = cJSON_GetArrayItem(of, 1)->valuedouble;
-    if (a < 0 || z > (double)dn || z - a != (double)t->numel * 4) {
+    if (!(a >= 0 && z <= (double)dn && z - a == (double)t->numel * 4 && a == (double)(size_t)a)) {
       rc = err_set(e, "%s: tensor '%s' lies outside the file (truncated?)", path, t->name);
       break;
     }

@@ -21,6 +21,16 @@
   "a GPU), 130 interrupted (SIGINT or SIGTERM: the checkpoint lets --resume continue)"
 #define EXITS_TOOL "0 done, 1 error, 2 bad usage"
 
+/* The options every job (search, train) takes, into its table. */
+#define JOB_OPTIONS(o, what)                                                                                        \
+  {"--threads", NULL, CLI_INT, &(o).threads, "T", "CPU threads (default: all cores)", 1, 1024},                     \
+      {"--device", NULL, CLI_CHOICE, &(o).device, "D", "cpu | cuda | auto (default auto: the GPU when one is usable)", \
+       0, 0, 0, "cpu|cuda|auto"},                                                                                    \
+      {"--resume", NULL, CLI_FLAG, &(o).resume, NULL, "continue the " what " in --out from its checkpoint", 0, 0, 1},  \
+      {"--progress", NULL, CLI_FLAG, &(o).progress, NULL, "draw progress even when stderr is not a terminal", 0, 0, 1}, \
+      {"--no-progress", NULL, CLI_FLAG, &(o).progress, NULL, "never draw progress", 0, 0, 0},                       \
+      {"--quiet", "-q", CLI_FLAG, &(o).quiet, NULL, "print errors only", 0, 0, 1}
+
 /* "runs/KIND-[NAME-]DATE-TIME" when no --out was given */
 static const char *default_out(char *buf, size_t cap, const char *kind, const char *space) {
   time_t t = time(NULL);
@@ -69,15 +79,9 @@ static int cmd_search(int argc, char **argv) {
       {"--arch-lr", NULL, CLI_NUM, &o.arch_lr, "LR", "Adam learning rate of the logits", 0, 10},
       {"--init-from", NULL, CLI_STR, &o.init_from, "RUN",
        "start pi from RUN's distribution and tune it on the space's\ntransfer network (paper section 4.2)"},
-      {"--threads", NULL, CLI_INT, &o.threads, "T", "CPU threads (default: all cores)", 1, 1024},
-      {"--device", NULL, CLI_CHOICE, &o.device, "D", "cpu | cuda | auto (default auto: the GPU when one is usable)",
-       0, 0, 0, "cpu|cuda|auto"},
       {"--no-graphs", NULL, CLI_FLAG, &o.no_graphs, NULL,
        "on a GPU, evaluate the mode batch by batch kernel by kernel,\nnot as a recorded CUDA graph", 0, 0, 1},
-      {"--resume", NULL, CLI_FLAG, &o.resume, NULL, "continue the run in --out from its checkpoint", 0, 0, 1},
-      {"--progress", NULL, CLI_FLAG, &o.progress, NULL, "draw progress even when stderr is not a terminal", 0, 0, 1},
-      {"--no-progress", NULL, CLI_FLAG, &o.progress, NULL, "never draw progress", 0, 0, 0},
-      {"--quiet", "-q", CLI_FLAG, &o.quiet, NULL, "print errors only", 0, 0, 1},
+      JOB_OPTIONS(o, "run"),
   };
   const cli_pos pos[] = {{"SPACE", &o.space, 0, NULL}};
   const cli_cmd c = {
@@ -133,12 +137,7 @@ static int cmd_train(int argc, char **argv) {
        "on a GPU, launch a step's kernels one by one instead of\nreplaying the step recorded as a CUDA graph", 0, 0, 1},
       {"--limit", NULL, CLI_INT, &o.limit, "N", "the first N images of each set", 1, INT_MAX},
       {"--seed", NULL, CLI_INT, &o.seed, "S", "seeds the data order, drop path and the initial weights", 0, INT_MAX},
-      {"--threads", NULL, CLI_INT, &o.threads, "T", "CPU threads (default: all cores)", 1, 1024},
-      {"--device", NULL, CLI_CHOICE, &o.device, "D", "cpu | cuda | auto (default auto)", 0, 0, 0, "cpu|cuda|auto"},
-      {"--resume", NULL, CLI_FLAG, &o.resume, NULL, "continue the training in --out from its checkpoint", 0, 0, 1},
-      {"--progress", NULL, CLI_FLAG, &o.progress, NULL, "draw progress even when stderr is not a terminal", 0, 0, 1},
-      {"--no-progress", NULL, CLI_FLAG, &o.progress, NULL, "never draw progress", 0, 0, 0},
-      {"--quiet", "-q", CLI_FLAG, &o.quiet, NULL, "print errors only", 0, 0, 1},
+      JOB_OPTIONS(o, "training"),
   };
   const cli_pos pos[] = {{"SPACE", &o.space, 0, NULL}};
   const cli_cmd c = {

@@ -1,6 +1,7 @@
 /* The on-disk kernel cache: hit after miss, a corrupt entry recompiled with
  * a warning, two processes compiling the same key once, the cache switched
- * off, an unusable cache directory, and a missing compiler. */
+ * off, an unusable cache directory, a missing compiler, and `cache clear`
+ * removing only what the cache wrote. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -241,10 +242,57 @@ static void test_usage_and_clear(void **state) {
   assert_int_equal(rt_cache_usage(ROOT, &entries, &bytes, &e), 0);
   assert_true(entries >= 3);
   assert_true(bytes > 0);
+  /* a file of the user's beside the entries, shaped like none of them */
+  char keep[400], tagp[400];
+  snprintf(keep, sizeof keep, "%s/cpu/notes.txt", ROOT);
+  snprintf(tagp, sizeof tagp, "%s/CACHEDIR.TAG", ROOT);
+  FILE *f = fopen(keep, "w");
+  assert_non_null(f);
+  fputs("mine\n", f);
+  fclose(f);
+  assert_int_equal(access(tagp, F_OK), 0); /* the cache marked its root */
   assert_int_equal(rt_cache_clear(ROOT, &removed, &e), 0);
   assert_int_equal(removed, entries);
   assert_int_equal(rt_cache_usage(ROOT, &entries, &bytes, &e), 0);
   assert_int_equal(entries, 0);
+  assert_int_equal(access(keep, F_OK), 0);
+}
+
+/* PARSEC_CACHE_DIR pointed at a directory of the user's (their home, say):
+   the cache lives in it, but `cache clear` refuses it and removes nothing,
+   and the directory is never tagged as a cache (backup tools would skip it) */
+static void test_clear_refuses_a_foreign_directory(void **state) {
+  (void)state;
+  char home[300], mine[400], tagp[400];
+  snprintf(home, sizeof home, "%s/home", ROOT);
+  mkdir(home, 0700);
+  snprintf(mine, sizeof mine, "%s/thesis.tex", home);
+  FILE *f = fopen(mine, "w");
+  assert_non_null(f);
+  fputs("years of work\n", f);
+  fclose(f);
+  setenv("PARSEC_CACHE_DIR", home, 1);
+  rt_cache *c = open_cache();
+  char src[128], *path = NULL;
+  source(src, sizeof src, "foreign");
+  const char *srcs[1] = {src};
+  err_t e = ERR_INIT;
+  if (rt_cache_get(c, srcs, 1, &path, &e) != 0) fail_msg("%s", err_msg(&e));
+  free(path);
+  rt_cache_close(c);
+  setenv("PARSEC_CACHE_DIR", ROOT, 1);
+  snprintf(tagp, sizeof tagp, "%s/CACHEDIR.TAG", home);
+  assert_int_equal(access(tagp, F_OK), -1);
+  long removed = 0;
+  assert_int_equal(rt_cache_clear(home, &removed, &e), -1);
+  assert_non_null(strstr(err_msg(&e), "does not look like a parsec kernel cache: it holds 'thesis.tex'"));
+  err_clear(&e);
+  assert_int_equal(removed, 0);
+  assert_int_equal(access(mine, F_OK), 0);
+  long entries;
+  long long bytes;
+  assert_int_equal(rt_cache_usage(home, &entries, &bytes, &e), 0);
+  assert_int_equal(entries, 1);
 }
 
 int main(void) {
@@ -257,6 +305,7 @@ int main(void) {
       cmocka_unit_test(test_compile_error_reported),
       cmocka_unit_test(test_missing_compiler),
       cmocka_unit_test(test_usage_and_clear),
+      cmocka_unit_test(test_clear_refuses_a_foreign_directory),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -94,22 +94,112 @@ typedef struct {
   char path[PATH_MAX];
 } entry;
 
-/* Visits the files of a cache root (root/target/xx/file). */
-typedef void (*visit_fn)(void *ud, const char *path, const struct stat *st);
-static void walk(const char *dir, int depth, visit_fn fn, void *ud) {
+/* ---------- what the cache wrote ---------- */
+
+/* The tag that marks the root as a cache (bford.info/cachedir): backup
+ * tools skip the directory, and `cache clear` knows it is ours. */
+#define TAG_NAME "CACHEDIR.TAG"
+static const char tag_text[] = "Signature: 8a477f597d28d172789f06886806bc55\n"
+                               "# This is a parsec kernel cache: parsec-run cache clear empties it.\n";
+
+static int all_hex(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+  return 1;
+}
+
+/* A target's directory: "cpu", "cuda-sm_90", "cuda-compute_90". */
+static int is_target_dir(const char *name) {
+  if (strcmp(name, "cpu") == 0) return 1;
+  const char *arch = strncmp(name, "cuda-sm_", 8) == 0 ? name + 8 : strncmp(name, "cuda-compute_", 13) == 0 ? name + 13 : NULL;
+  return arch && *arch && strspn(arch, "0123456789abcdefghijklmnopqrstuvwxyz") == strlen(arch);
+}
+
+/* A file of entry KEY in directory XX: the key's first two hex digits name
+ * the directory; an entry is KEY.so or KEY.cubin, its checksum KEY.sha256,
+ * its lock KEY.lock, a compile in progress KEY.tmpPID.so (its source
+ * KEY.tmpPID.so.c) or KEY.tmpPID.cubin. */
+static int is_entry_file(const char *xx, const char *name) {
+  if (strlen(name) < 64 + 3 || !all_hex(name, 64) || strncmp(name, xx, 2) != 0) return 0;
+  const char *rest = name + 64;
+  if (!strcmp(rest, ".so") || !strcmp(rest, ".cubin") || !strcmp(rest, ".sha256") || !strcmp(rest, ".lock")) return 1;
+  if (strncmp(rest, ".sha256.", 8) == 0) { /* the checksum being written: KEY.sha256.PID.tmp */
+    rest += 8 + strspn(rest + 8, "0123456789");
+    return !strcmp(rest, ".tmp");
+  }
+  if (strncmp(rest, ".tmp", 4) != 0) return 0;
+  rest += 4 + strspn(rest + 4, "0123456789");
+  return !strcmp(rest, ".so") || !strcmp(rest, ".cubin") || !strcmp(rest, ".so.c");
+}
+
+/* Visits the files the cache wrote under a target directory
+ * (target/xx/file), and nothing else. */
+typedef void (*visit_fn)(void *ud, const char *path, const char *name, const struct stat *st);
+static void walk_target(const char *dir, visit_fn fn, void *ud) {
   DIR *d = opendir(dir);
   if (!d) return;
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
-    if (de->d_name[0] == '.') continue;
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-    struct stat st;
-    if (lstat(p, &st) != 0) continue;
-    if (S_ISDIR(st.st_mode) && depth < 3) walk(p, depth + 1, fn, ud);
-    else if (S_ISREG(st.st_mode)) fn(ud, p, &st);
+    if (strlen(de->d_name) != 2 || !all_hex(de->d_name, 2)) continue;
+    char sub[PATH_MAX];
+    snprintf(sub, sizeof sub, "%s/%s", dir, de->d_name);
+    DIR *s = opendir(sub);
+    if (!s) continue;
+    struct dirent *fe;
+    while ((fe = readdir(s)) != NULL) {
+      if (!is_entry_file(de->d_name, fe->d_name)) continue;
+      char p[PATH_MAX];
+      snprintf(p, sizeof p, "%s/%s", sub, fe->d_name);
+      struct stat st;
+      if (lstat(p, &st) == 0 && S_ISREG(st.st_mode)) fn(ud, p, fe->d_name, &st);
+    }
+    closedir(s);
   }
   closedir(d);
+}
+
+/* The same over every target directory of a root. */
+static void walk(const char *root, visit_fn fn, void *ud) {
+  DIR *d = opendir(root);
+  if (!d) return;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (!is_target_dir(de->d_name)) continue;
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", root, de->d_name);
+    walk_target(p, fn, ud);
+  }
+  closedir(d);
+}
+
+/* Whether ROOT holds only what a cache holds (target directories and the
+ * tag); *foreign names the first thing that is not. */
+static int only_cache(const char *root, char *foreign, size_t cap) {
+  DIR *d = opendir(root);
+  if (!d) return 1;
+  struct dirent *de;
+  int ok = 1;
+  while (ok && (de = readdir(d)) != NULL) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, TAG_NAME)) continue;
+    if (!is_target_dir(de->d_name)) {
+      snprintf(foreign, cap, "%s", de->d_name);
+      ok = 0;
+    }
+  }
+  closedir(d);
+  return ok;
+}
+
+/* Marks ROOT as a cache, when nothing but a cache lives there (a cache set
+ * to a directory of other files, $HOME say, is never tagged: backup tools
+ * would skip all of it). */
+static void tag(const char *root) {
+  char path[PATH_MAX], foreign[256];
+  snprintf(path, sizeof path, "%s/%s", root, TAG_NAME);
+  if (access(path, F_OK) == 0 || !only_cache(root, foreign, sizeof foreign)) return;
+  err_t e = ERR_INIT;
+  io_write_text(path, tag_text, &e);
+  err_clear(&e);
 }
 
 typedef struct {
@@ -118,7 +208,7 @@ typedef struct {
   long long bytes;
 } entries;
 
-static void collect(void *ud, const char *path, const struct stat *st) {
+static void collect(void *ud, const char *path, const char *name, const struct stat *st) {
   entries *es = ud;
   es->bytes += st->st_size;
   if (es->n == es->cap) {
@@ -144,7 +234,7 @@ static void prune(const char *dir) {
   const char *m = getenv("PARSEC_CACHE_MAX_MB");
   long long cap = (m && atoll(m) > 0 ? atoll(m) : 1024) << 20;
   entries es = {0};
-  walk(dir, 1, collect, &es);
+  walk_target(dir, collect, &es);
   if (es.bytes > cap) {
     qsort(es.v, (size_t)es.n, sizeof *es.v, by_age);
     for (long i = 0; i < es.n && es.bytes > cap * 9 / 10; i++) {
@@ -189,6 +279,7 @@ int rt_cache_open(rt_cache **out, const rt_compiler *comp, err_t *e) {
       err_clear(&why);
     } else {
       prune(c->dir);
+      tag(root);
     }
   }
   *out = c;
@@ -367,38 +458,73 @@ typedef struct {
   int remove;
 } usage;
 
-static void count(void *ud, const char *path, const struct stat *st) {
+static int is_compiled(const char *name) {
+  size_t n = strlen(name);
+  return (n > 3 && strcmp(name + n - 3, ".so") == 0 && !strstr(name, ".tmp")) ||
+         (n > 6 && strcmp(name + n - 6, ".cubin") == 0 && !strstr(name, ".tmp"));
+}
+
+static void count(void *ud, const char *path, const char *name, const struct stat *st) {
   usage *u = ud;
-  size_t n = strlen(path);
-  int is_entry = (n > 3 && strcmp(path + n - 3, ".so") == 0) || (n > 6 && strcmp(path + n - 6, ".cubin") == 0);
   if (u->remove) {
-    if (unlink(path) == 0 && is_entry) u->removed++;
+    if (unlink(path) == 0 && is_compiled(name)) u->removed++;
     return;
   }
   u->bytes += st->st_size;
-  if (is_entry) u->entries++;
+  if (is_compiled(name)) u->entries++;
 }
 
 int rt_cache_usage(const char *root, long *entries, long long *bytes, err_t *e) {
   usage u = {0};
   struct stat st;
   if (stat(root, &st) == 0 && check_dir(root, e) != 0) return -1;
-  walk(root, 0, count, &u);
+  walk(root, count, &u);
   *entries = u.entries;
   *bytes = u.bytes;
   return 0;
 }
 
+/* The emptied two-hex and target directories go too. */
+static void remove_empty_dirs(const char *root) {
+  DIR *d = opendir(root);
+  if (!d) return;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (!is_target_dir(de->d_name)) continue;
+    char t[PATH_MAX];
+    snprintf(t, sizeof t, "%s/%s", root, de->d_name);
+    DIR *s = opendir(t);
+    struct dirent *xe;
+    while (s && (xe = readdir(s)) != NULL) {
+      if (strlen(xe->d_name) != 2 || !all_hex(xe->d_name, 2)) continue;
+      char x[PATH_MAX];
+      snprintf(x, sizeof x, "%s/%s", t, xe->d_name);
+      rmdir(x); /* fails, harmlessly, where anything else was left */
+    }
+    if (s) closedir(s);
+    rmdir(t);
+  }
+  closedir(d);
+}
+
 int rt_cache_clear(const char *root, long *removed, err_t *e) {
   struct stat st;
-  if (stat(root, &st) != 0) {
-    *removed = 0;
-    return 0;
-  }
+  *removed = 0;
+  if (stat(root, &st) != 0) return 0;
   if (check_dir(root, e) != 0) return -1;
+  /* a tagged root is ours (the tag is written only where nothing else
+     lived); an untagged one must hold nothing but a cache's directories */
+  char foreign[256] = "", tagpath[PATH_MAX];
+  snprintf(tagpath, sizeof tagpath, "%s/%s", root, TAG_NAME);
+  if (access(tagpath, F_OK) != 0 && !only_cache(root, foreign, sizeof foreign))
+    return err_set(e,
+                   "%s does not look like a parsec kernel cache: it holds '%s', which parsec did not write; nothing was "
+                   "removed (point PARSEC_CACHE_DIR at a directory of its own)",
+                   root, foreign);
   usage u = {0};
   u.remove = 1;
-  walk(root, 0, count, &u);
+  walk(root, count, &u);
+  remove_empty_dirs(root);
   *removed = u.removed;
   return 0;
 }

@@ -2,7 +2,8 @@
 # under test): a scratch directory $tmp removed at exit, fail MESSAGE, which
 # counts a failure, expect CODE NEEDLE -- ARGS, which runs "$prog" ARGS and
 # checks its exit code and that NEEDLE appears in its output (stdout and
-# stderr together), and finish, which exits 1 when anything failed.
+# stderr together), finish, which exits 1 when anything failed, and npy OUT
+# DESCR SHAPE, which writes standard input as a NumPy .npy array.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -21,4 +22,17 @@ expect() {
 
 finish() {
   if [ "$fails" -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
+}
+
+npy() {
+  local h="{'descr': '$2', 'fortran_order': False, 'shape': $3, }"
+  local n=$((${#h} + 1))
+  local pad=$(((64 - (10 + n) % 64) % 64))
+  local hl=$((n + pad))
+  {
+    printf '\x93NUMPY\x01\x00'
+    printf "\\x$(printf %02x $((hl & 255)))\\x$(printf %02x $((hl >> 8)))"
+    printf '%s%*s\n' "$h" "$pad" ''
+    cat
+  } >"$1"
 }

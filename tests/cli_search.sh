@@ -48,6 +48,33 @@ cmp -s "$tmp/a/distribution.json" "$tmp/c/distribution.json" || fail "resumed di
 [ "$(wc -l <"$tmp/c/log.jsonl")" = 3 ] || fail "resumed log.jsonl should hold 3 epochs"
 echo "ok: interrupted and resumed run equals the unbroken run"
 
+# a run directory holds one run: reusing it needs --resume, a second job on
+# it is refused while the first holds it, and a log line whose epoch's
+# checkpoint was never written (a crash, a full disk) is not kept twice
+expect 2 "already holds a run (checkpoint.bin): continue it with --resume" -- search "$tiny" "${common[@]}" --out "$tmp/a"
+cmp -s "$tmp/a/distribution.json" "$tmp/b/distribution.json" || fail "a refused run touched the earlier run's files"
+[ "$(wc -l <"$tmp/a/log.jsonl")" = 3 ] || fail "a refused run appended to the earlier run's log"
+if command -v flock >/dev/null; then
+  flock "$tmp/a/.parsec.lock" sleep 20 &
+  holder=$!
+  sleep 0.5
+  expect 1 "is in use by another parsec-run" -- search --resume --out "$tmp/a"
+  kill $holder 2>/dev/null
+  wait $holder 2>/dev/null
+fi
+PARSEC_TEST_INTERRUPT_AFTER=5 "$run" search "$tiny" "${common[@]}" --out "$tmp/e" -q
+echo '{"epoch": 99, "a line whose checkpoint was never written": true}' >>"$tmp/e/log.jsonl"
+"$run" search --resume --out "$tmp/e" -q || fail "resume after a lost checkpoint failed"
+[ "$(wc -l <"$tmp/e/log.jsonl")" = 3 ] || fail "the resumed log holds $(wc -l <"$tmp/e/log.jsonl") lines, not 3"
+grep -q '"epoch": 99' "$tmp/e/log.jsonl" && fail "the resumed log kept a line past its checkpoint"
+cmp -s "$tmp/a/distribution.json" "$tmp/e/distribution.json" || fail "the run resumed past a lost line differs"
+# a location that cannot be a run directory fails before any work
+touch "$tmp/afile"
+expect 2 "exists and is not a directory" -- search "$tiny" "${common[@]}" --out "$tmp/afile"
+expect 2 "/dev/null exists and is not a directory" -- search "$tiny" "${common[@]}" --out /dev/null
+expect 1 "cannot be a run directory" -- search "$tiny" "${common[@]}" --out "$tmp/afile/run"
+[ -e "$tmp/x" ] && fail "a search that failed before its first epoch left its run directory behind"
+
 # one clearly best primitive: pi concentrates on it
 "$mkdata" "$tmp/pimg.npy" "$tmp/plab.npy" 1024 16 16 1 2 7 pairs
 "$run" search "$src/tests/spaces/pairs.lua" --data "npy:$tmp/pimg.npy,$tmp/plab.npy" --seed 1 --out "$tmp/pairs" -q ||

@@ -59,7 +59,23 @@ if [ -x "$nvcc" ]; then
 else
   echo "skipped: no nvcc to compile the CUDA export"
 fi
-expect 1 "already exists" -- export --run "$tmp/a" --target c -o "$tmp/exp_c"
+expect 2 "already exists" -- export --run "$tmp/a" --target c -o "$tmp/exp_c"
+expect 1 "cannot be made" -- export --run "$tmp/a" --target c -o /dev/null/exp
+expect 1 "is not a training run" -- export --run "$tmp/nothing" --target c -o "$tmp/exp_gone"
+[ -e "$tmp/exp_gone" ] && fail "a failed export left its directory behind"
+# the exported predict refuses what it cannot use, before any work
+prog="$tmp/exp_c/predict"
+P_args=("$tmp/exp_c/weights.bin" "$F/t10k-images-idx3-ubyte.gz")
+expect 2 "--limit takes a whole number" -- "${P_args[@]}" --limit -5
+expect 2 "--limit takes a whole number" -- "${P_args[@]}" --limit abc
+expect 1 "cannot write /dev/null/logits.npy" -- "${P_args[@]}" --logits /dev/null/logits.npy
+head -c 1568 /dev/zero | npy "$tmp/two.npy" '|u1' '(2, 28, 28)'
+for bad in '\xff\xff\xff\xff\xff\xff\xff\xff:-1' '\xc8\x00\x00\x00\x00\x00\x00\x00:200' \
+  '\x00\x10\xa5\xd4\xe8\x00\x00\x00:1000000000000'; do
+  printf "\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00${bad%%:*}" | npy "$tmp/lab.npy" '<i8' '(2,)'
+  expect 1 "label ${bad##*:} at index 1 is outside 0..9" -- "$tmp/exp_c/weights.bin" "$tmp/two.npy" "$tmp/lab.npy"
+done
+prog=$run
 expect 1 "is not a training run" -- export --run "$tmp/pairs-does-not-exist" --target c -o "$tmp/exp_x"
 sed "s/('sep_conv_3x3', 0), ('sep_conv_3x3', 1)/('dil_conv_5x5', 0), ('sep_conv_3x3', 1)/" "$tmp/v2.txt" >"$tmp/other.txt"
 expect 1 "the weights do not match this genotype" -- export small --genotype "$tmp/other.txt" --weights "$tmp/a/weights.safetensors" --target c -o "$tmp/exp_y"
@@ -77,7 +93,10 @@ expect 2 "give the architecture with --run RUN or --genotype FILE" -- train smal
 expect 2 "--device takes cpu, cuda or auto, not 'gpu'" -- train small --genotype "$tmp/bad1.txt" --device gpu
 expect 2 "--genotype needs a value" -- train small --genotype
 expect 1 "is not a search run" -- train --run "$tmp/a" --out "$tmp/x" "${quick[@]}"
-expect 1 "cannot open the checkpoint" -- train --resume --out "$tmp/nothing-here"
+expect 1 "there is no such run directory" -- train --resume --out "$tmp/nothing-here"
+expect 2 "already holds a run (checkpoint.bin)" -- train "${common[@]}" --epochs 3 --out "$tmp/a"
+touch "$tmp/afile"
+expect 2 "exists and is not a directory" -- train "${common[@]}" --epochs 1 --out "$tmp/afile"
 
 finish
 echo "all train CLI checks passed"

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---------- a trained network ---------- */
 
@@ -375,14 +376,35 @@ static char *render_kernels(const pl_plan *p, const target *tg, err_t *e) {
   return k;
 }
 
-/* Every file of the export into the new directory DIR. */
+static const char *const written[] = {"network.h", "network.c", "network.cu", "Makefile", "predict.c",
+                                      "weights.bin", "cells.dot", "cells.svg"};
+
+/* The export's directory, made before any work: a location that cannot be
+ * one fails at once, and an existing directory is never written into. */
+static int make_dir(const char *dir, err_t *e) {
+  struct stat st;
+  if (stat(dir, &st) == 0)
+    return err_set_code(e, ERR_USAGE, "%s already exists: export into a new directory (nothing was overwritten)", dir);
+  return io_mkdirs(dir, e) ? err_prefix(e, "-o %s cannot be made", dir) : 0;
+}
+
+/* What a failed export wrote goes again, and its directory. */
+static void unmake_dir(const char *dir) {
+  char path[4200];
+  for (size_t i = 0; i < sizeof written / sizeof written[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, written[i]);
+    unlink(path);
+  }
+  rmdir(dir);
+}
+
+/* Every file of the export into its new directory DIR. */
 static int write_all(const char *dir, const rt_trained *t, const target *tg, char *const files[3], err_t *e) {
   const em_file *pred = em_find("templates/export/predict.c");
   if (!pred) return err_set(e, "internal: the predict program is not embedded in this build");
   const char *names[4] = {"network.h", tg->source, "Makefile", "predict.c"};
   const char *texts[4] = {files[0], files[1], files[2], pred->data};
   char path[4200];
-  if (io_mkdirs(dir, e) != 0) return -1;
   for (int i = 0; i < 4; i++) {
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
     if (io_write_text(path, texts[i], e) != 0) return -1;
@@ -395,11 +417,12 @@ static int write_all(const char *dir, const rt_trained *t, const target *tg, cha
 int rt_export_run(const rt_export_opts *o, err_t *e) {
   const target *tg = find_target(o->target, e);
   if (!tg) return -1;
-  struct stat st;
-  if (stat(o->out, &st) == 0)
-    return err_set(e, "%s already exists: export into a new directory (nothing was overwritten)", o->out);
+  if (make_dir(o->out, e) != 0) return -1;
   rt_trained t;
-  if (rt_trained_open(&t, o->run, o->genotype, o->weights, o->space, e) != 0) return -1;
+  if (rt_trained_open(&t, o->run, o->genotype, o->weights, o->space, e) != 0) {
+    unmake_dir(o->out);
+    return -1;
+  }
   pl_plan p = {0};
   char *kernels = NULL, *gtext = NULL, *files[3] = {NULL, NULL, NULL};
   int rc = pl_build_eval(&p, &t.sp, &t.net, &t.lay, &t.g, PL_EVAL, 0, 0, e);
@@ -414,6 +437,7 @@ int rt_export_run(const rt_export_opts *o, err_t *e) {
            "predict.c, Makefile, cells.dot\nbuild with: make -C %s\nthen: %s/predict %s/weights.bin IMAGES [LABELS]\n",
            t.sp.name, t.net.cells, t.net.channels, nw_param_count(&t.lay), tg->label, o->out, tg->source, o->out,
            o->out, o->out);
+  if (rc != 0) unmake_dir(o->out);
   for (int i = 0; i < 3; i++) free(files[i]);
   free(kernels);
   free(gtext);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 /* ---------- settings ---------- */
 
@@ -89,6 +90,13 @@ int rt_fields_read(const rt_field *f, int n, void *st, const cJSON *j, const cha
 
 /* ---------- signals ---------- */
 
+static long long log_size(const char *dir) {
+  char path[4200];
+  struct stat st;
+  snprintf(path, sizeof path, "%s/log.jsonl", dir);
+  return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
 /* One handler for every job: the first SIGINT or SIGTERM asks the job to
  * stop at its next step and checkpoint; a second ends the process at once. */
 static volatile sig_atomic_t stop_signal;
@@ -105,6 +113,7 @@ void rt_job_begin(rt_job *j, const char *cmd, const char *dir, int progress, int
   j->quiet = quiet;
   const char *hook = getenv("PARSEC_TEST_INTERRUPT_AFTER"); /* acts as a SIGINT after N steps */
   j->budget = hook ? strtol(hook, NULL, 10) : -1;
+  j->log_bytes = log_size(dir);
   rt_progress_init(&j->prog, progress, quiet, unit);
   stop_signal = 0;
   struct sigaction sa;
@@ -143,6 +152,7 @@ int rt_job_log(rt_job *j, cJSON *line, cJSON *memory, const rt_runner *r, err_t 
   snprintf(path, sizeof path, "%s/log.jsonl", j->dir);
   int rc = text ? io_append_line(path, text, e) : err_set(e, "out of memory");
   free(text);
+  if (rc == 0) j->log_bytes = log_size(j->dir);
   return rc;
 }
 

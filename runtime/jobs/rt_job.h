@@ -47,11 +47,13 @@ typedef struct {
   int quiet;
   rt_progress prog;
   long budget;     /* the test hook's steps left (-1: none) */
+  long long log_bytes; /* log.jsonl's length: what a checkpoint records */
   int graphs_said; /* why CUDA graphs went off was printed */
 } rt_job;
 
-/* Starts the job: catches SIGINT and SIGTERM, reads the test hook, sets up
- * the progress line (PROGRESS: -1 on a terminal, 0 never, 1 always; UNIT of
+/* Starts the job: catches SIGINT and SIGTERM, reads the test hook, measures
+ * the log (a resumed one was cut back to its checkpoint), sets up the
+ * progress line (PROGRESS: -1 on a terminal, 0 never, 1 always; UNIT of
  * its rate, "children/s" or "images/s"). */
 void rt_job_begin(rt_job *j, const char *cmd, const char *dir, int progress, int quiet, const char *unit);
 /* A step is done: the progress line, and the test hook's count. */

@@ -82,6 +82,7 @@ typedef struct {
   double worst_ratio;
   rt_cache_stats cache0;
   rt_job job;
+  rt_rundir rd; /* the run directory, locked while the search runs */
 } search;
 
 /* ---------- settings ---------- */
@@ -349,6 +350,7 @@ static int save_checkpoint(search *s, int epoch, int step, err_t *e) {
   cJSON_AddNumberToObject(h, "step", step);
   cJSON_AddNumberToObject(h, "elem", (double)s->b->elem);
   cJSON_AddNumberToObject(h, "adam_t", (double)s->d.t);
+  cJSON_AddNumberToObject(h, "log_bytes", (double)s->job.log_bytes);
   rng_to_json(h, "sample_rng", &s->sample_rng);
   rng_to_json(h, "aug_rng", &s->aug_rng);
   cJSON *acc = cJSON_AddObjectToObject(h, "epoch_so_far");
@@ -432,6 +434,10 @@ static int restore_state(search *s, rt_ckpt *c, const cJSON *h, err_t *e) {
   s->steps_done = (long)sv[2];
   s->children = (long)sv[3];
   s->wall = sv[4];
+  /* log lines after the checkpoint (an epoch whose checkpoint was not
+     written) go: the resumed run writes them again */
+  const cJSON *logged = cJSON_GetObjectItemCaseSensitive(h, "log_bytes");
+  if (cJSON_IsNumber(logged) && rt_rundir_trim_log(s->dir, (long long)logged->valuedouble, e) != 0) return -1;
   return 0;
 }
 
@@ -451,7 +457,8 @@ static int setup(search *s, err_t *e) {
   const rt_search_opts *o = s->o;
   rt_ckpt ck = {0};
   cJSON *hdr = NULL;
-  snprintf(s->dir, sizeof s->dir, "%s", o->out);
+  if (rt_rundir_claim(&s->rd, o->out, o->resume, e) != 0) return -1; /* before any work: a bad --out fails now */
+  snprintf(s->dir, sizeof s->dir, "%s", s->rd.dir);
   if (o->resume) {
     if (load_checkpoint(s, &ck, &hdr, e) != 0) goto fail;
     if (o->epochs >= 0) s->st.epochs = o->epochs; /* a resumed run may be given more epochs */
@@ -480,7 +487,6 @@ static int setup(search *s, err_t *e) {
     if (rt_dist_load_json(&s->d, path, e) != 0) goto fail;
   }
   if (load_data(s, e) != 0) goto fail;
-  if (io_mkdirs(s->dir, e) != 0) goto fail;
   if (o->resume && restore_state(s, &ck, hdr, e) != 0) goto fail;
   /* the supernet's activations on the same configuration, for comparison */
   pl_plan sup;
@@ -508,6 +514,7 @@ static void teardown(search *s) {
   free(s->train_idx);
   free(s->search_idx);
   sp_free(&s->sp);
+  rt_rundir_release(&s->rd);
 }
 
 /* The step at s->step of the current epoch: its batches, Algorithm 1, the

@@ -70,6 +70,7 @@ typedef struct {
   long batches;
   char dir[4096];
   rt_job job;
+  rt_rundir rd; /* the run directory, locked while the training runs */
 } trainer;
 
 static double now_s(void) {
@@ -176,6 +177,7 @@ static int save(trainer *t, int epochs, err_t *e) {
     cJSON_AddItemToObject(h, "settings", settings_json(t));
     cJSON_AddNumberToObject(h, "epoch", epochs);
     cJSON_AddNumberToObject(h, "batches", (double)t->batches);
+    cJSON_AddNumberToObject(h, "log_bytes", (double)t->job.log_bytes);
     rng_to_json(h, "data_rng", &t->data_rng);
     rng_to_json(h, "drop_rng", &t->drop_rng);
     char *hs = cJSON_Print(h);
@@ -240,7 +242,10 @@ static int restore(trainer *t, err_t *e) {
   if (rc == 0) {
     t->epoch = ep->valueint;
     t->batches = (long)ba->valuedouble;
-    rc = rng_from_json(h, "data_rng", &t->data_rng, e) || rng_from_json(h, "drop_rng", &t->drop_rng, e);
+    /* log lines after the checkpoint go: the resumed run writes them again */
+    const cJSON *lb = cJSON_GetObjectItemCaseSensitive(h, "log_bytes");
+    rc = (cJSON_IsNumber(lb) && rt_rundir_trim_log(t->dir, (long long)lb->valuedouble, e)) ||
+         rng_from_json(h, "data_rng", &t->data_rng, e) || rng_from_json(h, "drop_rng", &t->drop_rng, e);
   }
   cJSON_Delete(h);
   return rc;
@@ -294,7 +299,8 @@ static int load_data(trainer *t, err_t *e) {
 
 static int setup(trainer *t, err_t *e) {
   const rt_train_opts *o = t->o;
-  snprintf(t->dir, sizeof t->dir, "%s", o->out);
+  if (rt_rundir_claim(&t->rd, o->out, o->resume, e) != 0) return -1; /* before any work: a bad --out fails now */
+  snprintf(t->dir, sizeof t->dir, "%s", t->rd.dir);
   if (o->resume) {
     if (restore(t, e) != 0) return -1;
     if (o->epochs > 0) t->st.epochs = o->epochs;
@@ -322,7 +328,7 @@ static int setup(trainer *t, err_t *e) {
       pl_build_eval(&t->peval, &t->sp, &t->net, &t->lay, &t->g, PL_EVAL, 0, 0, e) != 0)
     return -1;
   if (load_data(t, e) != 0) return -1;
-  return io_mkdirs(t->dir, e);
+  return 0;
 }
 
 static void teardown(trainer *t) {
@@ -338,6 +344,7 @@ static void teardown(trainer *t) {
   rt_data_free(&t->test);
   rt_ckpt_free(&t->ck);
   sp_free(&t->sp);
+  rt_rundir_release(&t->rd);
 }
 
 /* ---------- epochs ---------- */

@@ -321,13 +321,20 @@ static int npy_labels(rt_dataset *d, const char *path, err_t *e) {
   }
   const uint8_t *p = b + h.offset;
   for (int i = 0; i < d->n; i++, p += size) {
-    int64_t v = 0;
-    for (int k = size - 1; k >= 0; k--) v = v << 8 | p[k];
-    if (is_signed && size < 8 && (v >> (8 * size - 1)) & 1) v -= (int64_t)1 << (8 * size);
-    if (v < 0 || v > 1000000) {
-      err_set(e, "%s: label %lld at index %d is out of range (labels are 0, 1, ..., classes - 1)", path, (long long)v, i);
+    uint64_t u = 0;
+    for (int k = size - 1; k >= 0; k--) u = u << 8 | p[k];
+    /* the value as its dtype reads it: signed types extend their sign */
+    int negative = is_signed && (u >> (8 * size - 1)) & 1;
+    if (negative || u > 1000000) {
+      long long shown = negative ? (long long)(u | (size < 8 ? ~(uint64_t)0 << (8 * size) : 0)) : 0;
+      if (negative)
+        err_set(e, "%s: label %lld at index %d is out of range (labels are 0, 1, ..., classes - 1)", path, shown, i);
+      else
+        err_set(e, "%s: label %llu at index %d is out of range (labels are 0, 1, ..., classes - 1)", path,
+                (unsigned long long)u, i);
       goto fail;
     }
+    int64_t v = (int64_t)u;
     d->labels[i] = (int32_t)v;
   }
   free(b);

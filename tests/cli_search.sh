@@ -31,6 +31,13 @@ done
 "$run" show "$tmp/a" >"$tmp/show.out" 2>&1 || fail "show failed"
 grep -q "most probable choices" "$tmp/show.out" || fail "show lacks the alternatives"
 grep -q "<polyline" "$tmp/a/curves.svg" 2>/dev/null || fail "show drew no entropy and accuracy curves (curves.svg)"
+# architectures drawn from the run's distribution, and uniformly from the space
+[ "$("$run" sample --run "$tmp/a" -n 3 --distinct --seed 2 | grep -c "^Genotype(normal=\[('")" = 3 ] ||
+  fail "sample --run did not print 3 genotypes"
+"$run" sample "$tiny" -n 2 --seed 4 >"$tmp/s1.txt" && "$run" sample "$tiny" -n 2 --seed 4 >"$tmp/s2.txt" ||
+  fail "sample from a space failed"
+cmp -s "$tmp/s1.txt" "$tmp/s2.txt" || fail "one seed gave two different samples"
+expect 2 "--run RUN brings its own space" -- sample --run "$tmp/a" "$tiny"
 
 # the same seed and threads give the same state, bit for bit
 "$run" search "$tiny" --data="$data" --epochs=3 --seed=5 --no-progress --out="$tmp/b" -q || fail "second search failed"

@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "rt_cache.h"
 #include "rt_export.h"
+#include "rt_sample.h"
 #include "rt_search.h"
 #include "rt_show.h"
 #include "rt_train.h"
@@ -197,6 +198,30 @@ static int cmd_export(int argc, char **argv) {
   return finish("export", rt_export_run(&o, &e) ? err_status(&e) : 0, &e);
 }
 
+/* ---------- sample ---------- */
+
+static int cmd_sample(int argc, char **argv) {
+  rt_sample_opts o = {.count = 1, .seed = 0};
+  const cli_opt opts[] = {
+      {"--run", NULL, CLI_STR, &o.run, "RUN", "draw from a search run's learned distribution"},
+      {"--count", "-n", CLI_INT, &o.count, "N", "how many (default 1)", 1, 1000000},
+      {"--seed", NULL, CLI_INT, &o.seed, "S", "seeds the draws (default 0)", 0, INT_MAX},
+      {"--distinct", NULL, CLI_FLAG, &o.distinct, NULL, "no architecture twice", 0, 0, 1},
+  };
+  const cli_pos pos[] = {{"SPACE", &o.space, 0, NULL}};
+  const cli_cmd c = {"parsec-run", "sample", "(--run RUN | [SPACE]) [--count N] [--seed S] [--distinct]",
+                     "Prints architectures, one genotype a line in DARTS's text form: drawn from a\n"
+                     "search run's p(alpha | pi), or uniformly from SPACE's categoricals (default\n"
+                     "small): the random baseline a search must beat.  Each line is a genotype\n"
+                     "that parsec-run train --genotype takes.",
+                     opts, (int)(sizeof opts / sizeof opts[0]), pos, 1, NULL, EXITS_TOOL, PARSEC_VERSION};
+  int status;
+  if (!cli_parse(&c, argc, argv, &status)) return status;
+  if (o.run && o.space) return cli_usage_error(&c, "--run RUN brings its own space; give SPACE without --run");
+  err_t e = ERR_INIT;
+  return finish("sample", rt_sample_run(stdout, &o, &e) ? err_status(&e) : 0, &e);
+}
+
 /* ---------- show, cache ---------- */
 
 static int cmd_show(int argc, char **argv) {
@@ -260,6 +285,10 @@ static const command commands[] = {
     {"export", cmd_export,
      "export (--run TRAIN_RUN | --genotype FILE --weights FILE [SPACE]) --target c|cuda -o DIR\n"
      "                             a trained network as standalone C or CUDA sources"},
+    {"sample", cmd_sample,
+     "sample (--run RUN | [SPACE]) [--count N]\n"
+     "                             architectures drawn from a run's distribution, or uniformly\n"
+     "                             from a space (the random baseline)"},
     {"show", cmd_show,
      "show RUN                   the mode, the entropy curve and each node's most probable\n"
      "                             alternatives of a search run"},

@@ -29,6 +29,7 @@ int rt_dist_init(rt_dist *d, const sp_space *sp, rt_backend *b, double beta1, do
       }
   d->logits = calloc((size_t)d->total, sizeof *d->logits);
   if (!d->logits) goto oom;
+  if (!b) return 0; /* on the host alone: sampling, the mode, JSON; no Adam */
   size_t bytes = (size_t)d->total * b->elem;
   if (!(d->dp = b->alloc(b, bytes, e)) || !(d->dm = b->alloc(b, bytes, e)) || !(d->dv = b->alloc(b, bytes, e)) ||
       !(d->dg = b->alloc(b, bytes, e)))
@@ -169,6 +170,7 @@ int rt_dist_adam(rt_dist *d, const double *grad, double lr, err_t *e) {
 int rt_dist_set(rt_dist *d, const double *logits, const double *m, const double *v, long t, err_t *e) {
   memcpy(d->logits, logits, (size_t)d->total * sizeof *logits);
   d->t = t;
+  if (!d->b) return 0;
   size_t bytes = (size_t)d->total * d->b->elem;
   if (to_device(d, d->dp, logits, e) != 0) return -1;
   if (m && v) return to_device(d, d->dm, m, e) || to_device(d, d->dv, v, e);

@@ -25,6 +25,8 @@ typedef struct {
   const rt_kernel *k_adam;
 } rt_dist;
 
+/* B NULL: a distribution on the host alone, for sampling, the mode and
+ * distribution.json (rt_dist_adam and rt_dist_moments need a backend). */
 int rt_dist_init(rt_dist *d, const sp_space *sp, rt_backend *b, double beta1, double beta2, err_t *e);
 void rt_dist_free(rt_dist *d);
 

@@ -27,6 +27,7 @@
 #define SB_INSTRUCTION_LIMIT 200000000L
 #define SB_HOOK_EVERY 1000
 #define SB_SECONDS_LIMIT 1.0
+#define SB_MAX_DEPTH 5000 /* nested calls */
 
 typedef struct {
   size_t used, limit;
@@ -72,6 +73,15 @@ static void sb_hook(lua_State *L, lua_Debug *ar) {
     return;
   }
   s->instructions += SB_HOOK_EVERY;
+  /* endless recursion stops at a depth no space file needs, long before
+     Lua's own limit of a million stack slots (which a slow or sanitized
+     build may not reach within the deadline) */
+  lua_Debug deep;
+  if (lua_getstack(L, SB_MAX_DEPTH, &deep)) {
+    lua_getinfo(L, "Sl", ar);
+    luaL_error(L, "%s:%d: stack overflow: calls nested more than %d deep (an endless recursion?)", ar->short_src,
+               ar->currentline, SB_MAX_DEPTH);
+  }
   int over_count = s->instructions > SB_INSTRUCTION_LIMIT;
   if (!over_count && sb_elapsed(s) <= SB_SECONDS_LIMIT) return;
   s->hit = over_count ? 2 : 3;

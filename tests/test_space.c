@@ -278,25 +278,15 @@ static void test_binary_chunk_refused(void **state) {
   expect_error("\x1bLua\x54\x00 junk", "binary", NULL);
 }
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
+/* Each runaway is stopped by its own limit, whatever the machine's speed:
+ * the messages say which (an endless loop by the deadline or the
+ * instruction budget, a recursion by the depth bound long before either, a
+ * hog by the memory cap). */
 static void test_runaway_loop_stopped(void **state) {
   (void)state;
-  double t0 = now();
   expect_error("while true do end\n", "test.lua:1:", "endless loop");
-  /* the deadline is 1 s; the bounds here only prove the sandbox stops the
-     script, with room for a sanitizer build on a loaded machine */
-  double dt = now() - t0;
-  assert_true(dt < 5.0);
-  t0 = now();
   expect_error("local function f() return f() + 1 end\nreturn f()\n", "stack overflow", NULL);
-  /* large pieces: the cap is reached in a few steps, well within the time limit (even under ASan) */
   expect_error("local t = {}\nwhile true do t[#t+1] = string.rep('x', 48 << 20) end\n", "256 MiB", NULL);
-  assert_true(now() - t0 < 10.0);
 }
 
 static void test_error_traceback_names_user_frames(void **state) {

@@ -10,16 +10,20 @@
 #
 #   bench/quality.sh [--searches S] [--random M] [--train-seeds T] [--out DIR]
 #                    [--search-args "..."] [--train-args "..."] [--parsec-run PATH]
+#                    [--reuse DIR]
 #
 # The defaults fit a two-core machine (Fashion-MNIST, the small space, about
 # an hour); a GPU run scales up, e.g.
 #   bench/quality.sh --search-args "darts --data cifar10:DIR --epochs 50" \
 #                    --train-args "darts --data cifar10:DIR --epochs 100 --layers 8 --channels 16"
 # Everything goes under --out; a run that is already complete there is
-# reused, so an interrupted benchmark continues where it stopped.
+# reused, so an interrupted benchmark continues where it stopped.  --reuse
+# DIR takes the random architectures' and DARTS_V2's trainings from an
+# earlier benchmark with the same training budget: comparing a search option
+# then costs only its searches and its modes' trainings.
 set -euo pipefail
 
-searches=3 random=8 train_seeds=2 out="" run=""
+searches=3 random=8 train_seeds=2 out="" run="" reuse=""
 search_args="small"
 train_args="small --epochs 6 --limit 8192 --layers 5 --channels 8 --batch 64"
 while [ $# -gt 0 ]; do
@@ -31,6 +35,7 @@ while [ $# -gt 0 ]; do
   --search-args) search_args=$2; shift 2 ;;
   --train-args) train_args=$2; shift 2 ;;
   --parsec-run) run=$2; shift 2 ;;
+  --reuse) reuse=$(cd "$2" && pwd); shift 2 ;;
   -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "quality.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -40,6 +45,14 @@ run=${run:-$here/build/parsec-run}
 [ -x "$run" ] || { echo "quality.sh: no parsec-run at $run (build first, or give --parsec-run)" >&2; exit 2; }
 out=${out:-bench-quality-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
+if [ -n "$reuse" ]; then
+  cmp -s "$reuse/train-args" <(echo "$train_args") ||
+    { echo "quality.sh: $reuse trained with other arguments ($(cat "$reuse/train-args"))" >&2; exit 2; }
+  for f in "$reuse"/random.txt "$reuse"/train-random-* "$reuse"/train-darts_v2-*; do
+    [ -e "$out/$(basename "$f")" ] || ln -s "$f" "$out/"
+  done
+fi
+echo "$train_args" >"$out/train-args"
 read -r -a sargs <<<"$search_args"
 read -r -a targs <<<"$train_args"
 

@@ -19,13 +19,17 @@ typedef struct {
   const char *name;
   fkind kind;
   size_t off;
-  size_t cap; /* strings */
+  size_t cap;   /* strings */
+  int optional; /* absent in files written before it existed: 0 */
 } field;
 
 #define FI(s, m) {#m, F_INT, offsetof(s, m), 0}
 #define FN(s, m) {#m, F_NUM, offsetof(s, m), 0}
 #define FB(s, m) {#m, F_BOOL, offsetof(s, m), 0}
 #define FS(s, m) {#m, F_STR, offsetof(s, m), sizeof(((s *)0)->m)}
+#define FI_OPT(s, m) {#m, F_INT, offsetof(s, m), 0, 1}
+#define FN_OPT(s, m) {#m, F_NUM, offsetof(s, m), 0, 1}
+#define FB_OPT(s, m) {#m, F_BOOL, offsetof(s, m), 0, 1}
 
 static const field net_fields[] = {
     FI(sp_net, input_channels), FI(sp_net, input_size), FI(sp_net, classes), FI(sp_net, channels),
@@ -35,7 +39,8 @@ static const field search_fields[] = {
     FI(sp_search, samples), FI(sp_search, epochs), FI(sp_search, batch), FN(sp_search, lr),
     FN(sp_search, lr_min), FN(sp_search, momentum), FN(sp_search, weight_decay), FN(sp_search, grad_clip),
     FN(sp_search, arch_lr), FN(sp_search, arch_beta1), FN(sp_search, arch_beta2), FN(sp_search, temperature),
-    FN(sp_search, split), FS(sp_search, data), FI(sp_search, seed), FI(sp_search, limit), {0, 0, 0, 0}};
+    FN(sp_search, split), FS(sp_search, data), FI(sp_search, seed), FI(sp_search, limit),
+    FI_OPT(sp_search, warmup), FN_OPT(sp_search, temperature_end), FB_OPT(sp_search, uniform_weights), {0}};
 static const field train_fields[] = {
     FI(sp_train, cutout), FI(sp_train, batch), FI(sp_train, epochs), FN(sp_train, lr), FN(sp_train, lr_min),
     FN(sp_train, momentum), FN(sp_train, weight_decay), FN(sp_train, grad_clip), {0, 0, 0, 0}};
@@ -67,6 +72,10 @@ static int get_fields(const field *f, void *s, const cJSON *o, const char *what,
   for (; f->name; f++) {
     char *p = (char *)s + f->off;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, f->name);
+    if (!v && f->optional) {
+      memset(p, 0, f->kind == F_INT ? sizeof(int) : f->kind == F_NUM ? sizeof(double) : sizeof(bool));
+      continue;
+    }
     int ok = 1;
     switch (f->kind) {
     case F_INT:

@@ -373,7 +373,8 @@ static int rd_search(rd_ctx *c, int t, sp_search *s) {
       rd_num(c, st, "arch_beta1", &s->arch_beta1) || rd_num(c, st, "arch_beta2", &s->arch_beta2) ||
       rd_num(c, st, "temperature", &s->temperature) || rd_num(c, st, "split", &s->split) ||
       rd_str(c, st, "data", s->data, sizeof s->data) || rd_int(c, st, "seed", &s->seed) ||
-      rd_int(c, st, "limit", &s->limit))
+      rd_int(c, st, "limit", &s->limit) || rd_int(c, st, "warmup", &s->warmup) ||
+      rd_num(c, st, "temperature_end", &s->temperature_end) || rd_bool(c, st, "uniform_weights", &s->uniform_weights))
     return -1;
   lua_pop(c->L, 1);
   return 0;

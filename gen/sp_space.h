@@ -68,6 +68,11 @@ typedef struct {
   double temperature, split;
   char data[SP_SRC_MAX];
   int seed, limit;
+  /* against early collapse onto parameter-free ops; all off by default, the
+     paper's Algorithm 1 */
+  int warmup;             /* epochs of uniformly weighted samples, pi frozen */
+  double temperature_end; /* > 0: the temperature moves linearly to this by the last epoch */
+  bool uniform_weights;   /* weight gradients averaged uniformly over the K samples */
 } sp_search;
 
 typedef struct {

@@ -107,9 +107,13 @@ int sp_print_summary(FILE *f, const sp_space *sp, err_t *e) {
   nw_free(&lay);
   const sp_search *s = &sp->search;
   fprintf(f, "  search recipe: K %d, %d epochs, batch %d, data %s; weights SGD lr %g -> %g, momentum %g, "
-             "wd %g, clip %g; logits Adam lr %g, betas %g/%g; split %g, temperature %g\n\n",
+             "wd %g, clip %g; logits Adam lr %g, betas %g/%g; split %g, temperature %g",
           s->samples, s->epochs, s->batch, s->data, s->lr, s->lr_min, s->momentum, s->weight_decay, s->grad_clip,
           s->arch_lr, s->arch_beta1, s->arch_beta2, s->split, s->temperature);
+  if (s->temperature_end > 0) fprintf(f, " -> %g", s->temperature_end);
+  if (s->warmup > 0) fprintf(f, "; warm-up %d epoch%s", s->warmup, s->warmup == 1 ? "" : "s");
+  if (s->uniform_weights) fprintf(f, "; uniform weight gradients");
+  fprintf(f, "\n\n");
   print_net(f, sp, &sp->eval_net, "evaluation network");
   fprintf(f, "  training recipe: %d epochs, batch %d, cutout %d, SGD lr %g -> %g\n", sp->train.epochs,
           sp->train.batch, sp->train.cutout, sp->train.lr, sp->train.lr_min);

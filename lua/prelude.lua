@@ -299,7 +299,8 @@ local INPUT_KEYS = { channels = 1, size = 1 }
 local CELL_KEYS = { nodes = 1, inputs = 1, primitives = 1 }
 local SEARCH_KEYS = { samples = 1, epochs = 1, batch = 1, lr = 1, lr_min = 1, momentum = 1,
                       weight_decay = 1, grad_clip = 1, arch_lr = 1, arch_betas = 1,
-                      temperature = 1, split = 1, data = 1, seed = 1, limit = 1 }
+                      temperature = 1, split = 1, data = 1, seed = 1, limit = 1,
+                      warmup = 1, temperature_end = 1, uniform_weights = 1 }
 local EVAL_KEYS = { cells = 1, channels = 1, reductions = 1, auxiliary = 1, auxiliary_weight = 1,
                     drop_path = 1, cutout = 1, batch = 1, epochs = 1, lr = 1, lr_min = 1,
                     momentum = 1, weight_decay = 1, grad_clip = 1 }
@@ -380,6 +381,9 @@ local function search_table(s, w)
     data = s.data or "fashion-mnist",
     seed = int_value(s.seed or 0, what, "seed", w, 0),
     limit = int_value(s.limit or 0, what, "limit", w, 0),
+    warmup = int_value(s.warmup or 0, what, "warmup", w, 0),
+    temperature_end = num_value(s.temperature_end or 0, what, "temperature_end", w, 0),
+    uniform_weights = bool_value(default(s.uniform_weights, false), what, "uniform_weights", w),
   }
 end
 

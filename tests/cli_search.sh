@@ -107,6 +107,12 @@ start=$(head -1 "$tmp/t/log.jsonl" | grep -o '"entropy":[0-9.]*' | cut -d: -f2)
 awk -v a="$start" -v b="$last" 'BEGIN { exit !(a < 50.2 && a - b < 0.5 && b - a < 0.5) }' ||
   fail "the transfer did not start from the earlier distribution (entropy $start, earlier run ended at $last)"
 echo "ok: transfer started at entropy $start (the earlier run ended at $last)"
+# a warm-up keeps pi uniform while the weights train; it must leave epochs to learn pi in
+"$run" search "$tiny" --data "$data" --epochs 2 --warmup 1 --uniform-weights --temperature 4 --temperature-end 1 \
+  --out "$tmp/w" -q || fail "a search with a warm-up failed"
+awk '/"warmup":true/ && /"entropy":50.284/ { w++ } END { exit !(w == 1) }' "$tmp/w/log.jsonl" ||
+  fail "the warm-up epoch moved pi: $(head -1 "$tmp/w/log.jsonl" | grep -o '"entropy":[0-9.]*')"
+expect 2 "leaves none of the 2 to learn pi in" -- search "$tiny" --data "$data" --epochs 2 --warmup 2 --out "$tmp/x"
 expect 1 "categoricals differ" -- search "$tiny" --data "$data" --init-from "$tmp/pairs" --epochs 1 --out "$tmp/x"
 expect 1 "distribution.json: cannot open" -- search "$tiny" --data "$data" --init-from "$tmp/nothing" --epochs 1 --out "$tmp/x"
 

@@ -60,7 +60,8 @@ static int finish(const char *cmd, int status, err_t *e) {
 static int cmd_search(int argc, char **argv) {
   rt_search_opts o = {0};
   o.epochs = o.samples = o.batch = o.limit = o.seed = -1;
-  o.temperature = o.split = o.arch_lr = NAN;
+  o.temperature = o.split = o.arch_lr = o.temperature_end = NAN;
+  o.warmup = o.uniform_weights = -1;
   o.device = "auto";
   o.progress = -1;
   const cli_opt opts[] = {
@@ -74,6 +75,12 @@ static int cmd_search(int argc, char **argv) {
       {"--seed", NULL, CLI_INT, &o.seed, "S", "seeds the data order, the samples and the initial weights", 0, INT_MAX},
       {"--temperature", NULL, CLI_NUM, &o.temperature, "T",
        "log-likelihoods are divided by T before the softmax (default 1)", 1e-6, 1e6},
+      {"--temperature-end", NULL, CLI_NUM, &o.temperature_end, "T",
+       "move the temperature linearly to T by the last epoch (annealing;\ndefault: constant)", 1e-6, 1e6},
+      {"--warmup", NULL, CLI_INT, &o.warmup, "W",
+       "the first W epochs train the weights on uniformly weighted\nsamples, pi frozen (default 0)", 0, 100000},
+      {"--uniform-weights", NULL, CLI_FLAG, &o.uniform_weights, NULL,
+       "average the weight gradients uniformly over the K samples;\npi keeps the importance weights", 0, 0, 1},
       {"--split", NULL, CLI_NUM, &o.split, "F",
        "share of the training images that train the weights; the rest\nis the search split that weighs the samples (default 0.5)",
        0.01, 0.99},
@@ -100,7 +107,8 @@ static int cmd_search(int argc, char **argv) {
   if (!cli_parse(&c, argc, argv, &status)) return status;
   if (o.resume && !o.out) return cli_usage_error(&c, "--resume needs --out RUN, the run to continue");
   if (o.resume && (o.space || o.data || o.samples >= 0 || o.batch >= 0 || o.limit >= 0 || o.seed >= 0 ||
-                   !isnan(o.temperature) || !isnan(o.split) || !isnan(o.arch_lr) || o.init_from))
+                   !isnan(o.temperature) || !isnan(o.split) || !isnan(o.arch_lr) || o.init_from || o.warmup >= 0 ||
+                   o.uniform_weights >= 0 || !isnan(o.temperature_end)))
     return cli_usage_error(&c, "--resume continues a run as it was started; only --epochs, --threads, --device, "
                                "--no-graphs and the progress options may be given with it");
   if (!o.space) o.space = "small";

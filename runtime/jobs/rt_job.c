@@ -68,6 +68,10 @@ int rt_fields_read(const rt_field *f, int n, void *st, const cJSON *j, const cha
   for (int i = 0; i < n; i++) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, f[i].key);
     char *dst = (char *)st + f[i].at;
+    if (!v && f[i].optional) {
+      memset(dst, 0, f[i].kind == RT_FIELD_INT ? sizeof(int) : f[i].kind == RT_FIELD_NUM ? sizeof(double) : 1);
+      continue;
+    }
     int ok = f[i].kind == RT_FIELD_STR ? cJSON_IsString(v) : cJSON_IsNumber(v) && isfinite(v->valuedouble);
     if (!ok) return err_set(e, "%s: the checkpoint's settings lack '%s'", path, f[i].key);
     switch (f[i].kind) {

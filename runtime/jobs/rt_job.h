@@ -28,6 +28,7 @@ typedef struct {
   rt_field_kind kind;
   size_t at;
   long opt;
+  int optional; /* absent from checkpoints written before it existed: 0 */
 } rt_field;
 
 #define RT_NO_OPTION (-1L)

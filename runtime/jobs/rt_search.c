@@ -30,6 +30,8 @@ typedef struct {
   double temperature, split, arch_lr;
   double lr, lr_min, momentum, weight_decay, grad_clip, beta1, beta2;
   char init_from[RT_FIELD_STR_MAX];
+  int warmup, uniform_weights;
+  double temperature_end;
 } settings;
 
 #define SET(f) offsetof(settings, f)
@@ -52,6 +54,9 @@ static const rt_field fields[] = {
     {"arch_beta1", RT_FIELD_NUM, SET(beta1), RT_NO_OPTION},
     {"arch_beta2", RT_FIELD_NUM, SET(beta2), RT_NO_OPTION},
     {"init_from", RT_FIELD_STR, SET(init_from), OPT(init_from)},
+    {"warmup", RT_FIELD_INT, SET(warmup), OPT(warmup), 1},
+    {"uniform_weights", RT_FIELD_INT, SET(uniform_weights), OPT(uniform_weights), 1},
+    {"temperature_end", RT_FIELD_NUM, SET(temperature_end), OPT(temperature_end), 1},
 };
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 
@@ -109,6 +114,9 @@ static void resolve(search *s) {
   st->beta1 = r->arch_beta1;
   st->beta2 = r->arch_beta2;
   st->init_from[0] = 0;
+  st->warmup = r->warmup;
+  st->uniform_weights = r->uniform_weights;
+  st->temperature_end = r->temperature_end;
   if (s->o->init_from) {
     const sp_transfer *t = &s->sp.transfer;
     st->epochs = t->epochs;
@@ -192,53 +200,80 @@ static int queue_child(search *s, const gt_genotype *g, pl_mode mode, int n, flo
   return rc;
 }
 
-/* One step of Algorithm 1. */
-static int search_step(search *s, const int *tidx, int tn, const int *sidx, int sn, double lr, err_t *e) {
-  int K = s->st.samples;
-  gt_genotype g[MAXK];
-  double logw[MAXK], w[MAXK];
-  for (int k = 0; k < K; k++) rt_dist_sample(&s->d, &s->sample_rng, &g[k]);
-  size_t peak = 0, alone = 0;
-  /* importance weights on the search batch: forward only; the K plans are
-     queued together (a GPU runs one while the next is built) */
+/* The temperature of epoch EPOCH: constant, or moving linearly from
+ * `temperature` to `temperature_end` over the epochs after the warm-up. */
+static double temperature_at(const settings *st, int epoch) {
+  if (st->temperature_end <= 0 || st->epochs - st->warmup <= 1) return st->temperature;
+  double f = (double)(epoch - st->warmup) / (st->epochs - st->warmup - 1);
+  if (f < 0) f = 0;
+  return st->temperature + (st->temperature_end - st->temperature) * (f > 1 ? 1 : f);
+}
+
+/* Importance weights W of the K children on the search batch: forward
+ * only, batch statistics, running statistics untouched; the K plans are
+ * queued together (a GPU runs one while the next is built). */
+static int importance_weights(search *s, const gt_genotype *g, int K, const int *sidx, int sn, double *w,
+                              size_t *peak, err_t *e) {
+  double logw[MAXK];
   stage(s, sidx, sn, &s->aug);
   for (int k = 0; k < K; k++)
     if (queue_child(s, &g[k], PL_FORWARD, sn, 0, k, e) != 0) return -1;
   if (rt_runner_wait(&s->run, e) != 0) return -1;
   for (int k = 0; k < K; k++) {
     logw[k] = s->run.results[k].loglik;
-    if (s->run.results[k].arena_bytes > peak) peak = s->run.results[k].arena_bytes;
+    if (s->run.results[k].arena_bytes > *peak) *peak = s->run.results[k].arena_bytes;
   }
-  rt_softmax(logw, K, s->st.temperature, w);
-  /* weighted gradients on the train batch (the auxiliary head's loss, in a
-     transfer search, joins the gradients, not the weights) */
-  stage(s, tidx, tn, &s->aug);
-  if (rt_model_zero_grads(&s->m, e) != 0) return -1;
-  double loss = 0, acc = 0;
-  for (int k = 0; k < K; k++)
-    if (queue_child(s, &g[k], PL_TRAIN, tn, (float)(w[k] / tn), k, e) != 0) return -1;
-  if (rt_runner_wait(&s->run, e) != 0) return -1;
-  for (int k = 0; k < K; k++) {
-    const rt_result r = s->run.results[k];
-    loss += w[k] * (-r.loglik / tn);
-    acc += w[k] * (r.correct / tn);
-    if (r.arena_bytes > peak) peak = r.arena_bytes;
-    if (r.arena_bytes > alone) alone = r.arena_bytes;
-  }
+  rt_softmax(logw, K, temperature_at(&s->st, s->epoch), w);
+  return 0;
+}
+
+/* The ascent of pi's logits: grad = sum_k w_k (onehot(alpha_k) - pi), Adam. */
+static int update_pi(search *s, const gt_genotype *g, const double *w, int K, err_t *e) {
   double grad[4096];
   double *gp = s->d.total <= 4096 ? grad : malloc(sizeof(double) * (size_t)s->d.total);
   if (!gp) return err_set(e, "out of memory");
   rt_dist_grad(&s->d, g, w, K, gp);
   int rc = rt_dist_adam(&s->d, gp, s->st.arch_lr, e);
   if (gp != grad) free(gp);
-  if (rc) return -1;
+  return rc;
+}
+
+/* One step of Algorithm 1.  Its options against early collapse change it
+ * only where set: in a warm-up epoch pi stays frozen and the children's
+ * weight gradients are averaged uniformly (no search batch is needed);
+ * uniform_weights averages them uniformly in every epoch, while pi still
+ * ascends with the importance weights. */
+static int search_step(search *s, const int *tidx, int tn, const int *sidx, int sn, double lr, err_t *e) {
+  int K = s->st.samples, warm = s->epoch < s->st.warmup;
+  gt_genotype g[MAXK];
+  double w[MAXK], gw[MAXK]; /* weights for pi's gradient, and for the weights' */
+  for (int k = 0; k < K; k++) rt_dist_sample(&s->d, &s->sample_rng, &g[k]);
+  size_t peak = 0, alone = 0;
+  if (!warm && importance_weights(s, g, K, sidx, sn, w, &peak, e) != 0) return -1;
+  for (int k = 0; k < K; k++) gw[k] = warm || s->st.uniform_weights ? 1.0 / K : w[k];
+  /* weighted gradients on the train batch (the auxiliary head's loss, in a
+     transfer search, joins the gradients, not the weights) */
+  stage(s, tidx, tn, &s->aug);
+  if (rt_model_zero_grads(&s->m, e) != 0) return -1;
+  double loss = 0, acc = 0;
+  for (int k = 0; k < K; k++)
+    if (queue_child(s, &g[k], PL_TRAIN, tn, (float)(gw[k] / tn), k, e) != 0) return -1;
+  if (rt_runner_wait(&s->run, e) != 0) return -1;
+  for (int k = 0; k < K; k++) {
+    const rt_result r = s->run.results[k];
+    loss += gw[k] * (-r.loglik / tn);
+    acc += gw[k] * (r.correct / tn);
+    if (r.arena_bytes > peak) peak = r.arena_bytes;
+    if (r.arena_bytes > alone) alone = r.arena_bytes;
+  }
+  if (!warm && update_pi(s, g, w, K, e) != 0) return -1;
   double gnorm;
   if (rt_model_sgd(&s->m, (float)lr, (float)s->st.momentum, (float)s->st.weight_decay, (float)s->st.grad_clip, &gnorm,
                    e) != 0)
     return -1;
   s->loss_sum += loss;
   s->acc_sum += acc;
-  s->children += 2L * K;
+  s->children += (warm ? 1L : 2L) * K;
   if (peak > s->step_peak) s->step_peak = peak;
   if (alone > s->child_alone) s->child_alone = alone;
   double ratio = alone ? (double)peak / (double)alone : 1;
@@ -295,6 +330,8 @@ static int log_epoch(search *s, double lr, const gt_genotype *mode, double macc,
   cJSON_AddNumberToObject(j, "train_loss", steps ? s->loss_sum / steps : 0);
   cJSON_AddNumberToObject(j, "train_acc", steps ? s->acc_sum / steps : 0);
   cJSON_AddNumberToObject(j, "entropy", rt_dist_entropy(&s->d));
+  cJSON_AddNumberToObject(j, "temperature", temperature_at(&s->st, s->epoch));
+  if (s->epoch < s->st.warmup) cJSON_AddBoolToObject(j, "warmup", 1); /* pi was frozen */
   cJSON_AddStringToObject(j, "mode", mt ? mt : "");
   cJSON_AddNumberToObject(j, "mode_search_acc", macc);
   cJSON_AddNumberToObject(j, "mode_search_loss", mloss);
@@ -471,6 +508,11 @@ static int setup(search *s, err_t *e) {
     err_set(e, "--samples %d is out of range (1..%d)", s->st.samples, MAXK);
     goto fail;
   }
+  if (s->st.warmup >= s->st.epochs) {
+    err_set_code(e, ERR_USAGE, "a warm-up of %d epochs leaves none of the %d to learn pi in: give fewer --warmup epochs",
+                 s->st.warmup, s->st.epochs);
+    goto fail;
+  }
   if (s->st.batch < 1 || s->st.batch > 4096) {
     err_set(e, "--batch %d is out of range (1..4096)", s->st.batch);
     goto fail;
@@ -595,6 +637,10 @@ static void say_start(const search *s) {
          steps_per_epoch(s), s->st.samples, s->st.batch, s->st.seed);
   printf("device: %s; parameters %.2f M; outputs in %s/\n", s->b->device, (double)nw_param_count(&s->lay) / 1e6,
          s->dir);
+  if (s->st.warmup > 0 || s->st.uniform_weights || s->st.temperature_end > 0)
+    printf("against early collapse: warm-up %d epoch%s (pi frozen), %s weight gradients, temperature %g -> %g\n",
+           s->st.warmup, s->st.warmup == 1 ? "" : "s", s->st.uniform_weights ? "uniform" : "importance-weighted",
+           s->st.temperature, s->st.temperature_end > 0 ? s->st.temperature_end : s->st.temperature);
   if (s->o->resume) printf("resuming at epoch %d, step %d\n", s->epoch + 1, s->step + 1);
   fflush(stdout);
 }

@@ -20,6 +20,8 @@ typedef struct {
   const char *out;     /* the run directory */
   int epochs, samples, batch, limit, seed; /* < 0: the recipe's */
   double temperature, split, arch_lr;       /* NaN: the recipe's */
+  int warmup, uniform_weights;              /* < 0: the recipe's */
+  double temperature_end;                   /* NaN: the recipe's */
   int threads;                              /* CPU threads, 0: all cores */
   const char *device;  /* cpu, cuda, auto */
   int resume;

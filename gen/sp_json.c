@@ -6,6 +6,8 @@
 #include "io.h"
 
 #include <cJSON.h>
+#include <limits.h>
+#include <math.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -78,12 +80,13 @@ static int get_fields(const field *f, void *s, const cJSON *o, const char *what,
     }
     int ok = 1;
     switch (f->kind) {
-    case F_INT:
-      ok = cJSON_IsNumber(v) && v->valuedouble == (double)(int)v->valuedouble;
+    case F_INT: /* a whole number that an int holds: (int) of anything else is undefined */
+      ok = cJSON_IsNumber(v) && v->valuedouble >= INT_MIN && v->valuedouble <= INT_MAX &&
+           v->valuedouble == floor(v->valuedouble);
       if (ok) *(int *)p = (int)v->valuedouble;
       break;
     case F_NUM:
-      ok = cJSON_IsNumber(v);
+      ok = cJSON_IsNumber(v) && isfinite(v->valuedouble);
       if (ok) *(double *)p = v->valuedouble;
       break;
     case F_BOOL:

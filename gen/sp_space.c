@@ -78,6 +78,113 @@ int sp_prim_index(const sp_space *sp, const char *name) {
   return -1;
 }
 
+/* ---------- every field, whatever wrote it ---------- */
+
+/* A space reaches the planner from a Lua file (whose prelude checks it with
+ * file and line) or from JSON (a compiled space, a checkpoint), which anyone
+ * can edit; so every field is checked here once more, with NaN and infinity
+ * refused (v < lo is false for NaN: the checks are written as !(in range)). */
+static int check_int(const char *src, const char *what, const char *key, long v, long lo, long hi, err_t *e) {
+  if (v >= lo && v <= hi) return 0;
+  return err_set(e, "%s: %s.%s is %ld; it must lie in %ld..%ld", src, what, key, v, lo, hi);
+}
+
+static int check_num(const char *src, const char *what, const char *key, double v, double lo, double hi, err_t *e) {
+  if (v >= lo && v <= hi) return 0; /* false for NaN */
+  return err_set(e, "%s: %s.%s is %g; it must be a finite number in [%g, %g]", src, what, key, v, lo, hi);
+}
+
+/* Printable UTF-8, no quotes or backslashes: names travel into JSON, DOT and
+ * genotype text. */
+static int check_name(const char *src, const char *what, const char *name, err_t *e) {
+  const unsigned char *p = (const unsigned char *)name;
+  if (!*p) return err_set(e, "%s: %s has an empty name", src, what);
+  while (*p) {
+    int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+    if (n < 0 || (n == 0 && (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\' || *p == '\'')))
+      return err_set(e, "%s: %s's name holds a control character, a quote or invalid UTF-8: use letters, digits and _",
+                     src, what);
+    for (int k = 1; k <= n; k++)
+      if ((p[k] & 0xc0) != 0x80) return err_set(e, "%s: %s's name is not valid UTF-8", src, what);
+    p += n + 1;
+  }
+  return 0;
+}
+
+static int check_layer(const sp_prim *p, const sp_layer *l, err_t *e) {
+  const char *w = "a layer";
+  if ((unsigned)l->kind >= SP_NLAYER_KINDS || (unsigned)l->affine > SP_AFFINE_NEVER)
+    return err_set(e, "%s:%d: primitive '%s' has a layer of unknown kind", l->src, l->line, p->name);
+  return check_int(l->src, w, "kernel", l->kh, 1, 64, e) || check_int(l->src, w, "kernel", l->kw, 1, 64, e) ||
+         check_int(l->src, w, "stride", l->sh, 1, 16, e) || check_int(l->src, w, "stride", l->sw, 1, 16, e) ||
+         check_int(l->src, w, "padding", l->ph, 0, 64, e) || check_int(l->src, w, "padding", l->pw, 0, 64, e) ||
+         check_int(l->src, w, "dilation", l->dh, 1, 16, e) || check_int(l->src, w, "dilation", l->dw, 1, 16, e) ||
+         check_int(l->src, w, "groups", l->groups, 0, 4096, e);
+}
+
+static int check_prims(const sp_space *sp, err_t *e) {
+  for (int i = 0; i < sp->nprims; i++) {
+    const sp_prim *p = &sp->prims[i];
+    if (check_name(sp->src, "a primitive", p->name, e) || check_name(sp->src, "a primitive", p->darts_name, e))
+      return -1;
+    for (int j = 0; j < i; j++)
+      if (strcmp(sp->prims[j].name, p->name) == 0)
+        return err_set(e, "%s:%d: two primitives are named '%s'", p->src, p->line, p->name);
+    for (int s = 0; s < 2; s++) {
+      if (p->nlayers[s] < 0 || p->nlayers[s] > 64 || (p->nlayers[s] > 0 && !p->layers[s]))
+        return err_set(e, "%s:%d: primitive '%s' has %d layers (at most 64)", p->src, p->line, p->name, p->nlayers[s]);
+      for (int k = 0; k < p->nlayers[s]; k++)
+        if (check_layer(p, &p->layers[s][k], e) != 0) return -1;
+    }
+  }
+  return 0;
+}
+
+static int check_net_fields(const char *src, const sp_net *n, const char *what, err_t *e) {
+  if (check_int(src, what, "input.channels", n->input_channels, 1, 8, e) ||
+      check_int(src, what, "classes", n->classes, 2, 100000, e) ||
+      check_int(src, what, "channels", n->channels, 1, 4096, e) ||
+      check_int(src, what, "stem_multiplier", n->stem_multiplier, 1, 64, e) ||
+      check_int(src, what, "reductions (count)", n->nreductions, 0, 16, e) ||
+      check_num(src, what, "auxiliary_weight", n->auxiliary_weight, 0, 1e6, e) ||
+      check_num(src, what, "drop_path", n->drop_path, 0, 0.99, e))
+    return -1;
+  for (int i = 0; i < n->nreductions; i++)
+    if (n->reductions[i] < 0 || n->reductions[i] >= n->cells || (i > 0 && n->reductions[i] <= n->reductions[i - 1]))
+      return err_set(e, "%s: %s.reductions must be increasing cell indices in 0..%d", src, what, n->cells - 1);
+  return 0;
+}
+
+static int check_recipes(const sp_space *sp, err_t *e) {
+  const char *src = sp->src, *w = "space.search";
+  const sp_search *s = &sp->search;
+  if (check_int(src, w, "samples", s->samples, 1, 256, e) || check_int(src, w, "epochs", s->epochs, 1, 1000000, e) ||
+      check_int(src, w, "batch", s->batch, 1, 65536, e) || check_num(src, w, "lr", s->lr, 0, 1e3, e) ||
+      check_num(src, w, "lr_min", s->lr_min, 0, 1e3, e) || check_num(src, w, "momentum", s->momentum, 0, 1, e) ||
+      check_num(src, w, "weight_decay", s->weight_decay, 0, 1e3, e) ||
+      check_num(src, w, "grad_clip", s->grad_clip, 0, 1e9, e) || check_num(src, w, "arch_lr", s->arch_lr, 0, 1e3, e) ||
+      check_num(src, w, "arch_betas[1]", s->arch_beta1, 0, 0.999999, e) ||
+      check_num(src, w, "arch_betas[2]", s->arch_beta2, 0, 0.999999999, e) ||
+      check_num(src, w, "temperature", s->temperature, 1e-6, 1e6, e) ||
+      check_num(src, w, "split", s->split, 0.01, 0.99, e) || check_int(src, w, "seed", s->seed, 0, 2147483647L, e) ||
+      check_int(src, w, "limit", s->limit, 0, 2147483647L, e) || check_int(src, w, "warmup", s->warmup, 0, 1000000, e) ||
+      (s->temperature_end != 0 && check_num(src, w, "temperature_end", s->temperature_end, 1e-6, 1e6, e)))
+    return -1;
+  const sp_train *t = &sp->train;
+  w = "space.evaluation";
+  if (check_int(src, w, "cutout", t->cutout, 0, 4096, e) || check_int(src, w, "batch", t->batch, 1, 65536, e) ||
+      check_int(src, w, "epochs", t->epochs, 1, 1000000, e) || check_num(src, w, "lr", t->lr, 0, 1e3, e) ||
+      check_num(src, w, "lr_min", t->lr_min, 0, 1e3, e) || check_num(src, w, "momentum", t->momentum, 0, 1, e) ||
+      check_num(src, w, "weight_decay", t->weight_decay, 0, 1e3, e) ||
+      check_num(src, w, "grad_clip", t->grad_clip, 0, 1e9, e))
+    return -1;
+  const sp_transfer *x = &sp->transfer;
+  w = "space.transfer";
+  return check_int(src, w, "cutout", x->cutout, 0, 4096, e) || check_int(src, w, "batch", x->batch, 1, 65536, e) ||
+         check_int(src, w, "epochs", x->epochs, 1, 1000000, e) || check_int(src, w, "samples", x->samples, 0, 256, e) ||
+         check_num(src, w, "arch_lr", x->arch_lr, 0, 1e3, e);
+}
+
 /* Follows one primitive's layers at one stride over a C x h x h input.  Maps
  * inside a primitive may be rectangular (a 1x7 conv at stride (1, 2)); its
  * output must be the square map the cell expects. */
@@ -138,6 +245,7 @@ int sp_validate_net(const sp_space *sp, const sp_net *net, const char *what, err
   if (net->cells > 64) return err_set(e, "%s: %s has %d cells; at most 64 are supported", sp->src, what, net->cells);
   if (net->input_size < 1 || net->input_size > 4096)
     return err_set(e, "%s: %s input size %d is out of range (1..4096)", sp->src, what, net->input_size);
+  if (check_net_fields(sp->src, net, what, e) != 0) return -1;
   sp_cell_shape shapes[64];
   sp_cell_shapes(net, sp->nodes, shapes);
   for (int i = 0; i < net->cells; i++) {
@@ -160,15 +268,16 @@ int sp_validate_net(const sp_space *sp, const sp_net *net, const char *what, err
 }
 
 int sp_validate(const sp_space *sp, err_t *e) {
+  if (check_name(sp->src, "the space", sp->name, e) != 0) return -1;
   if (sp->nprims < 1) return err_set(e, "%s: the space has no primitives", sp->src);
   if (sp->nprims > 64) return err_set(e, "%s: the space has %d primitives; at most 64 are supported", sp->src, sp->nprims);
   if (sp->nodes < 1) return err_set(e, "%s: space.cell.nodes must be at least 1 (got %d)", sp->src, sp->nodes);
   if (sp->nodes > 16) return err_set(e, "%s: space.cell.nodes is %d; at most 16 are supported", sp->src, sp->nodes);
   if (sp->inputs < 1 || sp->inputs > 8)
     return err_set(e, "%s: space.cell.inputs must lie in 1..8 (got %d)", sp->src, sp->inputs);
+  if (check_prims(sp, e) || check_recipes(sp, e)) return -1;
   if (sp_validate_net(sp, &sp->net, "search network", e) != 0) return -1;
   if (sp_validate_net(sp, &sp->eval_net, "evaluation network", e) != 0) return -1;
   if (sp_validate_net(sp, &sp->transfer_net, "transfer network", e) != 0) return -1;
-  if (sp->search.batch > 65536) return err_set(e, "%s: space.search.batch %d is too large", sp->src, sp->search.batch);
   return 0;
 }

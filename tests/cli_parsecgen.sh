@@ -35,6 +35,28 @@ printf 'return space{\n  cell = {nodes = 0}\n}\n' > "$tmp/zero.lua"
 expect 1 "zero.lua:1: space.cell: 'nodes' must be at least 1" -- "$tmp/zero.lua"
 expect 1 "cannot open the space file" -- "$tmp/missing.lua"
 expect 1 "no bundled space named 'nosuch'" -- nosuch
+# a hand-edited compiled space meets the same checks as a Lua space: each
+# edit below is refused with the field it broke, never a crash
+edit() { # edit NAME SED-EXPRESSION: a copy of the compiled space, edited
+  mkdir -p "$tmp/$1"
+  sed "$2" "$tmp/small/space.json" >"$tmp/$1/space.json"
+}
+edit stride0 '0,/"sh":\t1/s//"sh":\t0/'
+expect 1 "stride is 0; it must lie in 1..16" -- "$tmp/stride0"
+edit groups '0,/"groups":\t1/s//"groups":\t-1/'
+expect 1 "groups is -1" -- "$tmp/groups"
+edit kernel '0,/"kh":\t3/s//"kh":\t1000000/'
+expect 1 "kernel is 1000000" -- "$tmp/kernel"
+edit chans '0,/"channels":\t8/s//"channels":\t0/'
+expect 1 "channels is 0" -- "$tmp/chans"
+edit inchans '0,/"input_channels":\t1/s//"input_channels":\t-3/'
+expect 1 "input.channels is -3" -- "$tmp/inchans"
+edit inf 's/"temperature":\t1/"temperature":\t1e999/'
+expect 1 "'search.temperature' is missing or has the wrong type" -- "$tmp/inf"
+edit huge 's/"samples":\t8/"samples":\t1e12/'
+expect 1 "'search.samples' is missing or has the wrong type" -- "$tmp/huge"
+edit name 's/"name":\t"small"/"name":\t"sm\\u0001all"/'
+expect 1 "control character" -- "$tmp/name"
 echo '{"format": "parsec-space", "version": 99}' > "$tmp/space.json"
 expect 1 "format version 99 is not known" -- "$tmp"
 

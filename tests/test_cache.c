@@ -1,7 +1,9 @@
 /* The on-disk kernel cache: hit after miss, a corrupt entry recompiled with
  * a warning, two processes compiling the same key once, the cache switched
- * off, an unusable cache directory, a missing compiler, and `cache clear`
- * removing only what the cache wrote. */
+ * off, an unusable cache directory, a missing compiler, `cache clear`
+ * removing only what the cache wrote, and entries damaged in ways a
+ * checksum alone cannot catch (a directory or a FIFO in an entry's place, a
+ * truncated library whose checksum was rewritten) recovered, not fatal. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 #include "rt_kernels.h"
 #include "rt_cc.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +261,60 @@ static void test_usage_and_clear(void **state) {
   assert_int_equal(access(keep, F_OK), 0);
 }
 
+/* A directory, or a FIFO, where an entry's files belong: replaced, never
+   loaded or waited on (a FIFO opened for reading would block forever) */
+static void test_odd_files_in_an_entrys_place(void **state) {
+  (void)state;
+  char src[128], sum[PATH_MAX];
+  source(src, sizeof src, "odd");
+  rt_cache *c = open_cache();
+  char *path = get_one(c, src);
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(mkdir(path, 0700), 0);
+  char *again = get_one(c, src);
+  struct stat st;
+  assert_int_equal(stat(again, &st), 0);
+  assert_true(S_ISREG(st.st_mode));
+  snprintf(sum, sizeof sum, "%.*s.sha256", (int)(strlen(path) - 3), path); /* KEY.so -> KEY.sha256 */
+  assert_int_equal(unlink(sum), 0);
+  assert_int_equal(mkfifo(sum, 0600), 0);
+  free(get_one(c, src));
+  assert_int_equal(stat(sum, &st), 0);
+  assert_true(S_ISREG(st.st_mode));
+  free(path);
+  free(again);
+  rt_cache_close(c);
+}
+
+/* A compiled kernel truncated, its checksum rewritten to match: it fails to
+   load, and is compiled again rather than failing forever */
+static void test_truncated_kernel_recompiled(void **state) {
+  (void)state;
+  char root[300], cmd[700];
+  snprintf(root, sizeof root, "%s/trunc", ROOT);
+  assert_int_equal(mkdir(root, 0700), 0);
+  setenv("PARSEC_CACHE_DIR", root, 1);
+  err_t e = ERR_INIT;
+  cg_spec s;
+  rt_precompiled info;
+  if (cg_spec_make(&s, "axpy", CG_CONSTS({"M", 424243}), &e) != 0 ||
+      rt_kernels_precompile("cpu", NULL, &s, 1, &info, &e) != 0)
+    fail_msg("%s", err_msg(&e));
+  /* the one entry: cut in half, and a checksum that matches the half */
+  snprintf(cmd, sizeof cmd,
+           "cd '%s'/cpu/?? && f=$(ls *.so) && truncate -s $(($(stat -c %%s $f) / 2)) $f && "
+           "sha256sum $f | cut -c1-64 | tr -d '\\n' > ${f%%.so}.sha256",
+           root);
+  assert_int_equal(system(cmd), 0);
+  rt_backend *b;
+  const rt_kernel *k;
+  if (rt_cpu_open(&b, CG_F32, 0, &e) != 0 || rt_kernels_get(b, &s, 1, &k, &e) != 0) fail_msg("%s", err_msg(&e));
+  assert_non_null(k->fn);
+  assert_int_equal(rt_kernel_stats(b).corrupt, 1);
+  rt_backend_close(b);
+  setenv("PARSEC_CACHE_DIR", ROOT, 1);
+}
+
 /* PARSEC_CACHE_DIR pointed at a directory of the user's (their home, say):
    the cache lives in it, but `cache clear` refuses it and removes nothing,
    and the directory is never tagged as a cache (backup tools would skip it) */
@@ -306,6 +363,8 @@ int main(void) {
       cmocka_unit_test(test_missing_compiler),
       cmocka_unit_test(test_usage_and_clear),
       cmocka_unit_test(test_clear_refuses_a_foreign_directory),
+      cmocka_unit_test(test_odd_files_in_an_entrys_place),
+      cmocka_unit_test(test_truncated_kernel_recompiled),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

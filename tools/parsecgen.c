@@ -115,7 +115,10 @@ int main(int argc, char **argv) {
   }
   if (rc == 0 && pre && precompile(pre, arch, specs, nspecs, quiet, &e) != 0) rc = 1;
   free(specs);
-  if (rc) fprintf(stderr, "parsecgen: %s\n", err_msg(&e));
+  if (rc) {
+    fprintf(stderr, "parsecgen: %s\n", err_msg(&e));
+    rc = err_status(&e);
+  }
   err_clear(&e);
   sp_free(&sp);
   return rc;

@@ -3,11 +3,13 @@
 #include "io.h"
 #include "sha.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,9 +82,29 @@ static void rm_tree(const char *path) {
   rmdir(path);
 }
 
+/* Temporary caches are named by their process: what a process killed with
+ * SIGKILL left behind is removed by the next one. */
+static void sweep_dead(const char *tmpdir) {
+  DIR *d = opendir(tmpdir);
+  if (!d) return;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    long pid;
+    char rest[32];
+    if (sscanf(de->d_name, "parsec-cache-%ld-%31s", &pid, rest) != 2 || pid <= 0) continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
+    struct stat st;
+    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid()) rm_tree(p);
+  }
+  closedir(d);
+}
+
 static int make_temporary(rt_cache *c, err_t *e) {
   const char *t = getenv("TMPDIR");
-  snprintf(c->dir, sizeof c->dir, "%s/parsec-cache-XXXXXX", t && *t ? t : "/tmp");
+  sweep_dead(t && *t ? t : "/tmp");
+  snprintf(c->dir, sizeof c->dir, "%s/parsec-cache-%ld-XXXXXX", t && *t ? t : "/tmp", (long)getpid());
   if (!mkdtemp(c->dir)) return err_set(e, "cannot create a temporary kernel directory: %s", strerror(errno));
   c->temporary = 1;
   return 0;
@@ -230,11 +252,36 @@ static int by_age(const void *a, const void *b) {
 }
 
 /* Keeps the cache under its cap, removing the least recently used first. */
-static void prune(const char *dir) {
+/* A compile's temporary file (KEY.tmpPID...) whose process is gone: a
+ * process killed with SIGKILL leaves it; the next one removes it. */
+static int dead_temp(const char *path) {
+  const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path, *t = name + 64;
+  long pid = 0;
+  if (strncmp(t, ".tmp", 4) == 0 && isdigit((unsigned char)t[4])) pid = strtol(t + 4, NULL, 10); /* KEY.tmpPID.so */
+  else if (strncmp(t, ".sha256.", 8) == 0 && isdigit((unsigned char)t[8])) pid = strtol(t + 8, NULL, 10); /* KEY.sha256.PID.tmp */
+  return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* $PARSEC_CACHE_MAX_MB (a whole number of MiB), else 1024. */
+static long long cap_bytes(void) {
   const char *m = getenv("PARSEC_CACHE_MAX_MB");
-  long long cap = (m && atoll(m) > 0 ? atoll(m) : 1024) << 20;
+  char *end;
+  long long v = m ? strtoll(m, &end, 10) : 0;
+  if (!m || end == m || *end || v <= 0 || v > (1LL << 30)) {
+    if (m) fprintf(stderr, "parsec: warning: PARSEC_CACHE_MAX_MB='%s' is not a whole number of MiB; using 1024\n", m);
+    v = 1024;
+  }
+  return v << 20;
+}
+
+/* Keeps the cache under its cap, removing the least recently used first,
+ * and what dead compiles left behind. */
+static void prune(const char *dir) {
+  long long cap = cap_bytes();
   entries es = {0};
   walk_target(dir, collect, &es);
+  for (long i = 0; i < es.n; i++)
+    if (dead_temp(es.v[i].path) && unlink(es.v[i].path) == 0) es.bytes -= es.v[i].size;
   if (es.bytes > cap) {
     qsort(es.v, (size_t)es.n, sizeof *es.v, by_age);
     for (long i = 0; i < es.n && es.bytes > cap * 9 / 10; i++) {
@@ -319,18 +366,22 @@ static int entry_valid(rt_cache *c, const char *key) {
   entry_path(c, key, c->ext, path, sizeof path);
   entry_path(c, key, ".sha256", sum, sizeof sum);
   struct stat st;
-  if (stat(path, &st) != 0) return 0;
-  if (st.st_uid != getuid() || !S_ISREG(st.st_mode)) {
-    fprintf(stderr, "parsec: warning: kernel cache entry %s is not a regular file of yours; not loading it\n", path);
+  if (lstat(path, &st) != 0) return 0;
+  if (!S_ISREG(st.st_mode) || st.st_uid != getuid()) {
+    /* a directory, a FIFO or a link where an entry belongs, or a file of
+       someone else's: never loaded, never waited on; removed, so the
+       entry is compiled again in its place */
+    fprintf(stderr, "parsec: warning: kernel cache entry %s is not a regular file of yours; replacing it\n", path);
+    if (S_ISDIR(st.st_mode)) rm_tree(path);
+    else unlink(path);
     return 0;
   }
-  char want[SHA256_HEX] = "", got[SHA256_HEX];
-  FILE *f = fopen(sum, "r");
-  if (f) {
-    if (!fgets(want, sizeof want, f)) want[0] = 0;
-    fclose(f);
-  }
-  if (sha256_file(path, got) != 0 || strcmp(want, got) != 0) {
+  char got[SHA256_HEX];
+  char *want = io_read_file(sum, NULL, 256, NULL, NULL); /* a regular file, bounded: a FIFO cannot hang us */
+  if (!want || sha256_file(path, got) != 0 || strncmp(want, got, SHA256_HEX - 1) != 0) {
+    free(want);
+    want = NULL;
+    if (lstat(sum, &st) == 0 && S_ISDIR(st.st_mode)) rm_tree(sum);
     fprintf(stderr, "parsec: warning: kernel cache entry %s failed its checksum (truncated or altered); "
                     "recompiling it\n", path);
     unlink(path);
@@ -340,8 +391,20 @@ static int entry_valid(rt_cache *c, const char *key) {
     pthread_mutex_unlock(&c->mu);
     return 0;
   }
+  free(want);
   utimensat(AT_FDCWD, path, NULL, 0); /* recently used: pruned last */
   return 1;
+}
+
+int rt_cache_evict(rt_cache *c, const char *src) {
+  char key[SHA256_HEX], path[PATH_MAX], sum[PATH_MAX];
+  key_of(c, src, key);
+  entry_path(c, key, c->ext, path, sizeof path);
+  entry_path(c, key, ".sha256", sum, sizeof sum);
+  pthread_mutex_lock(&c->mu);
+  c->stats.corrupt++;
+  pthread_mutex_unlock(&c->mu);
+  return unlink(path) == 0 && unlink(sum) == 0 ? 0 : -1;
 }
 
 /* Compiles one missing key under its lock. */

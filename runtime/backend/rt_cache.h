@@ -48,6 +48,10 @@ int rt_cache_is_temporary(const rt_cache *c);
  * `jobs` at a time.  paths[i] is malloc'd. */
 int rt_cache_get(rt_cache *c, const char *const *srcs, int n, char **paths, err_t *e);
 rt_cache_stats *rt_cache_stats_of(rt_cache *c);
+/* Drops the compiled form of SRC (it failed to load though its checksum
+ * matched: a file truncated and its checksum rewritten); the next get
+ * compiles it again. */
+int rt_cache_evict(rt_cache *c, const char *src);
 
 /* The root directory from the environment (no side effects). */
 int rt_cache_root(char *buf, size_t cap, err_t *e);

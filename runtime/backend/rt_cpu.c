@@ -14,10 +14,14 @@
 
 #include <cblas.h>
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
   rt_cc cc;
@@ -54,8 +58,30 @@ static int cpu_zero(rt_backend *b, void *dst, size_t bytes, err_t *e) {
   return 0;
 }
 
+/* Whether PATH holds every byte its ELF headers promise: dlopen maps a
+ * truncated library and the process dies of SIGBUS when it touches the
+ * missing pages, so a file cut short is refused before dlopen sees it. */
+static int elf_whole(const char *path, err_t *e) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  Elf64_Ehdr h;
+  int ok = fd >= 0 && fstat(fd, &st) == 0 && pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
+           memcmp(h.e_ident, ELFMAG, SELFMAG) == 0 && h.e_ident[EI_CLASS] == ELFCLASS64 &&
+           h.e_phentsize == sizeof(Elf64_Phdr) && h.e_phnum < 64;
+  uint64_t need = ok ? h.e_shoff + (uint64_t)h.e_shnum * h.e_shentsize : 0;
+  for (int i = 0; ok && i < h.e_phnum; i++) {
+    Elf64_Phdr ph;
+    ok = pread(fd, &ph, sizeof ph, (off_t)(h.e_phoff + (uint64_t)i * sizeof ph)) == (ssize_t)sizeof ph;
+    if (ok && ph.p_offset + ph.p_filesz > need) need = ph.p_offset + ph.p_filesz;
+  }
+  if (fd >= 0) close(fd);
+  if (ok && need <= (uint64_t)st.st_size) return 0;
+  return err_set(e, "the compiled kernel %s is not a whole shared object (truncated or damaged)", path);
+}
+
 static int cpu_load(rt_backend *b, const char *path, const char *sym, void **fn, err_t *e) {
   cpu *c = b->impl;
+  if (elf_whole(path, e) != 0) return -1;
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h) return err_set(e, "cannot load the compiled kernel %s: %s", path, dlerror());
   *fn = dlsym(h, sym);

@@ -103,6 +103,21 @@ static int load_one(rt_backend *b, const cg_spec *spec, const char *path, char *
   return 0;
 }
 
+/* A compiled kernel that would not load though its checksum matched (a
+ * file truncated and its checksum rewritten to match): dropped from the
+ * cache and compiled once more; a second failure is reported. */
+static int reload(rt_backend *b, const cg_spec *spec, char *key, err_t *e) {
+  const cg_spec on = cg_spec_on(spec, b->target);
+  char *src = cg_render(&on, 1, b->target, b->prec, e), *path = NULL;
+  if (!src) return -1;
+  fprintf(stderr, "parsec: warning: %s; compiling it again\n", err_msg(e));
+  rt_cache_evict(b->cache, src);
+  free(src);
+  int rc = compile_specs(b->cache, b->target, b->prec, spec, 1, &path, e) || load_one(b, spec, path, key, e);
+  free(path);
+  return rc ? err_append(e, " (the kernel cache may be damaged: parsec-run cache clear empties it)"), -1 : 0;
+}
+
 int rt_kernels_get(rt_backend *b, const cg_spec *specs, int n, const rt_kernel **out, err_t *e) {
   if (!b->kmap && !(b->kmap = calloc(1, sizeof *b->kmap))) return err_set(e, "out of memory");
   rt_kmap *m = b->kmap;
@@ -131,6 +146,7 @@ int rt_kernels_get(rt_backend *b, const cg_spec *specs, int n, const rt_kernel *
   if (rc == 0 && nmiss > 0) rc = compile_specs(b->cache, b->target, b->prec, todo, nmiss, paths, e);
   for (int j = 0; j < nmiss && rc == 0; j++) {
     rc = load_one(b, &todo[j], paths[j], keys[j], e);
+    if (rc != 0) rc = reload(b, &todo[j], keys[j], e);
     if (rc == 0) keys[j] = NULL; /* owned by the map */
   }
   for (int i = 0; i < n && rc == 0; i++)
@@ -157,6 +173,9 @@ int rt_kernels_precompile(const char *target, const char *arch, const cg_spec *s
   cg_target t = strcmp(target, "cuda") == 0 ? CG_TARGET_CUDA : CG_TARGET_C;
   if (t == CG_TARGET_C && strcmp(target, "cpu") != 0)
     return err_set_code(e, ERR_USAGE, "--precompile takes cpu or cuda, not '%s'", target);
+  /* an architecture NVRTC does not know fails before the cache has a
+     directory for it: nothing is left behind */
+  if (t == CG_TARGET_CUDA && rt_nvrtc_check_arch(arch, e) != 0) return -1;
   if (t == CG_TARGET_C ? rt_cc_init(&cc, e) != 0 : rt_nvrtc_compiler(&comp, arch, identity, sizeof identity, e) != 0)
     return -1;
   if (t == CG_TARGET_C) comp = rt_cc_compiler(&cc);

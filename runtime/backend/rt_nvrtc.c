@@ -189,3 +189,25 @@ int rt_nvrtc_compiler(rt_compiler *c, const char *arch, char *identity, size_t c
   *c = (rt_compiler){target, identity, ".cubin", cache_compile, (void *)arch, 0};
   return 0;
 }
+
+int rt_nvrtc_check_arch(const char *arch, err_t *e) {
+  char why[512];
+  if (!rt_nvrtc_available(why, sizeof why)) return err_set(e, "cannot compile CUDA kernels: %s", why);
+  const char *digits = strncmp(arch, "sm_", 3) == 0 ? arch + 3 : strncmp(arch, "compute_", 8) == 0 ? arch + 8 : NULL;
+  size_t nd = digits ? strspn(digits, "0123456789") : 0;
+  if (!digits || nd < 2 || (digits[nd] && strcmp(digits + nd, "a") != 0))
+    return err_set_code(e, ERR_USAGE, "--arch takes a GPU architecture such as sm_90 or compute_90, not '%s'", arch);
+  int n = 0, v[128];
+  if (!nv.num_archs || !nv.archs || nv.num_archs(&n) != 0 || n <= 0 || n > 128 || nv.archs(v) != 0) return 0;
+  int want = atoi(digits); /* digits checked above */
+  char list[512] = "";
+  size_t o = 0;
+  for (int i = 0; i < n; i++) {
+    if (v[i] == want) return 0;
+    o += (size_t)snprintf(list + o, sizeof list - o, "%s%d", i ? ", " : "", v[i]);
+  }
+  int major = 0, minor = 0;
+  rt_nvrtc_version(&major, &minor);
+  return err_set_code(e, ERR_USAGE, "NVRTC %d.%d cannot compile for %s; it knows sm_ and compute_ %s", major, minor,
+                      arch, list);
+}

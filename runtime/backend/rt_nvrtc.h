@@ -19,6 +19,9 @@ int rt_nvrtc_compile(const char *src, const char *arch, int verbose, rt_nvrtc_ou
 void rt_nvrtc_out_free(rt_nvrtc_out *o);
 /* The fixed options, for cache keys. */
 const char *rt_nvrtc_options(void);
+/* Whether NVRTC can compile for ARCH ("sm_90", "compute_90"); a message
+ * listing the architectures it knows when not. */
+int rt_nvrtc_check_arch(const char *arch, err_t *e);
 /* The kernel cache's compiler for ARCH (which must outlive it); IDENTITY
  * receives NVRTC's version, the options and the architecture. */
 int rt_nvrtc_compiler(rt_compiler *c, const char *arch, char *identity, size_t cap, err_t *e);

@@ -72,6 +72,11 @@ static void sb_hook(lua_State *L, lua_Debug *ar) {
     }
     return;
   }
+  if (s->hit >= 2) { /* a limit already hit stays hit: a pcall that caught it gains nothing */
+    lua_getinfo(L, "Sl", ar);
+    luaL_error(L, "%s:%d: the space file ran past its %s limit (an endless loop?)", ar->short_src, ar->currentline,
+               s->hit == 2 ? "instruction" : "time");
+  }
   s->instructions += SB_HOOK_EVERY;
   /* endless recursion stops at a depth no space file needs, long before
      Lua's own limit of a million stack slots (which a slow or sanitized
@@ -120,6 +125,15 @@ static int sb_traceback(lua_State *L) {
     shown++;
   }
   luaL_pushresult(&b);
+  return 1;
+}
+
+/* api.limit_hit(): whether the space file ran past a limit (the sandbox's
+ * pcall and xpcall pass such an error on). */
+static int sb_limit_hit(lua_State *L) {
+  sb_state *s;
+  lua_getallocf(L, (void **)&s);
+  lua_pushboolean(L, s->hit != 0);
   return 1;
 }
 
@@ -298,8 +312,10 @@ static int rd_layer(rd_ctx *c, int t, sp_layer *l) {
 static int rd_layers(rd_ctx *c, int t, const char *key, sp_layer **out, int *n) {
   lua_getfield(c->L, t, key);
   int lt = lua_gettop(c->L);
-  *n = (int)luaL_len(c->L, lt);
-  *out = calloc((size_t)*n, sizeof **out);
+  lua_Integer len = luaL_len(c->L, lt);
+  if (len < 0 || len > 64) return err_set(c->e, "%s: a primitive has %lld layers (at most 64)", c->what, (long long)len);
+  *n = (int)len;
+  *out = calloc((size_t)*n + 1, sizeof **out);
   if (!*out) return err_set(c->e, "out of memory");
   for (int i = 0; i < *n; i++) {
     lua_geti(c->L, lt, i + 1);
@@ -314,7 +330,9 @@ static int rd_layers(rd_ctx *c, int t, const char *key, sp_layer **out, int *n) 
 static int rd_prims(rd_ctx *c, int t, sp_space *sp) {
   lua_getfield(c->L, t, "primitives");
   int pt = lua_gettop(c->L);
-  sp->nprims = (int)luaL_len(c->L, pt);
+  lua_Integer len = luaL_len(c->L, pt);
+  if (len < 1 || len > 64) return err_set(c->e, "%s: %lld primitives (1 to 64)", c->what, (long long)len);
+  sp->nprims = (int)len;
   sp->prims = calloc((size_t)sp->nprims, sizeof *sp->prims);
   if (!sp->prims) return err_set(c->e, "out of memory");
   for (int i = 0; i < sp->nprims; i++) {
@@ -336,9 +354,10 @@ static int rd_prims(rd_ctx *c, int t, sp_space *sp) {
 static int rd_reductions(rd_ctx *c, int t, sp_net *n) {
   lua_getfield(c->L, t, "reductions");
   int rt = lua_gettop(c->L);
-  n->nreductions = (int)luaL_len(c->L, rt);
-  if (n->nreductions > (int)(sizeof n->reductions / sizeof n->reductions[0]))
-    return err_set(c->e, "%s: at most 16 reduction cells are supported, got %d", c->what, n->nreductions);
+  lua_Integer len = luaL_len(c->L, rt);
+  if (len < 0 || len > (lua_Integer)(sizeof n->reductions / sizeof n->reductions[0]))
+    return err_set(c->e, "%s: at most 16 reduction cells are supported, got %lld", c->what, (long long)len);
+  n->nreductions = (int)len;
   for (int i = 0; i < n->nreductions; i++) {
     lua_geti(c->L, rt, i + 1);
     n->reductions[i] = (int)lua_tointeger(c->L, -1);
@@ -439,6 +458,27 @@ static int rd_space(lua_State *L, int t, sp_space *sp, err_t *e) {
   return 0;
 }
 
+static int rd_space_call(lua_State *L) {
+  sp_space *sp = lua_touserdata(L, 2);
+  err_t *e = lua_touserdata(L, 3);
+  lua_pushboolean(L, rd_space(L, 1, sp, e) == 0);
+  return 1;
+}
+
+/* rd_space on the stack top, in protected mode. */
+static int rd_space_protected(lua_State *L, sp_space *sp, err_t *e) {
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, rd_space_call);
+  lua_pushvalue(L, top);
+  lua_pushlightuserdata(L, sp);
+  lua_pushlightuserdata(L, e);
+  int rc = lua_pcall(L, 3, 1, 0);
+  int ok = rc == LUA_OK && lua_toboolean(L, -1);
+  if (rc != LUA_OK) err_set(e, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "cannot read the space");
+  lua_settop(L, top);
+  return ok ? 0 : -1;
+}
+
 int sp_load_string(sp_space *sp, const char *chunkname, const char *text, err_t *e) {
   memset(sp, 0, sizeof *sp);
   snprintf(sp->src, sizeof sp->src, "%s", chunkname);
@@ -461,6 +501,8 @@ int sp_load_string(sp_space *sp, const char *chunkname, const char *text, err_t 
   int api = lua_gettop(L);
   lua_pushcfunction(L, sb_last_line);
   lua_setfield(L, api, "last_line");
+  lua_pushcfunction(L, sb_limit_hit);
+  lua_setfield(L, api, "limit_hit");
   sb_make_env(L, api);
   int env = lua_gettop(L);
   char chunk[SP_SRC_MAX + 2];
@@ -475,8 +517,14 @@ int sp_load_string(sp_space *sp, const char *chunkname, const char *text, err_t 
     goto done;
   }
   if (sb_run_chunk(L, env, e) != 0 || sb_finish(L, api, chunkname, e) != 0) goto done;
-  lua_sethook(L, NULL, 0, 0);
-  if (rd_space(L, lua_gettop(L), sp, e) != 0) {
+  if (st.hit) { /* a limit the file's own error handling swallowed */
+    err_set(e, "%s:%d: the space file ran past its %s limit", st.last_src, st.last_line,
+            st.hit == 1 ? "memory" : st.hit == 2 ? "instruction" : "time");
+    goto done;
+  }
+  /* the hook stays: reading the result may run the file's metamethods, and
+     every Lua error while reading is caught (an unprotected one would abort) */
+  if (rd_space_protected(L, sp, e) != 0) {
     err_prefix(e, "%s", chunkname);
     goto done;
   }

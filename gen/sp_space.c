@@ -240,6 +240,15 @@ static int check_prim(const sp_prim *p, int stride, int C, int h, int h_expect, 
   return 0;
 }
 
+/* A primitive that an imported space defined does not fit the network the
+ * user's space file set: the message names the user's file too, where the
+ * fix belongs. */
+static int blame(const sp_space *sp, const sp_prim *p, err_t *e) {
+  if (strcmp(p->src, sp->src) != 0 && strstr(sp->src, ".lua"))
+    err_append(e, " (%s builds on %s and sets the network these layers do not fit)", sp->src, p->src);
+  return -1;
+}
+
 int sp_validate_net(const sp_space *sp, const sp_net *net, const char *what, err_t *e) {
   if (net->cells < 1) return err_set(e, "%s: %s needs at least one cell", sp->src, what);
   if (net->cells > 64) return err_set(e, "%s: %s has %d cells; at most 64 are supported", sp->src, what, net->cells);
@@ -260,8 +269,9 @@ int sp_validate_net(const sp_space *sp, const sp_net *net, const char *what, err
     for (int p = 0; p < sp->nprims; p++) {
       char ctx[96];
       snprintf(ctx, sizeof ctx, "in cell %d of the %s (%d channels, %dx%d)", i, what, s->C, s->h_in, s->h_in);
-      if (check_prim(&sp->prims[p], 1, s->C, s->h_in, s->h_in, ctx, e) != 0) return -1;
-      if (s->reduction && check_prim(&sp->prims[p], 2, s->C, s->h_in, s->h_out, ctx, e) != 0) return -1;
+      if (check_prim(&sp->prims[p], 1, s->C, s->h_in, s->h_in, ctx, e) != 0 ||
+          (s->reduction && check_prim(&sp->prims[p], 2, s->C, s->h_in, s->h_out, ctx, e) != 0))
+        return blame(sp, &sp->prims[p], e);
     }
   }
   return 0;

@@ -11,6 +11,10 @@
 -- the space file and the line of the offending call (see `where`).
 
 local debug_getinfo = debug.getinfo
+-- the tags below are protected (__metatable): a space file's getmetatable
+-- sees a string, and cannot forge or retag a layer, a primitive or a space;
+-- the prelude reads the real metatable through the debug library
+local getmt = debug.getmetatable
 local math_type, floor = math.type, math.floor
 local fmt, concat, sort = string.format, table.concat, table.sort
 
@@ -153,7 +157,7 @@ end
 -- layers: each constructor returns a plain table with `kind`, its numbers,
 -- and the file and line of the call (for the C side's shape checks).
 
-local LAYER = {} -- metatable that marks a layer table
+local LAYER = { __metatable = "a layer" } -- the metatable that marks a layer table
 
 local function layer(kind, fields, w)
   fields.kind, fields.src, fields.line = kind, w.src, w.line
@@ -231,7 +235,7 @@ end
 
 -- A flat list of layers from layers and (nested) lists of layers.
 local function flatten(v, out, what, w)
-  if getmetatable(v) == LAYER then out[#out + 1] = v; return out end
+  if getmt(v) == LAYER then out[#out + 1] = v; return out end
   if type(v) ~= "table" then
     fail(w, "%s: expected a layer such as relu() or conv{...}, got %s", what, describe(v))
   end
@@ -249,7 +253,7 @@ local function seq(t) return flatten(t, {}, "seq", where()) end
 ---------------------------------------------------------------------------
 -- primitives
 
-local PRIM = {}
+local PRIM = { __metatable = "a primitive" }
 local PRIM_KEYS = { name = 1, layers = 1, darts_name = 1 }
 
 local function primitive(t)
@@ -287,7 +291,10 @@ end
 ---------------------------------------------------------------------------
 -- the space
 
-local SPACE = {}
+-- spaces, by the read-only face a space file gets of them (weak: a space
+-- the file drops is collected)
+local SPACES = setmetatable({}, { __mode = "k" })
+local RAW = setmetatable({}, { __mode = "k" }) -- a face's own table
 
 local function darts_reductions(cells)
   return { cells // 3, 2 * cells // 3 }
@@ -434,7 +441,7 @@ local function primitives_table(list, w)
   end
   local out, seen = {}, {}
   for i, p in ipairs(list) do
-    if getmetatable(p) ~= PRIM then
+    if getmt(p) ~= PRIM then
       fail(w, "space: primitives[%d] is not made by primitive{...} (got %s)", i, describe(p))
     end
     if seen[p.name] then
@@ -473,10 +480,41 @@ local function cell_table(c, prims, byname, w)
   return cell, chosen
 end
 
+-- A read-only face of the space T built (and of its parts): a space file
+-- that assigns to it after space{...} is told where, instead of its edit
+-- reaching the C side unchecked.  Parts are faced on first read.
+local function read_only(t, what)
+  local faces = {}
+  local face = setmetatable({}, {
+    __index = function(_, k)
+      local v = t[k]
+      if type(v) ~= "table" or getmt(v) == LAYER or getmt(v) == PRIM then return v end
+      if not faces[k] then faces[k] = read_only(v, what .. "." .. tostring(k)) end
+      return faces[k]
+    end,
+    __newindex = function(_, k)
+      fail(where(), "%s is read-only once space{...} has built it (setting '%s'): give the value in space{...}, " ..
+                    "or build a new space with extend(space, {...})", what, tostring(k))
+    end,
+    __len = function() return #t end,
+    __pairs = function(self)
+      return function(_, k)
+        local nk = next(t, k)
+        if nk == nil then return nil end
+        return nk, self[nk]
+      end, self, nil
+    end,
+    __metatable = "read-only",
+  })
+  if what == "the space" then SPACES[face] = true end
+  RAW[face] = t
+  return face
+end
+
 local function space(t)
   local w = where()
   if type(t) ~= "table" then fail(w, "space: expected space{...}, got %s", describe(t)) end
-  if getmetatable(t) == SPACE then return t end
+  if SPACES[t] then return t end
   check_keys(t, SPACE_KEYS, "space", w)
   if t.name ~= nil and type(t.name) ~= "string" then fail(w, "space: 'name' must be a string") end
   local prims, byname = primitives_table(t.primitives, w)
@@ -502,13 +540,13 @@ local function space(t)
     p.stride1 = expand_primitive(p, 1)
     p.stride2 = expand_primitive(p, 2)
   end
-  return setmetatable(out, SPACE)
+  return read_only(out, "the space")
 end
 
 -- A copy of TABLE with OVERRIDES merged in, key by key, recursively for
 -- plain tables (lists and constructor results are replaced whole).
 local function extend(base, overrides)
-  if getmetatable(base) == SPACE then base = base.spec end
+  if SPACES[base] then base = RAW[base].spec end
   local w = where()
   if type(base) ~= "table" then fail(w, "extend: the first argument must be a table or a space") end
   if overrides ~= nil and type(overrides) ~= "table" then fail(w, "extend: the second argument must be a table") end
@@ -516,8 +554,8 @@ local function extend(base, overrides)
     local out = {}
     for k, v in pairs(a) do out[k] = v end
     for k, v in pairs(b or {}) do
-      local plain = type(v) == "table" and getmetatable(v) == nil and #v == 0
-      if plain and type(out[k]) == "table" and getmetatable(out[k]) == nil and #out[k] == 0 then
+      local plain = type(v) == "table" and getmt(v) == nil and #v == 0
+      if plain and type(out[k]) == "table" and getmt(out[k]) == nil and #out[k] == 0 then
         out[k] = merge(out[k], v)
       else
         out[k] = v
@@ -540,15 +578,74 @@ local function copy(t)
   return out
 end
 
+-- pcall and xpcall that cannot swallow a limit: once the space file has run
+-- past its time, instruction or memory budget (api.limit_hit, set by the C
+-- hook), the error goes on up whatever catches it.
+local function guarded(call)
+  return function(...)
+    local r = table.pack(call(...))
+    if not r[1] and api.limit_hit() then
+      error(fmt("%s: the space file ran past its time, instruction or memory limit (an endless loop?); catching " ..
+                "the error does not stop it", where().src), 0)
+    end
+    return table.unpack(r, 1, r.n)
+  end
+end
+
+-- Lua's pattern matching runs in C, where no instruction count or deadline
+-- can stop it, and some patterns take exponential time (a*a*a*...b).  In a
+-- space file a pattern may repeat at most two of its items (*, +, -, ?) and
+-- search at most 4096 bytes; plain finds are free.
+local PATTERN_SPECIALS = "*+-?"
+local function bounded(name, f)
+  return function(s, p, ...)
+    if type(p) == "string" and not (name == "find" and select(2, ...) == true) then
+      local reps, i = 0, 1
+      while i <= #p do
+        local c = string.sub(p, i, i)
+        if c == "%" then i = i + 1 elseif string.find(PATTERN_SPECIALS, c, 1, true) then reps = reps + 1 end
+        i = i + 1
+      end
+      if reps > 0 and (reps > 2 or (type(s) == "string" and #s > 4096)) then
+        fail(where(), "string.%s: patterns in a space file may repeat at most 2 items and search at most 4096 " ..
+                      "bytes (this one repeats %d in %d bytes): Lua's matching cannot be time-limited", name, reps,
+                      type(s) == "string" and #s or 0)
+      end
+    end
+    return f(s, p, ...)
+  end
+end
+
+local safe_string = copy(string)
+safe_string.dump = nil
+for _, name in ipairs({ "find", "match", "gmatch", "gsub" }) do safe_string[name] = bounded(name, string[name]) end
+-- ("x"):method() reaches the string library through the strings' metatable:
+-- it serves the same safe copy (string.dump included, which it hid before)
+getmetatable("").__index = safe_string
+
 -- LOADER(name) returns the embedded example `name` as a space: import "darts".
 function api.env(loader)
   local env = {
-    assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, pcall = pcall,
-    select = select, tonumber = tonumber, tostring = tostring, type = type, xpcall = xpcall,
+    assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, pcall = guarded(pcall),
+    select = select, tonumber = tonumber, tostring = tostring, type = type, xpcall = guarded(xpcall),
     rawequal = rawequal, rawget = rawget, rawlen = rawlen, rawset = rawset,
-    setmetatable = setmetatable,
+    setmetatable = function(t, mt)
+      local w = where()
+      if type(t) ~= "table" or (mt ~= nil and type(mt) ~= "table") then
+        fail(w, "setmetatable: expected a table and a metatable (or nil), got %s and %s", describe(t), describe(mt))
+      end
+      if getmetatable(t) ~= nil and type(getmetatable(t)) ~= "table" then
+        fail(w, "setmetatable: cannot change a protected metatable (%s)", tostring(getmetatable(t)))
+      end
+      -- finalisers and to-be-closed handlers would run outside the space
+      -- file's time limit (at close); weak tables serve no space
+      if mt and (rawget(mt, "__gc") ~= nil or rawget(mt, "__close") ~= nil or rawget(mt, "__mode") ~= nil) then
+        fail(w, "setmetatable: __gc, __close and __mode are not available in a space file")
+      end
+      return setmetatable(t, mt)
+    end,
     getmetatable = function(v) if type(v) == "string" then return nil end return getmetatable(v) end,
-    math = copy(math), string = copy(string), table = copy(table), utf8 = copy(utf8),
+    math = copy(math), string = safe_string, table = copy(table), utf8 = copy(utf8),
     print = function(...) api.print(...) end,
     relu = relu, conv = conv, bn = bn, avg_pool = pool("avg_pool"), max_pool = pool("max_pool"),
     identity = identity, factorized_reduce = factorized_reduce, seq = seq,
@@ -561,7 +658,6 @@ function api.env(loader)
     end,
     _VERSION = _VERSION,
   }
-  env.string.dump = nil
   env._G = env
   default_primitives = function() return loader("darts").primitives end
   local names = sorted_keys(env)
@@ -579,8 +675,8 @@ function api.env(loader)
 end
 
 function api.finish(v, chunk)
-  if getmetatable(v) ~= SPACE then
-    if type(v) == "table" and getmetatable(v) == nil then
+  if not SPACES[v] then
+    if type(v) == "table" and getmt(v) == nil then
       local ok, res = pcall(space, v)
       if not ok then error(res, 0) end
       v = res

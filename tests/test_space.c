@@ -289,6 +289,40 @@ static void test_runaway_loop_stopped(void **state) {
   expect_error("local t = {}\nwhile true do t[#t+1] = string.rep('x', 48 << 20) end\n", "256 MiB", NULL);
 }
 
+/* What a space file returns is checked whole, and cannot be changed or
+ * forged after the prelude checked it. */
+static void test_a_built_space_is_read_only(void **state) {
+  (void)state;
+  expect_error("local s = space{}\ns.network.channels = 0\nreturn s\n", "test.lua:2:",
+               "read-only once space{...} has built it (setting 'channels')");
+  expect_error("local s = import 'darts'\ns.search.chanels = 3\nreturn s\n", "test.lua:2:", "read-only");
+  expect_error("local s = space{}\nreturn setmetatable({}, getmetatable(s))\n", "test.lua", NULL);
+  expect_error("local l = relu()\nsetmetatable(l, nil)\nreturn space{}\n", "protected metatable", NULL);
+  /* a forged space: any table tagged by hand is just a table, checked as one */
+  expect_error("return setmetatable({network = {channels = 0}}, {__index = function() return 0 end})\n", "test.lua",
+               NULL);
+}
+
+/* The sandbox's limits hold against a file that tries to outlast them:
+ * catching the limit's error, finalisers run at close, and patterns whose
+ * matching runs in C where no hook can stop it. */
+static void test_limits_cannot_be_escaped(void **state) {
+  (void)state;
+  const char *ran = "the space file ran";
+  expect_error("for i = 1, 1e9 do pcall(function() while true do end end) end\nreturn space{}\n", ran, NULL);
+  expect_error("while true do xpcall(function() while true do end end, function() end) end\n", ran, NULL);
+  expect_error("local ok = pcall(function() while true do end end)\nreturn space{}\n", ran, NULL);
+  expect_error("setmetatable({}, {__gc = function() while true do end end})\nreturn space{}\n",
+               "__gc, __close and __mode are not available", NULL);
+  expect_error("return string.find(string.rep('a', 40), string.rep('a*', 40) .. 'b')\n",
+               "patterns in a space file may repeat at most 2 items", NULL);
+  expect_error("return (string.rep('a', 40)):match(string.rep('a*', 40) .. 'b')\n", "may repeat at most 2", NULL);
+  expect_error("return ('x'):dump()\n", "test.lua:1:", NULL);
+  sp_space sp; /* plain finds and simple patterns still work */
+  load_ok(&sp, "assert(('a.b'):find('.', 1, true) == 2 and ('ab12'):match('%d+') == '12')\nreturn space{}\n");
+  sp_free(&sp);
+}
+
 static void test_error_traceback_names_user_frames(void **state) {
   (void)state;
   expect_error("local function mk(s)\n  return conv{kernel = 3, strid = s}\nend\n"
@@ -314,6 +348,8 @@ int main(void) {
       cmocka_unit_test(test_binary_chunk_refused),
       cmocka_unit_test(test_runaway_loop_stopped),
       cmocka_unit_test(test_error_traceback_names_user_frames),
+      cmocka_unit_test(test_a_built_space_is_read_only),
+      cmocka_unit_test(test_limits_cannot_be_escaped),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

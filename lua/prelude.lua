@@ -116,7 +116,7 @@ end
 
 local function int_value(v, what, key, w, min)
   if math_type(v) ~= "integer" then
-    if type(v) == "number" and v == floor(v) then v = floor(v)
+    if type(v) == "number" and v == floor(v) and math.abs(v) < 2^53 then v = floor(v)
     else fail(w, "%s: '%s' must be an integer, got %s", what, key, describe(v)) end
   end
   if min and v < min then
@@ -128,6 +128,9 @@ end
 local function num_value(v, what, key, w, lo, hi)
   if type(v) ~= "number" then
     fail(w, "%s: '%s' must be a number, got %s", what, key, describe(v))
+  end
+  if v ~= v or v == math.huge or v == -math.huge then -- NaN passes every comparison below
+    fail(w, "%s: '%s' must be a finite number, got %s", what, key, tostring(v))
   end
   if (lo and v < lo) or (hi and v > hi) then
     fail(w, "%s: '%s' must lie in [%s, %s], got %s", what, key,

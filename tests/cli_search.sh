@@ -4,7 +4,7 @@
 # interrupted run resumed ends in the unbroken run's state; bad inputs give
 # clear messages and the documented exit codes.
 set -u
-run=$1 mkdata=$2 same=$3 src=$4
+run=$1 mkdata=$2 same=$3 src=$4 edit=$5
 prog=$run
 source "$(dirname "$0")/cli_lib.sh"
 
@@ -146,6 +146,13 @@ expect 1 "unknown data set 'mnist'" -- search "$tiny" --data mnist --out "$tmp/x
 cp -r "$tmp/a" "$tmp/corrupt"
 printf 'X' | dd of="$tmp/corrupt/checkpoint.bin" bs=1 seek=2000 conv=notrunc 2>/dev/null
 expect 1 "checkpoint is corrupt" -- search --resume --out "$tmp/corrupt"
+# a checkpoint edited with a checksum to match: its numbers are still checked
+for kv in "step 99999" "epoch -3" "settings.temperature 0" "settings.samples 1e9" "adam_t 1e300"; do
+  rm -rf "$tmp/edited" && cp -r "$tmp/a" "$tmp/edited" && rm -f "$tmp/edited/.parsec.lock"
+  "$edit" "$tmp/edited/checkpoint.bin" $kv || fail "ckpt_edit $kv failed"
+  key=${kv%% *}
+  expect 1 "'${key#settings.}'" -- search --resume --out "$tmp/edited"
+done
 expect 1 "does not look like a search run" -- show "$tmp"
 
 finish

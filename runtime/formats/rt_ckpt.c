@@ -1,4 +1,5 @@
 #include "rt_ckpt.h"
+#include <cJSON.h>
 #include "io.h"
 #include "sha.h"
 
@@ -150,6 +151,16 @@ const void *rt_ckpt_block(const rt_ckpt *c, const char *name, size_t size, const
     }
   err_set(e, "%s: the checkpoint has no '%s'", path, name);
   return NULL;
+}
+
+int rt_ckpt_number(const cJSON *header, const char *key, double lo, double hi, double *out, const char *path,
+                   err_t *e) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(header, key);
+  if (!cJSON_IsNumber(v)) return err_set(e, "%s: damaged checkpoint header (no '%s')", path, key);
+  if (!(v->valuedouble >= lo && v->valuedouble <= hi))
+    return err_set(e, "%s: damaged checkpoint header ('%s' is %g, outside %g..%g)", path, key, v->valuedouble, lo, hi);
+  *out = v->valuedouble;
+  return 0;
 }
 
 void rt_ckpt_free(rt_ckpt *c) {

@@ -32,4 +32,11 @@ int rt_ckpt_read(const char *path, rt_ckpt *c, err_t *e);
 const void *rt_ckpt_block(const rt_ckpt *c, const char *name, size_t size, const char *path, err_t *e);
 void rt_ckpt_free(rt_ckpt *c);
 
+/* The number KEY of a checkpoint's parsed header, which must be finite and
+ * in [LO, HI]: a checksum proves the file is whole, not that what it holds
+ * makes sense. */
+struct cJSON;
+int rt_ckpt_number(const struct cJSON *header, const char *key, double lo, double hi, double *out, const char *path,
+                   err_t *e);
+
 #endif

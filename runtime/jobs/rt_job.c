@@ -72,22 +72,19 @@ int rt_fields_read(const rt_field *f, int n, void *st, const cJSON *j, const cha
       memset(dst, 0, f[i].kind == RT_FIELD_INT ? sizeof(int) : f[i].kind == RT_FIELD_NUM ? sizeof(double) : 1);
       continue;
     }
-    int ok = f[i].kind == RT_FIELD_STR ? cJSON_IsString(v) : cJSON_IsNumber(v) && isfinite(v->valuedouble);
+    int ok = f[i].kind == RT_FIELD_STR ? cJSON_IsString(v) : cJSON_IsNumber(v);
     if (!ok) return err_set(e, "%s: the checkpoint's settings lack '%s'", path, f[i].key);
-    switch (f[i].kind) {
-      case RT_FIELD_INT:
-        if (v->valuedouble < -1 || v->valuedouble > 2147483647.0 || v->valuedouble != floor(v->valuedouble))
-          return err_set(e, "%s: the checkpoint's setting '%s' is %g, not a whole number", path, f[i].key,
-                         v->valuedouble);
-        *(int *)dst = (int)v->valuedouble;
-        break;
-      case RT_FIELD_NUM:
-        *(double *)dst = v->valuedouble;
-        break;
-      case RT_FIELD_STR:
-        snprintf(dst, RT_FIELD_STR_MAX, "%s", v->valuestring);
-        break;
+    if (f[i].kind == RT_FIELD_STR) {
+      snprintf(dst, RT_FIELD_STR_MAX, "%s", v->valuestring);
+      continue;
     }
+    /* a checksum proves the file whole, not its numbers sane: each in its range */
+    double x = v->valuedouble;
+    if (!(x >= f[i].lo && x <= f[i].hi) || (f[i].kind == RT_FIELD_INT && x != floor(x)))
+      return err_set(e, "%s: the checkpoint's setting '%s' is %g, not a %s in %g..%g", path, f[i].key, x,
+                     f[i].kind == RT_FIELD_INT ? "whole number" : "number", f[i].lo, f[i].hi);
+    if (f[i].kind == RT_FIELD_INT) *(int *)dst = (int)x;
+    else *(double *)dst = x;
   }
   return 0;
 }

@@ -28,7 +28,8 @@ typedef struct {
   rt_field_kind kind;
   size_t at;
   long opt;
-  int optional; /* absent from checkpoints written before it existed: 0 */
+  int optional;  /* absent from checkpoints written before it existed: 0 */
+  double lo, hi; /* the range a checkpoint's value must lie in */
 } rt_field;
 
 #define RT_NO_OPTION (-1L)

@@ -38,25 +38,25 @@ typedef struct {
 #define OPT(f) offsetof(rt_search_opts, f)
 static const rt_field fields[] = {
     {"data", RT_FIELD_STR, SET(data), OPT(data)},
-    {"epochs", RT_FIELD_INT, SET(epochs), OPT(epochs)},
-    {"samples", RT_FIELD_INT, SET(samples), OPT(samples)},
-    {"batch", RT_FIELD_INT, SET(batch), OPT(batch)},
-    {"limit", RT_FIELD_INT, SET(limit), OPT(limit)},
-    {"seed", RT_FIELD_INT, SET(seed), OPT(seed)},
-    {"temperature", RT_FIELD_NUM, SET(temperature), OPT(temperature)},
-    {"split", RT_FIELD_NUM, SET(split), OPT(split)},
-    {"arch_lr", RT_FIELD_NUM, SET(arch_lr), OPT(arch_lr)},
-    {"lr", RT_FIELD_NUM, SET(lr), RT_NO_OPTION},
-    {"lr_min", RT_FIELD_NUM, SET(lr_min), RT_NO_OPTION},
-    {"momentum", RT_FIELD_NUM, SET(momentum), RT_NO_OPTION},
-    {"weight_decay", RT_FIELD_NUM, SET(weight_decay), RT_NO_OPTION},
-    {"grad_clip", RT_FIELD_NUM, SET(grad_clip), RT_NO_OPTION},
-    {"arch_beta1", RT_FIELD_NUM, SET(beta1), RT_NO_OPTION},
-    {"arch_beta2", RT_FIELD_NUM, SET(beta2), RT_NO_OPTION},
+    {"epochs", RT_FIELD_INT, SET(epochs), OPT(epochs), 0, 1, 1000000},
+    {"samples", RT_FIELD_INT, SET(samples), OPT(samples), 0, 1, 256},
+    {"batch", RT_FIELD_INT, SET(batch), OPT(batch), 0, 1, 4096},
+    {"limit", RT_FIELD_INT, SET(limit), OPT(limit), 0, 0, 2147483647},
+    {"seed", RT_FIELD_INT, SET(seed), OPT(seed), 0, 0, 2147483647},
+    {"temperature", RT_FIELD_NUM, SET(temperature), OPT(temperature), 0, 1e-6, 1000000},
+    {"split", RT_FIELD_NUM, SET(split), OPT(split), 0, 0.01, 0.99},
+    {"arch_lr", RT_FIELD_NUM, SET(arch_lr), OPT(arch_lr), 0, 0, 1000},
+    {"lr", RT_FIELD_NUM, SET(lr), RT_NO_OPTION, 0, 0, 1000},
+    {"lr_min", RT_FIELD_NUM, SET(lr_min), RT_NO_OPTION, 0, 0, 1000},
+    {"momentum", RT_FIELD_NUM, SET(momentum), RT_NO_OPTION, 0, 0, 1},
+    {"weight_decay", RT_FIELD_NUM, SET(weight_decay), RT_NO_OPTION, 0, 0, 1000},
+    {"grad_clip", RT_FIELD_NUM, SET(grad_clip), RT_NO_OPTION, 0, 0, 1000000000},
+    {"arch_beta1", RT_FIELD_NUM, SET(beta1), RT_NO_OPTION, 0, 0, 0.999999},
+    {"arch_beta2", RT_FIELD_NUM, SET(beta2), RT_NO_OPTION, 0, 0, 0.999999999},
     {"init_from", RT_FIELD_STR, SET(init_from), OPT(init_from)},
-    {"warmup", RT_FIELD_INT, SET(warmup), OPT(warmup), 1},
-    {"uniform_weights", RT_FIELD_INT, SET(uniform_weights), OPT(uniform_weights), 1},
-    {"temperature_end", RT_FIELD_NUM, SET(temperature_end), OPT(temperature_end), 1},
+    {"warmup", RT_FIELD_INT, SET(warmup), OPT(warmup), 1, 0, 1000000},
+    {"uniform_weights", RT_FIELD_INT, SET(uniform_weights), OPT(uniform_weights), 1, 0, 1},
+    {"temperature_end", RT_FIELD_NUM, SET(temperature_end), OPT(temperature_end), 1, 0, 1000000},
 };
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 
@@ -447,25 +447,27 @@ static int restore_state(search *s, rt_ckpt *c, const cJSON *h, err_t *e) {
   const double *am = lg ? rt_ckpt_block(c, "adam_m", lb, path, e) : NULL;
   const double *av = am ? rt_ckpt_block(c, "adam_v", lb, path, e) : NULL;
   if (!av) return -1;
-  const cJSON *t = cJSON_GetObjectItemCaseSensitive(h, "adam_t");
-  const cJSON *ep = cJSON_GetObjectItemCaseSensitive(h, "epoch");
-  const cJSON *st = cJSON_GetObjectItemCaseSensitive(h, "step");
+  /* the position and the epoch's sums, each in its range */
+  double t, ep, st, sv[5], lg_bytes = -1;
   const cJSON *acc = cJSON_GetObjectItemCaseSensitive(h, "epoch_so_far");
   const char *sums[] = {"loss_sum", "acc_sum", "steps", "children", "seconds"};
-  double sv[5];
-  int ok = cJSON_IsNumber(t) && cJSON_IsNumber(ep) && cJSON_IsNumber(st) && cJSON_IsObject(acc);
-  for (int i = 0; i < 5 && ok; i++) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(acc, sums[i]);
-    ok = cJSON_IsNumber(v);
-    if (ok) sv[i] = v->valuedouble;
-  }
-  if (!ok) return err_set(e, "%s: damaged checkpoint header", path);
+  const double hi[] = {1e300, 1e300, 1e12, 1e15, 1e12};
+  if (rt_ckpt_number(h, "adam_t", 0, 1e15, &t, path, e) || rt_ckpt_number(h, "epoch", 0, 1e6, &ep, path, e) ||
+      rt_ckpt_number(h, "step", 0, steps_per_epoch(s) - 1, &st, path, e))
+    return -1;
+  for (int i = 0; i < 5; i++)
+    if (rt_ckpt_number(acc, sums[i], i < 2 ? -1e300 : 0, hi[i], &sv[i], path, e)) return -1;
+  if (cJSON_GetObjectItemCaseSensitive(h, "log_bytes") && rt_ckpt_number(h, "log_bytes", 0, 1e15, &lg_bytes, path, e))
+    return -1;
+  for (int i = 0; i < s->d.total; i++)
+    if (!isfinite(lg[i]) || !isfinite(am[i]) || !isfinite(av[i]) || av[i] < 0)
+      return err_set(e, "%s: damaged checkpoint (a logit or its Adam moment is not finite)", path);
   if (s->b->upload(s->b, s->m.params, params, pb, e) || s->b->upload(s->b, s->m.mom, mom, pb, e) ||
-      (sb && s->b->upload(s->b, s->m.stats, stats, sb, e)) || rt_dist_set(&s->d, lg, am, av, (long)t->valuedouble, e))
+      (sb && s->b->upload(s->b, s->m.stats, stats, sb, e)) || rt_dist_set(&s->d, lg, am, av, (long)t, e))
     return -1;
   if (rng_from_json(h, "sample_rng", &s->sample_rng, e) || rng_from_json(h, "aug_rng", &s->aug_rng, e)) return -1;
-  s->epoch = ep->valueint;
-  s->step = st->valueint;
+  s->epoch = (int)ep;
+  s->step = (int)st;
   s->loss_sum = sv[0];
   s->acc_sum = sv[1];
   s->steps_done = (long)sv[2];
@@ -473,8 +475,7 @@ static int restore_state(search *s, rt_ckpt *c, const cJSON *h, err_t *e) {
   s->wall = sv[4];
   /* log lines after the checkpoint (an epoch whose checkpoint was not
      written) go: the resumed run writes them again */
-  const cJSON *logged = cJSON_GetObjectItemCaseSensitive(h, "log_bytes");
-  if (cJSON_IsNumber(logged) && rt_rundir_trim_log(s->dir, (long long)logged->valuedouble, e) != 0) return -1;
+  if (lg_bytes >= 0 && rt_rundir_trim_log(s->dir, (long long)lg_bytes, e) != 0) return -1;
   return 0;
 }
 

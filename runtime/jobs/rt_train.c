@@ -31,21 +31,21 @@ typedef struct {
 static const rt_field fields[] = {
     {"data", RT_FIELD_STR, SET(data), OPT(data)},
     {"test_data", RT_FIELD_STR, SET(test_data), OPT(test_data)},
-    {"epochs", RT_FIELD_INT, SET(epochs), OPT(epochs)},
-    {"batch", RT_FIELD_INT, SET(batch), OPT(batch)},
-    {"cutout", RT_FIELD_INT, SET(cutout), OPT(cutout)},
-    {"limit", RT_FIELD_INT, SET(limit), OPT(limit)},
-    {"seed", RT_FIELD_INT, SET(seed), OPT(seed)},
-    {"auxiliary", RT_FIELD_INT, SET(auxiliary), OPT(auxiliary)},
-    {"cells", RT_FIELD_INT, SET(cells), RT_NO_OPTION},
-    {"channels", RT_FIELD_INT, SET(channels), OPT(channels)},
-    {"lr", RT_FIELD_NUM, SET(lr), OPT(lr)},
-    {"lr_min", RT_FIELD_NUM, SET(lr_min), RT_NO_OPTION},
-    {"momentum", RT_FIELD_NUM, SET(momentum), RT_NO_OPTION},
-    {"weight_decay", RT_FIELD_NUM, SET(weight_decay), RT_NO_OPTION},
-    {"grad_clip", RT_FIELD_NUM, SET(grad_clip), RT_NO_OPTION},
-    {"drop_path", RT_FIELD_NUM, SET(drop_path), OPT(drop_path)},
-    {"aux_weight", RT_FIELD_NUM, SET(aux_weight), RT_NO_OPTION},
+    {"epochs", RT_FIELD_INT, SET(epochs), OPT(epochs), 0, 1, 1000000},
+    {"batch", RT_FIELD_INT, SET(batch), OPT(batch), 0, 1, 4096},
+    {"cutout", RT_FIELD_INT, SET(cutout), OPT(cutout), 0, 0, 4096},
+    {"limit", RT_FIELD_INT, SET(limit), OPT(limit), 0, 0, 2147483647},
+    {"seed", RT_FIELD_INT, SET(seed), OPT(seed), 0, 0, 2147483647},
+    {"auxiliary", RT_FIELD_INT, SET(auxiliary), OPT(auxiliary), 0, 0, 1},
+    {"cells", RT_FIELD_INT, SET(cells), RT_NO_OPTION, 0, 1, 64},
+    {"channels", RT_FIELD_INT, SET(channels), OPT(channels), 0, 1, 4096},
+    {"lr", RT_FIELD_NUM, SET(lr), OPT(lr), 0, 0, 1000},
+    {"lr_min", RT_FIELD_NUM, SET(lr_min), RT_NO_OPTION, 0, 0, 1000},
+    {"momentum", RT_FIELD_NUM, SET(momentum), RT_NO_OPTION, 0, 0, 1},
+    {"weight_decay", RT_FIELD_NUM, SET(weight_decay), RT_NO_OPTION, 0, 0, 1000},
+    {"grad_clip", RT_FIELD_NUM, SET(grad_clip), RT_NO_OPTION, 0, 0, 1000000000},
+    {"drop_path", RT_FIELD_NUM, SET(drop_path), OPT(drop_path), 0, 0, 0.99},
+    {"aux_weight", RT_FIELD_NUM, SET(aux_weight), RT_NO_OPTION, 0, 0, 1000000},
 };
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 
@@ -237,15 +237,17 @@ static int restore(trainer *t, err_t *e) {
   const cJSON *gt = cJSON_GetObjectItemCaseSensitive(h, "genotype");
   if (rc == 0) rc = cJSON_IsString(gt) ? gt_parse(&t->sp, gt->valuestring, &t->g, path, e) : err_set(e, "%s: no genotype", path);
   if (rc == 0) rc = settings_from(t, cJSON_GetObjectItemCaseSensitive(h, "settings"), path, e);
-  const cJSON *ep = cJSON_GetObjectItemCaseSensitive(h, "epoch"), *ba = cJSON_GetObjectItemCaseSensitive(h, "batches");
-  if (rc == 0 && (!cJSON_IsNumber(ep) || !cJSON_IsNumber(ba))) rc = err_set(e, "%s: damaged checkpoint header", path);
+  /* the position, each number in its range */
+  double ep = 0, ba = 0, lb = -1;
+  if (rc == 0)
+    rc = rt_ckpt_number(h, "epoch", 0, t->st.epochs, &ep, path, e) || rt_ckpt_number(h, "batches", 0, 1e15, &ba, path, e) ||
+         (cJSON_GetObjectItemCaseSensitive(h, "log_bytes") && rt_ckpt_number(h, "log_bytes", 0, 1e15, &lb, path, e));
   if (rc == 0) {
-    t->epoch = ep->valueint;
-    t->batches = (long)ba->valuedouble;
+    t->epoch = (int)ep;
+    t->batches = (long)ba;
     /* log lines after the checkpoint go: the resumed run writes them again */
-    const cJSON *lb = cJSON_GetObjectItemCaseSensitive(h, "log_bytes");
-    rc = (cJSON_IsNumber(lb) && rt_rundir_trim_log(t->dir, (long long)lb->valuedouble, e)) ||
-         rng_from_json(h, "data_rng", &t->data_rng, e) || rng_from_json(h, "drop_rng", &t->drop_rng, e);
+    rc = (lb >= 0 && rt_rundir_trim_log(t->dir, (long long)lb, e)) || rng_from_json(h, "data_rng", &t->data_rng, e) ||
+         rng_from_json(h, "drop_rng", &t->drop_rng, e);
   }
   cJSON_Delete(h);
   return rc;

@@ -260,8 +260,8 @@ int rt_dist_load_json(rt_dist *d, const char *path, err_t *e) {
       }
       for (int k = 0; k < d->size[c]; k++) {
         const cJSON *l = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ch, k), "logit");
-        if (!cJSON_IsNumber(l)) {
-          rc = err_set(e, "%s: categorical %d choice %d has no logit", path, c, k);
+        if (!cJSON_IsNumber(l) || !(fabs(l->valuedouble) <= 1e6)) {
+          rc = err_set(e, "%s: categorical %d choice %d has no logit, or one that is not a finite number", path, c, k);
           break;
         }
         d->logits[d->off[c] + k] = l->valuedouble;

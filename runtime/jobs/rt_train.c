@@ -290,6 +290,9 @@ static int load_data(trainer *t, err_t *e) {
   if (t->has_test && (t->test.c != t->train.c || t->test.h != t->train.h || t->test.w != t->train.w))
     return err_set(e, "the test images (%dx%dx%d) differ from the training images (%dx%dx%d)", t->test.c, t->test.h,
                    t->test.w, t->train.c, t->train.h, t->train.w);
+  if (t->has_test && t->test.classes > n->classes) /* the loss would read past the logits */
+    return err_set(e, "%s has labels up to %d, but the space '%s' has %d classes", test ? test : t->st.data,
+                   t->test.classes - 1, t->sp.name, n->classes);
   if (t->has_test && t->st.limit > 0) rt_data_limit(&t->test, t->st.limit);
   t->aug = (rt_augment){rt_data_is_cifar(t->st.data) ? 4 : 0, rt_data_is_cifar(t->st.data), t->st.cutout};
   if (rt_runner_init(&t->run, t->b, &t->m, t->st.batch, (long)n->input_channels * n->input_size * n->input_size, 1,

@@ -61,7 +61,7 @@ static int cpu_zero(rt_backend *b, void *dst, size_t bytes, err_t *e) {
 /* Whether PATH holds every byte its ELF headers promise: dlopen maps a
  * truncated library and the process dies of SIGBUS when it touches the
  * missing pages, so a file cut short is refused before dlopen sees it. */
-static int elf_whole(const char *path, err_t *e) {
+int rt_cpu_elf_whole(const char *path, err_t *e) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   struct stat st;
   Elf64_Ehdr h;
@@ -81,7 +81,7 @@ static int elf_whole(const char *path, err_t *e) {
 
 static int cpu_load(rt_backend *b, const char *path, const char *sym, void **fn, err_t *e) {
   cpu *c = b->impl;
-  if (elf_whole(path, e) != 0) return -1;
+  if (rt_cpu_elf_whole(path, e) != 0) return -1;
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h) return err_set(e, "cannot load the compiled kernel %s: %s", path, dlerror());
   *fn = dlsym(h, sym);

@@ -73,6 +73,13 @@ int rt_ckpt_read(const char *path, rt_ckpt *c, err_t *e) {
   size_t n;
   unsigned char *b = (unsigned char *)io_read_file(path, "the checkpoint", RT_CKPT_MAX_BYTES, &n, e);
   if (!b) return -1;
+  int rc = rt_ckpt_parse(b, n, c, path, e);
+  free(b);
+  return rc;
+}
+
+int rt_ckpt_parse(const unsigned char *b, size_t n, rt_ckpt *c, const char *path, err_t *e) {
+  memset(c, 0, sizeof *c);
   int rc = 0;
   if (n < 8 + 24 + 64 || memcmp(b, magic, 8) != 0) {
     rc = err_set(e, "%s: not a parsec checkpoint", path);
@@ -134,7 +141,6 @@ int rt_ckpt_read(const char *path, rt_ckpt *c, err_t *e) {
     at += bl->size;
   }
 done:
-  free(b);
   if (rc) rt_ckpt_free(c);
   return rc;
 }

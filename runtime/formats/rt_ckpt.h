@@ -28,6 +28,8 @@ typedef struct {
 
 int rt_ckpt_write(const char *path, const char *header, const rt_block *blocks, int n, err_t *e);
 int rt_ckpt_read(const char *path, rt_ckpt *c, err_t *e);
+/* The same from N bytes in memory; PATH names them in messages. */
+int rt_ckpt_parse(const unsigned char *b, size_t n, rt_ckpt *c, const char *path, err_t *e);
 /* The block named NAME, which must be SIZE bytes. */
 const void *rt_ckpt_block(const rt_ckpt *c, const char *name, size_t size, const char *path, err_t *e);
 void rt_ckpt_free(rt_ckpt *c);

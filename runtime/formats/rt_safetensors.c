@@ -90,25 +90,29 @@ static double indexed_bytes(const cJSON *h) {
   return end;
 }
 
+/* The JSON header of N bytes at B (the 8-byte length, then the header);
+ * *hl: its length.  NULL when the bytes are not a safetensors file. */
+static cJSON *header_of(const char *b, size_t n, uint64_t *hl) {
+  *hl = 0;
+  for (int i = 7; i >= 0 && n >= 8; i--) *hl = *hl << 8 | (unsigned char)b[i];
+  return n >= 8 && *hl <= n - 8 ? cJSON_ParseWithLength(b + 8, (size_t)*hl) : NULL;
+}
+
 int rt_safetensors_read(const char *path, const nw_layout *lay, float *params, float *stats, err_t *e) {
   size_t n;
   char *b = io_read_file(path, "the weights", RT_SAFETENSORS_MAX_BYTES, &n, e);
   if (!b) return -1;
+  int rc = rt_safetensors_parse(b, n, lay, params, stats, path, e);
+  free(b);
+  return rc;
+}
+
+int rt_safetensors_parse(const char *b, size_t n, const nw_layout *lay, float *params, float *stats, const char *path,
+                         err_t *e) {
   int rc = 0;
-  uint64_t hl = 0;
-  for (int i = 7; i >= 0 && n >= 8; i--) hl = hl << 8 | (unsigned char)b[i];
-  if (n < 8 || hl > n - 8) {
-    free(b);
-    return err_set(e, "%s: not a safetensors file", path);
-  }
-  char save = b[8 + hl];
-  b[8 + hl] = 0;
-  cJSON *h = cJSON_Parse(b + 8);
-  b[8 + hl] = save;
-  if (!h) {
-    free(b);
-    return err_set(e, "%s: damaged safetensors header", path);
-  }
+  uint64_t hl;
+  cJSON *h = header_of(b, n, &hl);
+  if (!h) return err_set(e, "%s: not a safetensors file, or its header is damaged", path);
   const char *data = b + 8 + hl;
   size_t dn = n - 8 - hl;
   if (!cJSON_IsObject(h) || indexed_bytes(h) != (double)dn)
@@ -155,7 +159,6 @@ int rt_safetensors_read(const char *path, const nw_layout *lay, float *params, f
     memcpy((t->kind == NW_PARAM ? params : stats) + t->offset, data + (size_t)a, t->numel * 4);
   }
   cJSON_Delete(h);
-  free(b);
   return rc;
 }
 
@@ -163,16 +166,12 @@ char *rt_safetensors_meta(const char *path, const char *key, err_t *e) {
   size_t n;
   char *b = io_read_file(path, "the weights", RT_SAFETENSORS_MAX_BYTES, &n, e);
   if (!b) return NULL;
-  uint64_t hl = 0;
-  for (int i = 7; i >= 0 && n >= 8; i--) hl = hl << 8 | (unsigned char)b[i];
+  uint64_t hl;
   char *out = NULL;
-  if (n >= 8 && hl <= n - 8) {
-    b[8 + hl] = 0;
-    cJSON *h = cJSON_Parse(b + 8);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "__metadata__"), key);
-    if (cJSON_IsString(v)) out = strdup(v->valuestring);
-    cJSON_Delete(h);
-  }
+  cJSON *h = header_of(b, n, &hl);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(h, "__metadata__"), key);
+  if (cJSON_IsString(v)) out = strdup(v->valuestring);
+  cJSON_Delete(h);
   if (!out) err_set(e, "%s: no '%s' in its metadata (written by parsec-run train?)", path, key);
   free(b);
   return out;

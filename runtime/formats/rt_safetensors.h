@@ -17,5 +17,8 @@ int rt_safetensors_write(const char *path, const nw_layout *lay, const float *pa
 char *rt_safetensors_meta(const char *path, const char *key, err_t *e);
 /* Loads the tensors of LAY by name into PARAMS and STATS; shapes must match. */
 int rt_safetensors_read(const char *path, const nw_layout *lay, float *params, float *stats, err_t *e);
+/* The same from N bytes in memory; PATH names them in messages. */
+int rt_safetensors_parse(const char *b, size_t n, const nw_layout *lay, float *params, float *stats, const char *path,
+                         err_t *e);
 
 #endif

@@ -1,0 +1,1 @@
+return space{ network = { channels = 0 } }

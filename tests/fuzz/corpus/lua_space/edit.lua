@@ -1,0 +1,3 @@
+local s = space{}
+s.network.cells = 3
+return s

@@ -123,6 +123,8 @@ expect 2 "--resume needs --out RUN" -- search --resume
 expect 2 "one space at a time (got 'small' and 'darts')" -- search small darts
 expect 2 "--out needs a value" -- search --out
 expect 2 "--epochs takes an integer in 1..100000, not 'x'" -- search --epochs=x
+expect 2 "--temperature takes a number in" -- search --temperature nan
+expect 2 "--split takes a number in" -- search --split=inf
 expect 2 "--resume takes no value" -- search --resume=yes
 expect 0 "--samples K" -- help search
 expect 0 "Exit status: 0 done" -- search --help

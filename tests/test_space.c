@@ -318,6 +318,10 @@ static void test_limits_cannot_be_escaped(void **state) {
                "patterns in a space file may repeat at most 2 items", NULL);
   expect_error("return (string.rep('a', 40)):match(string.rep('a*', 40) .. 'b')\n", "may repeat at most 2", NULL);
   expect_error("return ('x'):dump()\n", "test.lua:1:", NULL);
+  /* NaN passes every comparison: each number is checked finite first */
+  expect_error("return space{search = {temperature = 0/0}}\n", "test.lua:1:", "'temperature' must be a finite number");
+  expect_error("return space{search = {lr = math.huge}}\n", "test.lua:1:", "'lr' must be a finite number");
+  expect_error("return space{network = {cells = math.huge}}\n", "test.lua:1:", "'cells' must be an integer");
   sp_space sp; /* plain finds and simple patterns still work */
   load_ok(&sp, "assert(('a.b'):find('.', 1, true) == 2 and ('ab12'):match('%d+') == '12')\nreturn space{}\n");
   sp_free(&sp);

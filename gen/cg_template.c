@@ -98,7 +98,8 @@ static int directive(cg_kernel *k, const char *line, const char *end, const char
     const char *c2 = memchr(comma + 1, ',', (size_t)(end - comma - 1));
     k->grid0 = dup_range(p, comma);
     k->grid1 = dup_range(comma + 1, c2 ? c2 : end);
-    k->work = c2 ? dup_range(c2 + 1, end) : dup_range("1", "1" + 1);
+    static const char one[] = "1"; /* the default: one value per work item */
+    k->work = c2 ? dup_range(c2 + 1, end) : dup_range(one, one + 1);
   } else if (wl == 5 && strncmp(w, "block", 5) == 0) {
     k->block = 1;
   } else if (wl == 3 && strncmp(w, "gpu", 3) == 0) {

@@ -29,6 +29,7 @@ status=0
 for t in "${targets[@]}"; do
   corpus="$out/$t/corpus" art="$out/$t/"
   rm -rf "$corpus" && mkdir -p "$corpus" && cp "$here/tests/fuzz/corpus/$t/"* "$corpus/"
+  [ "$t" != lua_space ] || cp "$here"/examples/*.lua "$here"/tests/spaces/*.lua "$corpus/"
   seeds=$(ls "$corpus" | wc -l)
   log="$out/$t/log.txt"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -1,0 +1,27 @@
+/* A test double of the CUDA driver API and of cuBLAS (cuda_double.c): what
+ * it is and what running the backend through it proves are said at the top
+ * of test_cuda_double.c.  The tests read its counters and its state. */
+#ifndef PARSEC_CUDA_DOUBLE_H
+#define PARSEC_CUDA_DOUBLE_H
+#include "ktest.h"
+#include "rt_cuda_driver.h"
+
+/* what the backend did through the double */
+extern long cd_launches, cd_short_grids, cd_gemms, cd_block_launches, cd_bad_blocks, cd_gpu_forms;
+extern long cd_busy_frees, cd_pinned_uploads, cd_off_stream, cd_stream_syncs, cd_bad_captures, cd_captures,
+    cd_graph_runs;
+/* set: the next stream capture fails, as a driver that refuses one would */
+extern int cd_refuse_capture;
+/* kernels the double knows (0: NVRTC is missing, and the tests skip) */
+extern int cd_ntable;
+extern rt_backend *cd_cpu; /* the CPU backend that compiles the kernels the double runs */
+extern sp_space cd_space;  /* tests/spaces/tiny.lua */
+extern nw_layout cd_layout;
+
+/* SPECS join the kernels the double can run. */
+int cd_add_kernels(const cg_spec *specs, int n, err_t *e);
+/* cmocka group setup and teardown: the space, its kernels, the double installed. */
+int cd_setup(void **state);
+int cd_teardown(void **state);
+
+#endif

@@ -76,6 +76,7 @@ int rt_rundir_claim(rt_rundir *r, const char *dir, int resume, err_t *e) {
 }
 
 void rt_rundir_release(rt_rundir *r) {
+  if (!r->dir[0]) return; /* never claimed (a zeroed struct: its lock_fd 0 is not ours) */
   if (r->locked && r->created && !held_run(r->dir)) { /* still ours: nobody else can hold the lock */
     char p[4200];
     snprintf(p, sizeof p, "%s/%s", r->dir, LOCK_NAME);

@@ -257,6 +257,13 @@ size_t nw_param_count(const nw_layout *lay) {
   return n;
 }
 
+size_t nw_param_count_main(const nw_layout *lay) {
+  size_t n = 0;
+  for (int i = 0; i < lay->n; i++)
+    if (lay->t[i].kind == NW_PARAM && strncmp(lay->t[i].name, "auxiliary_head", 14) != 0) n += lay->t[i].numel;
+  return n;
+}
+
 int nw_find(const nw_layout *lay, const char *name) {
   for (int i = 0; i < lay->n; i++)
     if (strcmp(lay->t[i].name, name) == 0) return i;

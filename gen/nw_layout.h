@@ -69,6 +69,8 @@ void nw_free(nw_layout *lay);
 int nw_edge_index(const nw_layout *lay, const sp_space *sp, int cell, int node, int pred, int prim);
 /* Number of trainable parameters (elements of kind NW_PARAM). */
 size_t nw_param_count(const nw_layout *lay);
+/* The same without the auxiliary head: the count papers report. */
+size_t nw_param_count_main(const nw_layout *lay);
 int nw_find(const nw_layout *lay, const char *name);
 
 /* True when BN layer L is affine in the given network kind (search or evaluation). */

@@ -84,12 +84,26 @@ expect 2 "--target takes c or cuda" -- export --run "$tmp/a" --target rust -o "$
 # bad inputs
 quick=(--epochs 1 --limit 64 --layers 3 --channels 8)
 echo "${v2/sep_conv_3x3/sep_conv_9x9}" >"$tmp/bad1.txt"
-expect 1 "unknown primitive 'sep_conv_9x9'" -- train small --genotype "$tmp/bad1.txt" --out "$tmp/x" "${quick[@]}"
+expect 1 "bad1.txt:1:19: the normal cell uses the operation 'sep_conv_9x9'" -- train small --genotype "$tmp/bad1.txt" --out "$tmp/x" "${quick[@]}"
 sed "s/('dil_conv_3x3', 2)/('dil_conv_3x3', 7)/" "$tmp/v2.txt" >"$tmp/bad2.txt"
-expect 1 "takes input 7, out of range" -- train small --genotype "$tmp/bad2.txt" --out "$tmp/x" "${quick[@]}"
+expect 1 "node 3 of the normal cell reads input 7; it may read 0..4" -- train small --genotype "$tmp/bad2.txt" --out "$tmp/x" "${quick[@]}"
 echo "Genotype(normal=[" >"$tmp/bad3.txt"
 expect 1 "bad3.txt" -- train small --genotype "$tmp/bad3.txt" --out "$tmp/x" "${quick[@]}"
-expect 2 "give the architecture with --run RUN or --genotype FILE" -- train small
+expect 2 "give the architecture with --run RUN or --genotype G" -- train small
+expect 1 "no built-in genotype of that name (built-in: DARTS_V1, DARTS_V2" -- train small --genotype DARTS_V9 --out "$tmp/x"
+
+# the genotype forms people paste: a built-in name, FILE:NAME from a genotypes.py
+{
+  echo "from collections import namedtuple"
+  echo "Genotype = namedtuple('Genotype', 'normal normal_concat reduce reduce_concat')"
+  echo "MINE = ${v2//\[2, 3, 4, 5\]/range(2, 6)}"
+  echo "OTHER = MINE"
+} >"$tmp/genotypes.py"
+expect 1 "genotypes.py holds 2 genotypes (MINE, OTHER): name one as" -- train small --genotype "$tmp/genotypes.py" --out "$tmp/x"
+"$run" train small --genotype "$tmp/genotypes.py:OTHER" --out "$tmp/named" --quiet "${quick[@]}" || fail "train --genotype FILE:NAME"
+grep -qF "$v2" "$tmp/named/genotype.txt" || fail "FILE:NAME: genotype.txt is not the genotype named"
+"$run" train small --genotype PDARTS --out "$tmp/pdarts" --quiet "${quick[@]}" || fail "train --genotype PDARTS"
+grep -qF "('dil_conv_5x5', 4)" "$tmp/pdarts/genotype.txt" || fail "--genotype PDARTS: genotype.txt is not P-DARTS's"
 expect 2 "--device takes cpu, cuda or auto, not 'gpu'" -- train small --genotype "$tmp/bad1.txt" --device gpu
 expect 2 "--genotype needs a value" -- train small --genotype
 expect 1 "is not a search run" -- train --run "$tmp/a" --out "$tmp/x" "${quick[@]}"

@@ -129,7 +129,9 @@ static int cmd_train(int argc, char **argv) {
   o.progress = -1;
   const cli_opt opts[] = {
       {"--run", NULL, CLI_STR, &o.run, "RUN", "a search run: train its mode"},
-      {"--genotype", NULL, CLI_STR, &o.genotype, "FILE", "or a genotype in DARTS's text form"},
+      {"--genotype", NULL, CLI_STR, &o.genotype, "G",
+       "or a genotype: a file in DARTS's text form (FILE:NAME picks one\nof several, as in genotypes.py), a published one by name\n"
+       "(DARTS_V1, DARTS_V2, PC_DARTS_cifar, PC_DARTS_image, PDARTS),\nor the text Genotype(...) itself"},
       {"--data", NULL, CLI_STR, &o.data, "D", "training data (as for search; default: the space's)"},
       {"--test-data", NULL, CLI_STR, &o.test_data, "D", "test data (default: the data set's test split, when it has one)"},
       {"--out", NULL, CLI_STR, &o.out, "DIR", "the run directory (default: runs/train-DATE-TIME)"},
@@ -150,10 +152,10 @@ static int cmd_train(int argc, char **argv) {
   };
   const cli_pos pos[] = {{"SPACE", &o.space, 0, NULL}};
   const cli_cmd c = {
-      "parsec-run", "train", "(--run RUN | --genotype FILE [SPACE]) [options]",
+      "parsec-run", "train", "(--run RUN | --genotype G [SPACE]) [options]",
       "Trains one fixed architecture from scratch: the mode of a search run, or a\n"
-      "genotype in DARTS's text form (published ones such as DARTS_V2 too; SPACE names\n"
-      "its space, default darts).  The evaluation network of the space: affine BN, no\n"
+      "genotype in DARTS's text form or a published one by name (SPACE names its\n"
+      "space, default darts).  The evaluation network of the space: affine BN, no\n"
       "BN after pools, an auxiliary head (weight 0.4), drop path scaled by epoch,\n"
       "cutout, SGD with cosine decay to 0, momentum 0.9, weight decay 3e-4, clip 5.",
       opts, (int)(sizeof opts / sizeof opts[0]), pos, 1,
@@ -165,7 +167,7 @@ static int cmd_train(int argc, char **argv) {
   if (!cli_parse(&c, argc, argv, &status)) return status;
   if (o.resume && !o.out) return cli_usage_error(&c, "--resume needs --out DIR, the training to continue");
   if (!o.resume && !!o.run == !!o.genotype)
-    return cli_usage_error(&c, "give the architecture with --run RUN or --genotype FILE (one of them)");
+    return cli_usage_error(&c, "give the architecture with --run RUN or --genotype G (one of them)");
   if (o.run && o.space) return cli_usage_error(&c, "--run RUN brings its own space; SPACE goes with --genotype");
   static char outbuf[512];
   if (!o.out) o.out = default_out(outbuf, sizeof outbuf, "train", NULL);
@@ -180,7 +182,7 @@ static int cmd_export(int argc, char **argv) {
   o.target = "c";
   const cli_opt opts[] = {
       {"--run", NULL, CLI_STR, &o.run, "RUN", "a directory written by parsec-run train"},
-      {"--genotype", NULL, CLI_STR, &o.genotype, "FILE", "or a genotype file (DARTS's text form) ..."},
+      {"--genotype", NULL, CLI_STR, &o.genotype, "G", "or a genotype (a file, FILE:NAME, a published name) ..."},
       {"--weights", NULL, CLI_STR, &o.weights, "FILE", "... with its weights.safetensors (and SPACE, default darts)"},
       {"--target", NULL, CLI_CHOICE, &o.target, "T", "c (C with optional OpenMP) or cuda (CUDA with cuBLAS); default c",
        0, 0, 0, "c|cuda"},
@@ -188,7 +190,7 @@ static int cmd_export(int argc, char **argv) {
   };
   const cli_pos pos[] = {{"SPACE", &o.space, 0, NULL}};
   const cli_cmd c = {
-      "parsec-run", "export", "(--run TRAIN_RUN | --genotype FILE --weights FILE [SPACE]) --target c|cuda -o DIR",
+      "parsec-run", "export", "(--run TRAIN_RUN | --genotype G --weights FILE [SPACE]) --target c|cuda -o DIR",
       "Writes a trained network as standalone sources into DIR (which must not exist):\n"
       "network.c (or network.cu): the kernels generated for this network's shapes and\n"
       "its forward pass; network.h: the API (load weights, normalise images, forward\n"
@@ -201,7 +203,7 @@ static int cmd_export(int argc, char **argv) {
   if (!cli_parse(&c, argc, argv, &status)) return status;
   if (!o.out) return cli_usage_error(&c, "give the output directory with -o DIR");
   if (!!o.run == !!(o.genotype || o.weights) || (!o.run && (!o.genotype || !o.weights)))
-    return cli_usage_error(&c, "give --run TRAIN_RUN, or --genotype FILE with --weights FILE");
+    return cli_usage_error(&c, "give --run TRAIN_RUN, or --genotype G with --weights FILE");
   err_t e = ERR_INIT;
   return finish("export", rt_export_run(&o, &e) ? err_status(&e) : 0, &e);
 }
@@ -287,11 +289,11 @@ static const command commands[] = {
      "search [SPACE] [options]   search a distribution over cells (default: the bundled\n"
      "                             'small' space on Fashion-MNIST, on the CPU)"},
     {"train", cmd_train,
-     "train (--run RUN | --genotype FILE [SPACE]) [options]\n"
+     "train (--run RUN | --genotype G [SPACE]) [options]\n"
      "                             train one architecture from scratch in the evaluation\n"
      "                             network; weights as safetensors with DARTS's names"},
     {"export", cmd_export,
-     "export (--run TRAIN_RUN | --genotype FILE --weights FILE [SPACE]) --target c|cuda -o DIR\n"
+     "export (--run TRAIN_RUN | --genotype G --weights FILE [SPACE]) --target c|cuda -o DIR\n"
      "                             a trained network as standalone C or CUDA sources"},
     {"sample", cmd_sample,
      "sample (--run RUN | [SPACE]) [--count N]\n"

@@ -52,10 +52,10 @@ int rt_trained_open(rt_trained *t, const char *run, const char *genotype, const 
       return -1;
   } else {
     snprintf(wpath, sizeof wpath, "%s", weights);
-    snprintf(gpath, sizeof gpath, "%s", genotype);
     if (sp_open(&t->sp, space ? space : "darts", e) != 0) return -1;
   }
-  if (rt_rundir_genotype(&t->sp, gpath, &t->g, e) != 0) goto fail;
+  if ((run ? rt_rundir_genotype(&t->sp, gpath, &t->g, e) : gt_resolve(&t->sp, genotype, &t->g, NULL, 0, e)) != 0)
+    goto fail;
   /* the network as trained: cells, channels and reductions travel with the weights */
   t->net = t->sp.eval_net;
   t->net.auxiliary = 0;

@@ -315,7 +315,7 @@ static int setup(trainer *t, err_t *e) {
       snprintf(path, sizeof path, "%s/genotype.txt", o->run);
       if (rt_rundir_space(o->run, "search", "search", NULL, &t->sp, e) != 0 || rt_rundir_genotype(&t->sp, path, &t->g, e) != 0) return -1;
     } else {
-      if (sp_open(&t->sp, o->space ? o->space : "darts", e) != 0 || rt_rundir_genotype(&t->sp, o->genotype, &t->g, e) != 0)
+      if (sp_open(&t->sp, o->space ? o->space : "darts", e) != 0 || gt_resolve(&t->sp, o->genotype, &t->g, NULL, 0, e) != 0)
         return -1;
     }
     resolve(t);
@@ -412,13 +412,6 @@ static int train_epoch(trainer *t, double lr, double drop, double *loss, double 
   return rc;
 }
 
-static size_t params_without_aux(const nw_layout *lay) {
-  size_t n = 0;
-  for (int i = 0; i < lay->n; i++)
-    if (lay->t[i].kind == NW_PARAM && strncmp(lay->t[i].name, "auxiliary_head", 14) != 0) n += lay->t[i].numel;
-  return n;
-}
-
 static int write_static(trainer *t, err_t *e) {
   return rt_rundir_write_cells(t->dir, &t->sp, &t->g, "trained genotype", 1, NULL, e);
 }
@@ -474,7 +467,7 @@ static void say_start(const trainer *t) {
   printf("parsec train: %s on %s (%d training images%s), %d cells, C %d, %.3f M parameters (%.3f M with the "
          "auxiliary head), %d epoch%s, batch %d, drop path %.2f, cutout %d; outputs in %s/\n",
          t->sp.name, t->st.data, t->train.n, t->has_test ? "" : ", no test set", t->net.cells, t->net.channels,
-         (double)params_without_aux(&t->lay) / 1e6, (double)nw_param_count(&t->lay) / 1e6, t->st.epochs,
+         (double)nw_param_count_main(&t->lay) / 1e6, (double)nw_param_count(&t->lay) / 1e6, t->st.epochs,
          t->st.epochs == 1 ? "" : "s", t->st.batch, t->st.drop_path, t->st.cutout, t->dir);
   printf("device: %s%s\n", t->b->device, t->run.graphs ? "; steps replayed as a CUDA graph" : "");
   if (t->o->resume) printf("resuming after epoch %d\n", t->epoch);
@@ -489,7 +482,7 @@ static void say_end(const trainer *t, int rc, double tacc) {
   if (rc != 0) return;
   if (t->has_test) printf("trained: test error %.2f%% (accuracy %.2f%%)", 100 * (1 - tacc), 100 * tacc);
   else printf("trained");
-  printf(", %.3f M parameters; weights in %s/weights.safetensors\n", (double)params_without_aux(&t->lay) / 1e6,
+  printf(", %.3f M parameters; weights in %s/weights.safetensors\n", (double)nw_param_count_main(&t->lay) / 1e6,
          t->dir);
 }
 

@@ -190,7 +190,7 @@ char *rt_dist_json(const rt_dist *d) {
   cJSON_AddNumberToObject(root, "nodes", sp->nodes);
   cJSON_AddNumberToObject(root, "inputs", sp->inputs);
   cJSON *prims = cJSON_AddArrayToObject(root, "primitives");
-  for (int p = 0; p < sp->nprims; p++) cJSON_AddItemToArray(prims, cJSON_CreateString(sp->prims[p].name));
+  for (int p = 0; p < sp->nprims; p++) cJSON_AddItemToArray(prims, cJSON_CreateString(sp->prims[p].darts_name));
   cJSON_AddNumberToObject(root, "entropy", rt_dist_entropy(d));
   cJSON *cats = cJSON_AddArrayToObject(root, "categoricals");
   double p[GT_MAXNODES * 2 * 64];
@@ -207,7 +207,7 @@ char *rt_dist_json(const rt_dist *d) {
         for (int k = 0; k < d->size[c]; k++) {
           cJSON *ch = cJSON_CreateObject();
           cJSON_AddNumberToObject(ch, "input", k / sp->nprims);
-          cJSON_AddStringToObject(ch, "primitive", sp->prims[k % sp->nprims].name);
+          cJSON_AddStringToObject(ch, "primitive", sp->prims[k % sp->nprims].darts_name);
           cJSON_AddNumberToObject(ch, "p", p[k]);
           cJSON_AddNumberToObject(ch, "logit", d->logits[d->off[c] + k]);
           cJSON_AddItemToArray(choices, ch);
@@ -247,10 +247,10 @@ int rt_dist_load_json(rt_dist *d, const char *path, err_t *e) {
   } else {
     for (int p = 0; p < sp->nprims && rc == 0; p++) {
       const cJSON *pn = cJSON_GetArrayItem(prims, p);
-      if (!cJSON_IsString(pn) || strcmp(pn->valuestring, sp->prims[p].name) != 0)
+      if (!cJSON_IsString(pn) || sp_prim_index(sp, pn->valuestring) != p) /* either of its names */
         rc = err_set(e, "%s: primitive %d is '%s' there and '%s' here; a distribution transfers only between spaces "
                         "with the same primitives in the same order",
-                     path, p, cJSON_IsString(pn) ? pn->valuestring : "?", sp->prims[p].name);
+                     path, p, cJSON_IsString(pn) ? pn->valuestring : "?", sp->prims[p].darts_name);
     }
     for (int c = 0; c < d->ncat && rc == 0; c++) {
       const cJSON *ch = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cats, c), "choices");

@@ -1,4 +1,5 @@
-/* A genotype in DARTS's text form, for the DARTS space. */
+/* A genotype in DARTS's text forms, for the DARTS space: alone, and picked
+ * by name from a file of several (the name DARTS, aliases followed). */
 #include "fuzz.h"
 #include "gt_genotype.h"
 
@@ -11,6 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *text = fuzz_text(data, size);
   gt_genotype g;
   if (gt_parse(&sp, text, &g, "fuzz.txt", &e) == 0) free(gt_to_text(&sp, &g));
+  err_clear(&e);
+  if (gt_parse_named(&sp, text, "DARTS", &g, "fuzz.txt", &e) == 0) free(gt_to_text(&sp, &g));
   err_clear(&e);
   free(text);
   return 0;

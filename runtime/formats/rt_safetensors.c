@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 /* "x.running_var" -> "x.num_batches_tracked" */
@@ -83,7 +84,7 @@ static double indexed_bytes(const cJSON *h) {
     const cJSON *of = cJSON_GetObjectItemCaseSensitive(o, "data_offsets");
     const cJSON *a = cJSON_GetArrayItem(of, 0), *z = cJSON_GetArrayItem(of, 1);
     if (!cJSON_IsArray(of) || !cJSON_IsNumber(a) || !cJSON_IsNumber(z) || a->valuedouble < 0 ||
-        z->valuedouble < a->valuedouble || z->valuedouble != (double)(size_t)z->valuedouble)
+        z->valuedouble < a->valuedouble || z->valuedouble > 0x1p53 || z->valuedouble != floor(z->valuedouble))
       return -1;
     if (z->valuedouble > end) end = z->valuedouble;
   }

@@ -184,7 +184,8 @@ int nw_search_layout(nw_layout *lay, const sp_space *sp, const sp_net *net, err_
           nw_edge *ed = &lay->edges[lay->nedges];
           *ed = (nw_edge){c, n, j, p, lay->n, 0};
           char prefix[NW_NAME_MAX];
-          snprintf(prefix, sizeof prefix, "cells.%d.edges.%d_%d_%.64s", c, n, j, sp->prims[p].name);
+          /* cell, node, input, op: every search weight has a name that says where it acts */
+          snprintf(prefix, sizeof prefix, "cells.%d.nodes.%d.inputs.%d.%.64s", c, n, j, sp->prims[p].darts_name);
           if (add_prim(lay, lay->nedges, prefix, &sp->prims[p], stride, s->C, 1, e) < 0) goto fail;
           ed->count = lay->n - ed->first;
           lay->nedges++;

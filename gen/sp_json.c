@@ -3,6 +3,7 @@
  * One field table per struct serves both directions, so writer and reader
  * cannot drift apart. */
 #include "sp_json.h"
+#include "sha.h"
 #include "io.h"
 
 #include <cJSON.h>
@@ -183,6 +184,25 @@ char *sp_to_json(const sp_space *sp) {
   char *s = cJSON_Print(root);
   cJSON_Delete(root);
   return s;
+}
+
+int sp_ir_sha256(const sp_space *sp, char out[65]) {
+  char *text = sp_to_json(sp);
+  cJSON *root = text ? cJSON_Parse(text) : NULL;
+  free(text);
+  if (!root) return -1;
+  cJSON_DeleteItemFromObjectCaseSensitive(root, "source");
+  cJSON *p;
+  cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(root, "primitives")) {
+    cJSON_DeleteItemFromObjectCaseSensitive(p, "src");
+    cJSON_DeleteItemFromObjectCaseSensitive(p, "line");
+  }
+  char *ir = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  if (!ir) return -1;
+  sha256(ir, strlen(ir), out);
+  free(ir);
+  return 0;
 }
 
 static int from_json(sp_space *sp, const cJSON *root, err_t *e) {

@@ -15,7 +15,7 @@ common=(--data "$data" --epochs 3 --seed 5 --no-progress)
 
 # a search that runs and writes every output
 "$run" search "$tiny" "${common[@]}" --out "$tmp/a" >"$tmp/a.out" 2>&1 || { fail "search failed"; cat "$tmp/a.out"; }
-for f in log.jsonl distribution.json genotype.txt cells.dot checkpoint.bin; do
+for f in config.json log.jsonl distribution.json distribution.jsonl genotype.txt cells.dot checkpoint.bin weights.safetensors; do
   [ -s "$tmp/a/$f" ] || fail "the run wrote no $f"
 done
 [ "$(wc -l <"$tmp/a/log.jsonl")" = 3 ] || fail "log.jsonl should hold 3 epochs"
@@ -49,11 +49,30 @@ PARSEC_TEST_INTERRUPT_AFTER=5 "$run" search "$tiny" "${common[@]}" --out "$tmp/c
 rc=$?
 [ "$rc" = 130 ] || fail "an interrupted search exits $rc, expected 130"
 grep -q "continue with: parsec-run search --resume --out $tmp/c" "$tmp/c.out" || fail "the interruption does not say how to resume"
-"$run" search --resume --out "$tmp/c" -q || fail "resume failed"
+# the command line it was started with, up-arrow and --resume: accepted;
+# a flag whose value differs: refused, naming both values
+expect 2 "--resume: --seed is 5 in $tmp/c, and 6 here" -- search "$tiny" --data "$data" --seed 6 --out "$tmp/c" --resume
+expect 2 "was started without --uniform-weights" -- search "$tiny" --uniform-weights --out "$tmp/c" --resume
+expect 2 "--resume: small is not the space $tmp/c was started with ('tiny')" -- search small --out "$tmp/c" --resume
+"$run" search "$tiny" "${common[@]}" --out "$tmp/c" --resume -q || fail "resume with the starting flags failed"
 "$same" "$tmp/a/checkpoint.bin" "$tmp/c/checkpoint.bin" >/dev/null || fail "resumed run differs from the unbroken one"
 cmp -s "$tmp/a/distribution.json" "$tmp/c/distribution.json" || fail "resumed distribution differs"
 [ "$(wc -l <"$tmp/c/log.jsonl")" = 3 ] || fail "resumed log.jsonl should hold 3 epochs"
 echo "ok: interrupted and resumed run equals the unbroken run"
+
+# the run record: config.json written at the start (and the resume noted),
+# pi's history a line per epoch from 0, with no gap or repeat across the
+# interruption, the same as the unbroken run's
+for k in '"command_line"' '"parsec_version"' '"ir_sha256"' '"settings"' '"seed":\s*5' '"search_split"' '"device"'; do
+  grep -qP -- "$k" "$tmp/a/config.json" || fail "config.json lacks $k"
+done
+grep -qP '"resumes":\s*\[\]' "$tmp/a/config.json" || fail "an unbroken run's config.json lists resumes"
+grep -qF -- '"--resume"' "$tmp/c/config.json" || fail "config.json does not record the resume"
+epochs=$(grep -o '^{"epoch":[0-9]*' "$tmp/c/distribution.jsonl" | cut -d: -f2 | tr '\n' ' ')
+[ "$epochs" = "0 1 2 3 " ] || fail "the resumed history holds epochs '$epochs', not 0 1 2 3"
+cmp -s "$tmp/a/distribution.jsonl" "$tmp/c/distribution.jsonl" || fail "the resumed history differs from the unbroken one"
+cmp -s "$tmp/a/weights.safetensors" "$tmp/c/weights.safetensors" || fail "the resumed search weights differ"
+echo "ok: config.json and pi's history ($epochs) across an interruption"
 
 # a run directory holds one run: reusing it needs --resume, a second job on
 # it is refused while the first holds it, and a log line whose epoch's
@@ -71,10 +90,12 @@ if command -v flock >/dev/null; then
 fi
 PARSEC_TEST_INTERRUPT_AFTER=5 "$run" search "$tiny" "${common[@]}" --out "$tmp/e" -q
 echo '{"epoch": 99, "a line whose checkpoint was never written": true}' >>"$tmp/e/log.jsonl"
+echo '{"epoch": 99, "p": []}' >>"$tmp/e/distribution.jsonl"
 "$run" search --resume --out "$tmp/e" -q || fail "resume after a lost checkpoint failed"
 [ "$(wc -l <"$tmp/e/log.jsonl")" = 3 ] || fail "the resumed log holds $(wc -l <"$tmp/e/log.jsonl") lines, not 3"
 grep -q '"epoch": 99' "$tmp/e/log.jsonl" && fail "the resumed log kept a line past its checkpoint"
 cmp -s "$tmp/a/distribution.json" "$tmp/e/distribution.json" || fail "the run resumed past a lost line differs"
+cmp -s "$tmp/a/distribution.jsonl" "$tmp/e/distribution.jsonl" || fail "the history resumed past a lost line differs"
 # a location that cannot be a run directory fails before any work
 touch "$tmp/afile"
 expect 2 "exists and is not a directory" -- search "$tiny" "${common[@]}" --out "$tmp/afile"
@@ -132,7 +153,7 @@ expect 0 "--version" -- show --help
 expect 0 "parsec-run 0" -- cache --version
 expect 2 "no command 'serach'" -- help serach
 expect 2 "--device takes cpu, cuda or auto, not 'gpu'" -- search --device gpu
-expect 2 "only --epochs, --threads" -- search --resume --out "$tmp/a" --seed 3
+expect 2 "--resume: --seed is 5 in $tmp/a, and 3 here" -- search --resume --out "$tmp/a" --seed 3
 expect 3 "no usable GPU" -- search "$tiny" "${common[@]}" --device cuda --out "$tmp/gpu"
 head -c 3000 "$tmp/img.npy" >"$tmp/short.npy"
 expect 1 "short.npy: truncated" -- search "$tiny" --data "npy:$tmp/short.npy,$tmp/lab.npy" --out "$tmp/x"

@@ -48,6 +48,10 @@ static const char *default_out(char *buf, size_t cap, const char *kind, const ch
   return buf;
 }
 
+/* The whole command line, for a run's record (config.json). */
+static int whole_argc;
+static char **whole_argv;
+
 /* What a job returned: the error's message unless it was interrupted. */
 static int finish(const char *cmd, int status, err_t *e) {
   if (status != 0 && status != ERR_INTERRUPTED) fprintf(stderr, "parsec-run %s: %s\n", cmd, err_msg(e));
@@ -106,12 +110,9 @@ static int cmd_search(int argc, char **argv) {
   int status;
   if (!cli_parse(&c, argc, argv, &status)) return status;
   if (o.resume && !o.out) return cli_usage_error(&c, "--resume needs --out RUN, the run to continue");
-  if (o.resume && (o.space || o.data || o.samples >= 0 || o.batch >= 0 || o.limit >= 0 || o.seed >= 0 ||
-                   !isnan(o.temperature) || !isnan(o.split) || !isnan(o.arch_lr) || o.init_from || o.warmup >= 0 ||
-                   o.uniform_weights >= 0 || !isnan(o.temperature_end)))
-    return cli_usage_error(&c, "--resume continues a run as it was started; only --epochs, --threads, --device, "
-                               "--no-graphs and the progress options may be given with it");
-  if (!o.space) o.space = "small";
+  if (!o.space && !o.resume) o.space = "small";
+  o.argc = whole_argc;
+  o.argv = whole_argv;
   static char outbuf[512];
   if (!o.out) o.out = default_out(outbuf, sizeof outbuf, "search", o.space);
   err_t e = ERR_INIT;
@@ -169,6 +170,8 @@ static int cmd_train(int argc, char **argv) {
   if (!o.resume && !!o.run == !!o.genotype)
     return cli_usage_error(&c, "give the architecture with --run RUN or --genotype G (one of them)");
   if (o.run && o.space) return cli_usage_error(&c, "--run RUN brings its own space; SPACE goes with --genotype");
+  o.argc = whole_argc;
+  o.argv = whole_argv;
   static char outbuf[512];
   if (!o.out) o.out = default_out(outbuf, sizeof outbuf, "train", NULL);
   err_t e = ERR_INIT;
@@ -321,6 +324,8 @@ static const command *find_command(const char *name) {
 
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
+  whole_argc = argc;
+  whole_argv = argv;
   if (argc < 2) {
     overview(stderr);
     return ERR_USAGE;

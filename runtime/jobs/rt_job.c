@@ -89,6 +89,50 @@ int rt_fields_read(const rt_field *f, int n, void *st, const cJSON *j, const cha
   return 0;
 }
 
+static void flag_of(const rt_field *f, char *buf, size_t cap) {
+  if (f->flag) {
+    snprintf(buf, cap, "%s", f->flag);
+    return;
+  }
+  snprintf(buf, cap, "--%s", f->key);
+  for (char *c = buf; *c; c++)
+    if (*c == '_') *c = '-';
+}
+
+static void value_of(const rt_field *f, const char *v, char *buf, size_t cap) {
+  if (f->kind == RT_FIELD_INT) snprintf(buf, cap, "%d", *(const int *)v);
+  else if (f->kind == RT_FIELD_NUM) snprintf(buf, cap, "%.17g", *(const double *)v);
+  else snprintf(buf, cap, "'%s'", v);
+}
+
+int rt_fields_match(const rt_field *f, int n, const void *st, const void *opts, const char *may, const char *run,
+                    err_t *e) {
+  for (int i = 0; i < n; i++) {
+    char key[64];
+    snprintf(key, sizeof key, "%s,", f[i].key);
+    if (f[i].opt == RT_NO_OPTION || !opt_set(&f[i], opts) || (may && strstr(may, key))) continue;
+    const char *have = (const char *)st + f[i].at, *given = (const char *)opts + f[i].opt;
+    int same = f[i].kind == RT_FIELD_INT   ? *(const int *)have == *(const int *)given
+               : f[i].kind == RT_FIELD_NUM ? *(const double *)have == *(const double *)given
+                                           : strcmp(have, *(const char *const *)given) == 0;
+    if (same) continue;
+    char flag[64], a[RT_FIELD_STR_MAX + 8], b[RT_FIELD_STR_MAX + 8];
+    flag_of(&f[i], flag, sizeof flag);
+    if (f[i].flag) /* an on/off option that differs was not given at the start */
+      return err_set_code(e, ERR_USAGE,
+                          "--resume: %s was started without %s: a resumed run keeps the settings it was started with; "
+                          "drop %s", run, flag, flag);
+    value_of(&f[i], have, a, sizeof a);
+    if (f[i].kind == RT_FIELD_STR) snprintf(b, sizeof b, "'%s'", *(const char *const *)given);
+    else value_of(&f[i], given, b, sizeof b);
+    return err_set_code(e, ERR_USAGE,
+                        "--resume: %s is %s in %s, and %s here: a resumed run keeps the settings it was started "
+                        "with; drop %s or give the run's value",
+                        flag, a, run, b, flag);
+  }
+  return 0;
+}
+
 /* ---------- signals ---------- */
 
 static long long log_size(const char *dir) {

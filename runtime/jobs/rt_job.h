@@ -28,8 +28,9 @@ typedef struct {
   rt_field_kind kind;
   size_t at;
   long opt;
-  int optional;  /* absent from checkpoints written before it existed: 0 */
-  double lo, hi; /* the range a checkpoint's value must lie in */
+  int optional;     /* absent from checkpoints written before it existed: 0 */
+  double lo, hi;    /* the range a checkpoint's value must lie in */
+  const char *flag; /* an on/off option's name ("--no-auxiliary"); NULL: a valued "--" + key, '-' for '_' */
 } rt_field;
 
 #define RT_NO_OPTION (-1L)
@@ -40,6 +41,12 @@ void rt_fields_apply(const rt_field *f, int n, void *st, const void *opts);
 /* The settings as a JSON object (for the checkpoint), and back. */
 struct cJSON *rt_fields_json(const rt_field *f, int n, const void *st);
 int rt_fields_read(const rt_field *f, int n, void *st, const struct cJSON *j, const char *path, err_t *e);
+/* On --resume: each option OPTS sets must equal the run's setting in ST
+ * (the user pressed up-arrow and added --resume), except the keys in MAY
+ * ("epochs,": a comma-ended list) that a resumed run may change.  The
+ * error names the flag, the run's value and the one given. */
+int rt_fields_match(const rt_field *f, int n, const void *st, const void *opts, const char *may, const char *run,
+                    err_t *e);
 
 /* ---------- the run ---------- */
 

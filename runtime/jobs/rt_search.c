@@ -6,8 +6,11 @@
 #include "io.h"
 #include "rt_model.h"
 #include "rt_job.h"
+#include "rt_record.h"
 #include "rt_rundir.h"
 #include "rt_runner.h"
+#include "rt_safetensors.h"
+#include "sha.h"
 #include "sp_json.h"
 
 #include <cJSON.h>
@@ -55,7 +58,7 @@ static const rt_field fields[] = {
     {"arch_beta2", RT_FIELD_NUM, SET(beta2), RT_NO_OPTION, 0, 0, 0.999999999},
     {"init_from", RT_FIELD_STR, SET(init_from), OPT(init_from)},
     {"warmup", RT_FIELD_INT, SET(warmup), OPT(warmup), 1, 0, 1000000},
-    {"uniform_weights", RT_FIELD_INT, SET(uniform_weights), OPT(uniform_weights), 1, 0, 1},
+    {"uniform_weights", RT_FIELD_INT, SET(uniform_weights), OPT(uniform_weights), 1, 0, 1, "--uniform-weights"},
     {"temperature_end", RT_FIELD_NUM, SET(temperature_end), OPT(temperature_end), 1, 0, 1000000},
 };
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
@@ -303,6 +306,33 @@ static int evaluate_mode(search *s, const gt_genotype *mode, double *acc, double
 
 /* ---------- outputs ---------- */
 
+/* The shared weights as RUN/weights.safetensors, a tensor per parameter
+ * named by cell, node, input and op (cells.3.nodes.1.inputs.0.sep_conv_3x3.op.1.weight),
+ * the BN statistics beside them: loadable without parsec. */
+static int write_weights(search *s, err_t *e) {
+  if (s->b->elem != sizeof(float)) return 0;
+  size_t pb = s->lay.nparams * sizeof(float), sb = s->lay.nstats * sizeof(float);
+  float *params = malloc(pb ? pb : 1), *stats = malloc(sb ? sb : 1);
+  int rc = params && stats ? 0 : err_set(e, "out of memory");
+  if (rc == 0) rc = rt_model_get(&s->m, params, s->m.params, pb, e) || (sb && rt_model_get(&s->m, stats, s->m.stats, sb, e));
+  char epoch[32], cells[32], chans[32], path[4200], mean[256] = "", std[256] = "";
+  snprintf(epoch, sizeof epoch, "%d", s->epoch + 1);
+  snprintf(cells, sizeof cells, "%d", s->net->cells);
+  snprintf(chans, sizeof chans, "%d", s->net->channels);
+  for (int c = 0; c < s->data.c && c < 8; c++) {
+    snprintf(mean + strlen(mean), sizeof mean - strlen(mean), "%s%.9g", c ? "," : "", s->mean[c]);
+    snprintf(std + strlen(std), sizeof std - strlen(std), "%s%.9g", c ? "," : "", s->std[c]);
+  }
+  snprintf(path, sizeof path, "%s/weights.safetensors", s->dir);
+  const char *meta[] = {"format",        "parsec-search-weights", "space",      s->sp.name, "epochs_trained", epoch,
+                        "layers",        cells,                   "init_channels", chans,   "input_mean",     mean,
+                        "input_std",     std};
+  if (rc == 0) rc = rt_safetensors_write(path, &s->lay, params, stats, 0, meta, 7, e);
+  free(params);
+  free(stats);
+  return rc;
+}
+
 static int write_outputs(search *s, const gt_genotype *mode, err_t *e) {
   char path[4200];
   char *dist = rt_dist_json(&s->d);
@@ -315,7 +345,7 @@ static int write_outputs(search *s, const gt_genotype *mode, err_t *e) {
   }
   if (rc == 0) rc = rt_rundir_write_cells(s->dir, &s->sp, mode, title, 1, NULL, e);
   free(dist);
-  return rc;
+  return rc ? rc : write_weights(s, e);
 }
 
 static int log_epoch(search *s, double lr, const gt_genotype *mode, double macc, double mloss, err_t *e) {
@@ -491,6 +521,47 @@ static double cosine_lr(const settings *st, int epoch) {
   return st->lr_min + 0.5 * (st->lr - st->lr_min) * (1 + cos(M_PI * epoch / st->epochs));
 }
 
+/* --resume with the command line the run was started with: each option
+ * given (and SPACE) must agree with the run's; --epochs may grow. */
+static int same_run(search *s, err_t *e) {
+  const rt_search_opts *o = s->o;
+  if (rt_fields_match(fields, NFIELDS, &s->st, o, "epochs,", s->dir, e) != 0) return -1;
+  if (!o->space) return 0;
+  sp_space given;
+  char a[SHA256_HEX], b[SHA256_HEX];
+  if (sp_open(&given, o->space, e) != 0) return -1;
+  int same = sp_ir_sha256(&given, a) == 0 && sp_ir_sha256(&s->sp, b) == 0 && strcmp(a, b) == 0;
+  sp_free(&given);
+  if (!same)
+    return err_set_code(e, ERR_USAGE, "--resume: %s is not the space %s was started with ('%s'); drop SPACE or give "
+                                      "that one", o->space, s->dir, s->sp.name);
+  return 0;
+}
+
+/* config.json, and pi at the start as the history's epoch 0. */
+static int start_record(search *s, err_t *e) {
+  cJSON *data = cJSON_CreateObject();
+  cJSON_AddStringToObject(data, "spec", s->st.data);
+  cJSON_AddNumberToObject(data, "images", s->data.n);
+  cJSON_AddNumberToObject(data, "train_split", s->ntrain);
+  cJSON_AddNumberToObject(data, "search_split", s->nsearch);
+  int shape[3] = {s->data.c, s->data.h, s->data.w};
+  cJSON_AddItemToObject(data, "image_shape", cJSON_CreateIntArray(shape, 3));
+  cJSON_AddNumberToObject(data, "classes", s->data.classes);
+  cJSON *extra = cJSON_CreateObject();
+  cJSON_AddNumberToObject(extra, "parameters", (double)nw_param_count(&s->lay));
+  rt_record r = {s->st.init_from[0] ? "transfer" : "search", s->o->argc, s->o->argv, &s->sp,
+                 rt_fields_json(fields, NFIELDS, &s->st), data, s->b->device, extra};
+  if (rt_record_start(s->dir, &r, e) != 0) return -1;
+  return rt_record_append(s->dir, RT_RECORD_HISTORY, rt_dist_history_line(&s->d, 0), e);
+}
+
+/* The history back to the checkpoint's finished epochs, and the resume noted. */
+static int resume_record(search *s, err_t *e) {
+  return rt_record_trim(s->dir, RT_RECORD_HISTORY, s->epoch, e) ||
+         rt_record_resumed(s->dir, s->o->argc, s->o->argv, s->epoch, e);
+}
+
 static int setup(search *s, err_t *e) {
   const rt_search_opts *o = s->o;
   rt_ckpt ck = {0};
@@ -498,7 +569,7 @@ static int setup(search *s, err_t *e) {
   if (rt_rundir_claim(&s->rd, o->out, o->resume, e) != 0) return -1; /* before any work: a bad --out fails now */
   snprintf(s->dir, sizeof s->dir, "%s", s->rd.dir);
   if (o->resume) {
-    if (load_checkpoint(s, &ck, &hdr, e) != 0) goto fail;
+    if (load_checkpoint(s, &ck, &hdr, e) != 0 || same_run(s, e) != 0) goto fail;
     if (o->epochs >= 0) s->st.epochs = o->epochs; /* a resumed run may be given more epochs */
   } else {
     if (sp_open(&s->sp, o->space, e) != 0) goto fail;
@@ -531,6 +602,7 @@ static int setup(search *s, err_t *e) {
   }
   if (load_data(s, e) != 0) goto fail;
   if (o->resume && restore_state(s, &ck, hdr, e) != 0) goto fail;
+  if (o->resume ? resume_record(s, e) : start_record(s, e)) goto fail;
   /* the supernet's activations on the same configuration, for comparison */
   pl_plan sup;
   if (pl_build_supernet(&sup, &s->sp, s->net, &s->lay, PL_TRAIN, e) != 0) goto fail;
@@ -583,7 +655,8 @@ static int end_epoch(search *s, double lr, err_t *e) {
   rt_dist_mode(&s->d, &mode);
   double macc, mloss;
   if (evaluate_mode(s, &mode, &macc, &mloss, e) != 0 || log_epoch(s, lr, &mode, macc, mloss, e) != 0 ||
-      write_outputs(s, &mode, e) != 0)
+      write_outputs(s, &mode, e) != 0 ||
+      rt_record_append(s->dir, RT_RECORD_HISTORY, rt_dist_history_line(&s->d, s->epoch + 1), e) != 0)
     return -1;
   return save_checkpoint(s, s->epoch + 1, 0, e);
 }

@@ -29,6 +29,8 @@ typedef struct {
   int progress;          /* -1: on a terminal, 0: never, 1: always */
   int quiet;
   int no_graphs; /* on a GPU, no CUDA graphs for the plans that repeat (the mode's evaluation) */
+  int argc;      /* the whole command line, for the run's record */
+  char *const *argv;
 } rt_search_opts;
 
 /* Runs (or resumes) a search; returns 0, ERR_INTERRUPTED (a checkpoint was

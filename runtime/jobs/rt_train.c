@@ -4,6 +4,8 @@
 #include "rt_device.h"
 #include "io.h"
 #include "rt_job.h"
+#include "sha.h"
+#include "rt_record.h"
 #include "rt_rundir.h"
 #include "rt_runner.h"
 #include "rt_safetensors.h"
@@ -36,7 +38,7 @@ static const rt_field fields[] = {
     {"cutout", RT_FIELD_INT, SET(cutout), OPT(cutout), 0, 0, 4096},
     {"limit", RT_FIELD_INT, SET(limit), OPT(limit), 0, 0, 2147483647},
     {"seed", RT_FIELD_INT, SET(seed), OPT(seed), 0, 0, 2147483647},
-    {"auxiliary", RT_FIELD_INT, SET(auxiliary), OPT(auxiliary), 0, 0, 1},
+    {"auxiliary", RT_FIELD_INT, SET(auxiliary), OPT(auxiliary), 0, 0, 1, "--no-auxiliary"},
     {"cells", RT_FIELD_INT, SET(cells), RT_NO_OPTION, 0, 1, 64},
     {"channels", RT_FIELD_INT, SET(channels), OPT(channels), 0, 1, 4096},
     {"lr", RT_FIELD_NUM, SET(lr), OPT(lr), 0, 0, 1000},
@@ -66,6 +68,7 @@ typedef struct {
   rng_t data_rng, drop_rng;
   pl_plan ptrain, peval;
   rt_ckpt ck; /* a checkpoint being resumed */
+  char gfrom[4200]; /* where the genotype came from: --run, a file, a built-in */
   int epoch;
   long batches;
   char dir[4096];
@@ -86,7 +89,6 @@ static double now_s(void) {
  * and drop path. */
 static void shape_net(trainer *t) {
   const tsettings *st = &t->st;
-  int cells = t->net.cells;
   t->net = t->sp.eval_net;
   t->net.channels = st->channels;
   if (st->cells != t->sp.eval_net.cells) {
@@ -96,7 +98,6 @@ static void shape_net(trainer *t) {
     t->net.reductions[t->net.nreductions++] = r1;
     if (r2 != r1) t->net.reductions[t->net.nreductions++] = r2;
   }
-  (void)cells;
   t->net.auxiliary = st->auxiliary;
   t->net.drop_path = st->drop_path;
 }
@@ -302,22 +303,73 @@ static int load_data(trainer *t, err_t *e) {
   return 0;
 }
 
+/* The genotype the options name (--run RUN or --genotype G) into G. */
+static int named_genotype(trainer *t, gt_genotype *g, err_t *e) {
+  const rt_train_opts *o = t->o;
+  if (!o->run) return gt_resolve(&t->sp, o->genotype, g, t->gfrom, sizeof t->gfrom, e);
+  char path[4200];
+  snprintf(path, sizeof path, "%s/genotype.txt", o->run);
+  snprintf(t->gfrom, sizeof t->gfrom, "the mode of %s", o->run);
+  return rt_rundir_genotype(&t->sp, path, g, e);
+}
+
+/* --resume with the command line the training was started with: each
+ * option given must agree with the run's; --epochs may grow. */
+static int same_run(trainer *t, err_t *e) {
+  const rt_train_opts *o = t->o;
+  if (rt_fields_match(fields, NFIELDS, &t->st, o, "epochs,", t->dir, e) != 0) return -1;
+  if (o->layers > 0 && o->layers != t->st.cells)
+    return err_set_code(e, ERR_USAGE, "--resume: --layers is %d in %s, and %d here: a resumed run keeps the settings "
+                                      "it was started with; drop --layers or give the run's value",
+                        t->st.cells, t->dir, o->layers);
+  if (o->space) {
+    sp_space given;
+    char a[SHA256_HEX], b[SHA256_HEX];
+    if (sp_open(&given, o->space, e) != 0) return -1;
+    int same = sp_ir_sha256(&given, a) == 0 && sp_ir_sha256(&t->sp, b) == 0 && strcmp(a, b) == 0;
+    sp_free(&given);
+    if (!same) return err_set_code(e, ERR_USAGE, "--resume: %s is not the space %s was trained in", o->space, t->dir);
+  }
+  gt_genotype g;
+  if ((o->run || o->genotype) && named_genotype(t, &g, e) != 0) return -1;
+  if ((o->run || o->genotype) && !gt_equal(&g, &t->g))
+    return err_set_code(e, ERR_USAGE, "--resume: %s is not the genotype %s trains (see its genotype.txt)", t->gfrom,
+                        t->dir);
+  return 0;
+}
+
+/* config.json: the settings, the data, the genotype and where it came from. */
+static int start_record(trainer *t, err_t *e) {
+  cJSON *data = cJSON_CreateObject();
+  cJSON_AddStringToObject(data, "spec", t->st.data);
+  cJSON_AddNumberToObject(data, "train_images", t->train.n);
+  if (t->has_test) cJSON_AddNumberToObject(data, "test_images", t->test.n);
+  cJSON_AddStringToObject(data, "test_spec", t->st.test_data);
+  int shape[3] = {t->train.c, t->train.h, t->train.w};
+  cJSON_AddItemToObject(data, "image_shape", cJSON_CreateIntArray(shape, 3));
+  cJSON_AddNumberToObject(data, "classes", t->train.classes);
+  cJSON *extra = cJSON_CreateObject();
+  char *gtext = gt_to_text(&t->sp, &t->g);
+  cJSON_AddStringToObject(extra, "genotype", gtext ? gtext : "");
+  free(gtext);
+  cJSON_AddStringToObject(extra, "genotype_from", t->gfrom);
+  cJSON_AddNumberToObject(extra, "parameters", (double)nw_param_count_main(&t->lay));
+  cJSON_AddNumberToObject(extra, "parameters_with_auxiliary", (double)nw_param_count(&t->lay));
+  rt_record r = {"train", t->o->argc, t->o->argv, &t->sp, settings_json(t), data, t->b->device, extra};
+  return rt_record_start(t->dir, &r, e);
+}
+
 static int setup(trainer *t, err_t *e) {
   const rt_train_opts *o = t->o;
   if (rt_rundir_claim(&t->rd, o->out, o->resume, e) != 0) return -1; /* before any work: a bad --out fails now */
   snprintf(t->dir, sizeof t->dir, "%s", t->rd.dir);
   if (o->resume) {
-    if (restore(t, e) != 0) return -1;
+    if (restore(t, e) != 0 || same_run(t, e) != 0) return -1;
     if (o->epochs > 0) t->st.epochs = o->epochs;
   } else {
-    if (o->run) {
-      char path[4200];
-      snprintf(path, sizeof path, "%s/genotype.txt", o->run);
-      if (rt_rundir_space(o->run, "search", "search", NULL, &t->sp, e) != 0 || rt_rundir_genotype(&t->sp, path, &t->g, e) != 0) return -1;
-    } else {
-      if (sp_open(&t->sp, o->space ? o->space : "darts", e) != 0 || gt_resolve(&t->sp, o->genotype, &t->g, NULL, 0, e) != 0)
-        return -1;
-    }
+    int rc = o->run ? rt_rundir_space(o->run, "search", "search", NULL, &t->sp, e)
+                    : sp_open(&t->sp, o->space ? o->space : "darts", e);
+    if (rc != 0 || named_genotype(t, &t->g, e) != 0) return -1;
     resolve(t);
     rng_seed(&t->data_rng, (uint64_t)t->st.seed * 3 + 21);
     rng_seed(&t->drop_rng, (uint64_t)t->st.seed * 3 + 22);
@@ -333,7 +385,7 @@ static int setup(trainer *t, err_t *e) {
       pl_build_eval(&t->peval, &t->sp, &t->net, &t->lay, &t->g, PL_EVAL, 0, 0, e) != 0)
     return -1;
   if (load_data(t, e) != 0) return -1;
-  return 0;
+  return o->resume ? rt_record_resumed(t->dir, o->argc, o->argv, t->epoch, e) : start_record(t, e);
 }
 
 static void teardown(trainer *t) {

@@ -19,6 +19,8 @@ typedef struct {
   const char *device;
   int resume, progress, quiet;
   int no_graphs; /* on a GPU, launch each step's kernels instead of a recorded graph */
+  int argc;      /* the whole command line, for the run's record */
+  char *const *argv;
 } rt_train_opts;
 
 /* Returns 0, ERR_INTERRUPTED (the last finished epoch is checkpointed), or

@@ -219,6 +219,23 @@ char *rt_dist_json(const rt_dist *d) {
   return s;
 }
 
+cJSON *rt_dist_history_line(const rt_dist *d, int epoch) {
+  const sp_space *sp = d->sp;
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddNumberToObject(j, "epoch", epoch);
+  cJSON_AddNumberToObject(j, "entropy", rt_dist_entropy(d));
+  cJSON *all = cJSON_AddArrayToObject(j, "p");
+  double p[GT_MAXNODES * 2 * 64];
+  for (int t = 0; t < 2; t++)
+    for (int n = 0; n < sp->nodes; n++)
+      for (int i = 0; i < sp->inputs; i++) {
+        int c = rt_dist_cat(d, t, n, i);
+        rt_dist_probs(d, c, p);
+        cJSON_AddItemToArray(all, cJSON_CreateDoubleArray(p, d->size[c]));
+      }
+  return j;
+}
+
 int rt_dist_load_json(rt_dist *d, const char *path, err_t *e) {
   char *text = io_read_file(path, "the distribution", IO_TEXT_MAX, NULL, e);
   if (!text) return -1;

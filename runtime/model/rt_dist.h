@@ -10,6 +10,8 @@
 #include "rt_kernels.h"
 #include "rng.h"
 
+struct cJSON;
+
 typedef struct {
   const sp_space *sp;
   int ncat;   /* 2 * nodes * inputs */
@@ -53,6 +55,11 @@ int rt_dist_moments(rt_dist *d, double *m, double *v, err_t *e);
 
 /* distribution.json: probabilities per categorical, and the logits. */
 char *rt_dist_json(const rt_dist *d);
+/* pi after epoch EPOCH as a line of distribution.jsonl: {"epoch", "entropy",
+ * "p": [[...], ...]}, the categoricals in distribution.json's order (normal
+ * then reduce, node, slot) and each one's choices input-major: choice k is
+ * input k / nprims, primitive k % nprims. */
+struct cJSON *rt_dist_history_line(const rt_dist *d, int epoch);
 /* Reads logits from a distribution.json written for the same categoricals. */
 int rt_dist_load_json(rt_dist *d, const char *path, err_t *e);
 

@@ -36,10 +36,22 @@ done
 PARSEC_TEST_INTERRUPT_AFTER=20 "$run" train "${common[@]}" --epochs 3 --out "$tmp/d" -q
 rc=$?
 [ "$rc" = 130 ] || fail "an interrupted training exits $rc, expected 130"
-"$run" train --resume --out "$tmp/d" -q || fail "resumed training failed"
+expect 2 "--resume: --seed is 3 in $tmp/d, and 4 here" -- train "${common[@]}" --epochs 3 --out "$tmp/d" --seed 4 --resume
+expect 2 "--resume: --layers is 3 in $tmp/d, and 4 here" -- train small --layers 4 --out "$tmp/d" --resume
+expect 2 "was started without --no-auxiliary" -- train --no-auxiliary --out "$tmp/d" --resume
+expect 2 "is not the genotype $tmp/d trains" -- train small --genotype DARTS_V1 --out "$tmp/d" --resume
+"$run" train "${common[@]}" --epochs 3 --out "$tmp/d" --resume -q || fail "resumed training (its own flags) failed"
 "$same" "$tmp/a/checkpoint.bin" "$tmp/d/checkpoint.bin" >/dev/null || fail "resumed training differs from the straight one"
 [ "$(wc -l <"$tmp/d/log.jsonl")" = 3 ] || fail "the resumed training's log should hold 3 epochs"
 echo "ok: interrupted and resumed training equals the straight one"
+grep -qF -- '"--resume"' "$tmp/d/config.json" || fail "config.json does not record the resume"
+for k in '"kind":\s*"train"' '"genotype_from"' '"parameters_with_auxiliary"' '"test_images"' '"ir_sha256"' '"lr":\s*0.025'; do
+  grep -qP -- "$k" "$tmp/a/config.json" || fail "a training's config.json lacks $k"
+done
+# every numeric option is honoured, 0 included where it means something
+"$run" train "${common[@]}" --epochs 1 --limit 64 --lr 0 --drop-path 0 --cutout 0 --out "$tmp/lr0" -q || fail "--lr 0 failed"
+grep -q '"lr":0,' "$tmp/lr0/log.jsonl" || fail "--lr 0 was not honoured: $(head -c 80 "$tmp/lr0/log.jsonl")"
+expect 2 "--lr takes a number in [0, 10], not '-1'" -- train "${common[@]}" --lr -1
 
 # export to C: builds with cc, and its logits are parsec's
 "$run" export --run "$tmp/a" --target c -o "$tmp/exp_c" >"$tmp/exp.out" 2>&1 || { fail "export to C failed"; cat "$tmp/exp.out"; }

@@ -28,9 +28,13 @@ echo "ok: entropy $first -> $last"
 for k in mode_search_acc children_per_s '"kernels"' step_peak_activation_bytes largest_child_alone_bytes supernet_activation_bytes parameter_bytes; do
   grep -q "$k" "$tmp/a/log.jsonl" || fail "log.jsonl lacks $k"
 done
-"$run" show "$tmp/a" >"$tmp/show.out" 2>&1 || fail "show failed"
-grep -q "most probable choices" "$tmp/show.out" || fail "show lacks the alternatives"
-grep -q "<polyline" "$tmp/a/curves.svg" 2>/dev/null || fail "show drew no entropy and accuracy curves (curves.svg)"
+# show: the run from its record, pictures only where asked, the run untouched
+show_ok "$tmp/a" "$tmp/show_a" 'curves.svg:data-label="entropy"' 'curves.svg:data-label="mode"' \
+  'curves.svg:data-label="loss"' 'curves.svg:>epoch<' 'pi.svg:normal node 0' 'pi.svg:dil_conv_5x5' 'cells.dot:digraph'
+for k in "most probable choices" "epoch  entropy  mode acc" "search in the space 'tiny'" "command: " "mode: Genotype("; do
+  grep -qF "$k" "$tmp/show_a.txt" || fail "show lacks '$k'"
+done
+[ "$(grep -c '<rect x=' "$tmp/show_a/pi.svg")" -ge $((4 * 2 * 4 * 7)) ] || fail "pi.svg lacks a cell per node, op and epoch"
 # architectures drawn from the run's distribution, and uniformly from the space
 [ "$("$run" sample --run "$tmp/a" -n 3 --distinct --seed 2 | grep -c "^Genotype(normal=\[('")" = 3 ] ||
   fail "sample --run did not print 3 genotypes"
@@ -128,6 +132,8 @@ start=$(head -1 "$tmp/t/log.jsonl" | grep -o '"entropy":[0-9.]*' | cut -d: -f2)
 awk -v a="$start" -v b="$last" 'BEGIN { exit !(a < 50.2 && a - b < 0.5 && b - a < 0.5) }' ||
   fail "the transfer did not start from the earlier distribution (entropy $start, earlier run ended at $last)"
 echo "ok: transfer started at entropy $start (the earlier run ended at $last)"
+show_ok "$tmp/t" "$tmp/show_t" 'curves.svg:data-label="entropy"' 'pi.svg:reduce node 3'
+grep -qF "transfer in the space 'tiny'" "$tmp/show_t.txt" || fail "show does not call a transfer one"
 # a warm-up keeps pi uniform while the weights train; it must leave epochs to learn pi in
 "$run" search "$tiny" --data "$data" --epochs 2 --warmup 1 --uniform-weights --temperature 4 --temperature-end 1 \
   --out "$tmp/w" -q || fail "a search with a warm-up failed"
@@ -176,7 +182,8 @@ for kv in "step 99999" "epoch -3" "settings.temperature 0" "settings.samples 1e9
   key=${kv%% *}
   expect 1 "'${key#settings.}'" -- search --resume --out "$tmp/edited"
 done
-expect 1 "does not look like a search run" -- show "$tmp"
+expect 1 "is not a parsec run: it has no config.json" -- show "$tmp"
+expect 1 "no such run directory" -- show "$tmp/nothing-here"
 
 finish
 echo "all search CLI checks passed"

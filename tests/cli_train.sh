@@ -29,6 +29,10 @@ for name in stem.0.weight cells.0.preprocess1.op.1.weight "cells.0._ops.0.op.1.w
   grep -aq "\"$name\"" "$tmp/a/weights.safetensors" || fail "weights.safetensors lacks $name"
 done
 
+show_ok "$tmp/a" "$tmp/show_a" 'curves.svg:data-label="train"' 'curves.svg:data-label="test"' 'curves.svg:accuracy (%)' \
+  'cells.dot:digraph'
+grep -qF "test error after epoch 3" "$tmp/show_a.txt" || fail "show of a training lacks its test error"
+
 # resume: 2 epochs, then on to 3, equals 3 straight
 "$run" train "${common[@]}" --epochs 3 --out "$tmp/b" -q || fail "second training failed"
 "$same" "$tmp/a/checkpoint.bin" "$tmp/b/checkpoint.bin" >/dev/null || fail "two trainings with one seed differ"

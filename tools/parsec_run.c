@@ -238,19 +238,28 @@ static int cmd_sample(int argc, char **argv) {
 /* ---------- show, cache ---------- */
 
 static int cmd_show(int argc, char **argv) {
-  const char *run = NULL;
+  const char *run = NULL, *out = NULL;
   int top = 3;
-  const cli_opt opts[] = {{"--top", NULL, CLI_INT, &top, "N", "the N most probable choices per node input (default 3)", 1, 100}};
+  const cli_opt opts[] = {
+      {"--out", "-o", CLI_STR, &out, "DIR", "draw into DIR (made if missing): curves.svg, pi.svg, cells.dot/.svg"},
+      {"--top", NULL, CLI_INT, &top, "N", "the N most probable choices per node input (default 3)", 1, 100}};
   const cli_pos pos[] = {{"RUN", &run, 1, NULL}};
-  const cli_cmd c = {"parsec-run", "show", "RUN [--top N]",
-                     "Prints a search run's mode genotype, the entropy and mode-accuracy curve per\n"
-                     "epoch, and the N most probable choices of every node's inputs.",
-                     opts, 1, pos, 1, "Draws RUN/curves.svg (the paper's figure 3 for this run) and RUN/cells.dot.",
+  const cli_cmd c = {"parsec-run", "show", "RUN [--out DIR] [--top N]",
+                     "Prints how a run (a search, a transfer or a training) was made and what it found,\n"
+                     "from its record alone (config.json, log.jsonl, distribution.jsonl, genotype.txt):\n"
+                     "for a search, the entropy, the mode's accuracy and the weighted train loss per\n"
+                     "epoch, the mode and the N most probable choices of every node input; for a\n"
+                     "training, its loss and accuracy per epoch.  It writes nothing into RUN.",
+                     opts, 2, pos, 1,
+                     "With --out DIR: DIR/curves.svg (a search: entropy, mode accuracy and train loss\n"
+                     "per epoch, the paper's figure 3; a training: train and test loss and accuracy),\n"
+                     "DIR/pi.svg (a search: pi per node and op over the epochs, as a heat map) and\n"
+                     "DIR/cells.dot (and cells.svg with Graphviz).",
                      EXITS_TOOL, PARSEC_VERSION};
   int status;
   if (!cli_parse(&c, argc, argv, &status)) return status;
   err_t e = ERR_INIT;
-  return finish("show", rt_show_run(stdout, run, top, &e) ? err_status(&e) : 0, &e);
+  return finish("show", rt_show_run(stdout, run, out, top, &e) ? err_status(&e) : 0, &e);
 }
 
 static int cmd_cache(int argc, char **argv) {
@@ -303,8 +312,8 @@ static const command commands[] = {
      "                             architectures drawn from a run's distribution, or uniformly\n"
      "                             from a space (the random baseline)"},
     {"show", cmd_show,
-     "show RUN                   the mode, the entropy curve and each node's most probable\n"
-     "                             alternatives of a search run"},
+     "show RUN [--out DIR]       how a run was made and what it found (curves, pi over the\n"
+     "                             epochs, the cells: SVG with --out)"},
     {"cache", cmd_cache, "cache [show|clear]         the compiled-kernel cache: its place and size, or empty it"},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof commands[0]))

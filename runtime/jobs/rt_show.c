@@ -1,92 +1,144 @@
 #include "rt_show.h"
 #include "io.h"
+#include "plot.h"
+#include "rt_record.h"
 #include "rt_rundir.h"
+#include "sp_json.h"
 
 #include <cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+/* A run as its record gives it. */
+typedef struct {
+  const char *dir;
+  cJSON *config; /* NULL for a run from before the record */
+  char kind[16]; /* search, transfer, train */
+  sp_space sp;
+  cJSON **log; /* log.jsonl, a line per finished epoch */
+  int nlog;
+} shown;
 
 static double num(const cJSON *o, const char *k) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-  return cJSON_IsNumber(v) ? v->valuedouble : 0;
+  return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-/* One line chart of Y against epochs 1..N, at (x0, y0), as SVG. */
-static void chart(FILE *s, double x0, double y0, const double *y, int n, const char *title, const char *colour) {
-  const double w = 380, h = 220;
-  double lo = y[0], hi = y[0];
-  for (int i = 1; i < n; i++) lo = y[i] < lo ? y[i] : lo, hi = y[i] > hi ? y[i] : hi;
-  if (hi - lo < 1e-9) hi = lo + 1;
-  fprintf(s, "<g transform=\"translate(%g,%g)\">\n", x0, y0);
-  fprintf(s, "<text x=\"%g\" y=\"-10\" text-anchor=\"middle\" font-size=\"14\">%s</text>\n", w / 2, title);
-  fprintf(s, "<rect width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"#999\"/>\n", w, h);
-  fprintf(s, "<text x=\"-6\" y=\"10\" text-anchor=\"end\" font-size=\"11\">%.3g</text>\n", hi);
-  fprintf(s, "<text x=\"-6\" y=\"%g\" text-anchor=\"end\" font-size=\"11\">%.3g</text>\n", h, lo);
-  fprintf(s, "<text x=\"0\" y=\"%g\" font-size=\"11\">1</text>\n", h + 16);
-  fprintf(s, "<text x=\"%g\" y=\"%g\" text-anchor=\"end\" font-size=\"11\">epoch %d</text>\n", w, h + 16, n);
-  fprintf(s, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colour);
-  for (int i = 0; i < n; i++)
-    fprintf(s, "%.1f,%.1f ", n > 1 ? w * i / (n - 1) : w / 2, h - h * (y[i] - lo) / (hi - lo));
-  fprintf(s, "\"/>\n</g>\n");
+static const char *str(const cJSON *o, const char *k) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsString(v) ? v->valuestring : "";
 }
 
-/* The paper's Figure 3 for this run: entropy and the mode's accuracy per epoch. */
-static int plot(const char *run, const double *ent, const double *acc, int n, err_t *e) {
+static int exists(const char *dir, const char *name) {
   char path[4200];
-  snprintf(path, sizeof path, "%s/curves.svg", run);
-  FILE *s = fopen(path, "w");
-  if (!s) return err_set(e, "%s: cannot write", path);
-  fprintf(s, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"300\" font-family=\"sans-serif\">\n"
-             "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-  chart(s, 50, 40, ent, n, "entropy of p(alpha | pi)", "#c0392b");
-  chart(s, 500, 40, acc, n, "accuracy of the mode (search split)", "#2471a3");
-  fprintf(s, "</svg>\n");
-  return fclose(s) == 0 ? 0 : err_set(e, "%s: cannot write", path);
+  struct stat st;
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  return stat(path, &st) == 0;
 }
 
-static int show_curve(FILE *f, const char *run, err_t *e) {
+/* DIR/NAME's JSON lines (*n of them; a missing file has none). */
+static int read_lines(const char *dir, const char *name, cJSON ***out, int *n, err_t *e) {
+  *out = NULL;
+  *n = 0;
+  if (!exists(dir, name)) return 0;
   char path[4200];
-  snprintf(path, sizeof path, "%s/log.jsonl", run);
-  char *log = io_read_file(path, NULL, IO_TEXT_MAX, NULL, e);
-  if (!log) return err_prefix(e, "%s is not a finished epoch of a search run", run);
-  fprintf(f, "\nepoch  entropy  mode acc (search split)  train loss  train acc  seconds  children/s\n");
-  int lineno = 0, n = 0, cap = 0;
-  double *ent = NULL, *acc = NULL;
-  for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  char *text = io_read_file(path, NULL, IO_TEXT_MAX, NULL, e);
+  if (!text) return -1;
+  int cap = 0, lineno = 0, rc = 0;
+  for (char *save = NULL, *line = strtok_r(text, "\n", &save); line && rc == 0; line = strtok_r(NULL, "\n", &save)) {
     lineno++;
     cJSON *j = cJSON_Parse(line);
-    if (!j) {
-      free(log);
-      free(ent);
-      free(acc);
-      return err_set(e, "%s:%d: not a JSON line", path, lineno);
+    if (!cJSON_IsObject(j)) {
+      cJSON_Delete(j);
+      rc = err_set(e, "%s:%d: not a JSON object", path, lineno);
+      break;
     }
-    fprintf(f, "%5d  %7.3f  %22.2f%%  %10.4f  %8.2f%%  %7.1f  %10.2f\n", (int)num(j, "epoch"), num(j, "entropy"),
-            100 * num(j, "mode_search_acc"), num(j, "train_loss"), 100 * num(j, "train_acc"), num(j, "seconds"),
-            num(j, "children_per_s"));
-    if (n == cap) {
+    if (*n == cap) {
       cap = cap ? 2 * cap : 64;
-      ent = realloc(ent, sizeof *ent * (size_t)cap);
-      acc = realloc(acc, sizeof *acc * (size_t)cap);
+      cJSON **grown = realloc(*out, sizeof **out * (size_t)cap);
+      if (!grown) {
+        cJSON_Delete(j);
+        rc = err_set(e, "out of memory");
+        break;
+      }
+      *out = grown;
     }
-    if (ent && acc) {
-      ent[n] = num(j, "entropy");
-      acc[n++] = num(j, "mode_search_acc");
-    }
-    cJSON_Delete(j);
+    (*out)[(*n)++] = j;
   }
-  free(log);
-  int rc = n > 0 ? plot(run, ent, acc, n, e) : 0;
-  if (rc == 0 && n > 0) fprintf(f, "(curves drawn in %s/curves.svg)\n", run);
-  free(ent);
-  free(acc);
+  free(text);
   return rc;
+}
+
+static void free_lines(cJSON **l, int n) {
+  for (int i = 0; i < n; i++) cJSON_Delete(l[i]);
+  free(l);
+}
+
+/* The record, or for an older run its checkpoint: the kind and the space. */
+static int open_run(shown *s, const char *dir, err_t *e) {
+  memset(s, 0, sizeof *s);
+  s->dir = dir;
+  struct stat st;
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return err_set(e, "%s: no such run directory", dir);
+  if (exists(dir, RT_RECORD_CONFIG)) {
+    if (!(s->config = rt_record_config(dir, e))) return -1;
+    snprintf(s->kind, sizeof s->kind, "%s", str(s->config, "kind"));
+    const cJSON *ir = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s->config, "space"), "ir");
+    char *text = cJSON_PrintUnformatted(ir);
+    int rc = text ? sp_from_json(&s->sp, text, "config.json", e) : err_set(e, "%s/config.json has no space", dir);
+    free(text);
+    if (rc) return -1;
+  } else if (rt_rundir_space(dir, "search", "search", NULL, &s->sp, e) == 0) {
+    snprintf(s->kind, sizeof s->kind, "search");
+  } else if ((err_clear(e), rt_rundir_space(dir, "train", "training", NULL, &s->sp, e)) == 0) {
+    snprintf(s->kind, sizeof s->kind, "train");
+  } else {
+    err_clear(e);
+    return err_set(e, "%s is not a parsec run: it has no config.json (and no checkpoint.bin to read one from)", dir);
+  }
+  return read_lines(dir, "log.jsonl", &s->log, &s->nlog, e);
+}
+
+static void close_run(shown *s) {
+  cJSON_Delete(s->config);
+  free_lines(s->log, s->nlog);
+  sp_free(&s->sp);
+}
+
+static void say_header(FILE *f, const shown *s) {
+  fprintf(f, "run %s: %s in the space '%s'", s->dir, s->kind, s->sp.name);
+  if (s->config) {
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(s->config, "data");
+    fprintf(f, " on %s\nparsec %s, started %s on %s\ndevice: %s\ncommand:", str(data, "spec"),
+            str(s->config, "parsec_version"), str(s->config, "started"), str(s->config, "host"),
+            str(s->config, "device"));
+    const cJSON *a;
+    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(s->config, "command_line"))
+        fprintf(f, " %s", cJSON_IsString(a) ? a->valuestring : "?");
+    int resumes = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s->config, "resumes"));
+    if (resumes) fprintf(f, "\nresumed %d time%s", resumes, resumes == 1 ? "" : "s");
+  }
+  fprintf(f, "\n%d epoch%s finished\n", s->nlog, s->nlog == 1 ? "" : "s");
+}
+
+/* ---------- a search ---------- */
+
+static void search_table(FILE *f, const shown *s) {
+  fprintf(f, "\nepoch  entropy  mode acc (search split)  weighted train loss  train acc  seconds  children/s\n");
+  for (int i = 0; i < s->nlog; i++) {
+    const cJSON *j = s->log[i];
+    fprintf(f, "%5.0f  %7.3f  %22.2f%%  %19.4f  %8.2f%%  %7.1f  %10.2f%s\n", num(j, "epoch"), num(j, "entropy"),
+            100 * num(j, "mode_search_acc"), num(j, "train_loss"), 100 * num(j, "train_acc"), num(j, "seconds"),
+            num(j, "children_per_s"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "warmup")) ? "  (warm-up)" : "");
+  }
 }
 
 typedef struct {
   double p;
-  int input;
-  const char *prim;
+  int k;
 } choice;
 
 static int by_p(const void *a, const void *b) {
@@ -94,65 +146,223 @@ static int by_p(const void *a, const void *b) {
   return (x->p < y->p) - (x->p > y->p);
 }
 
-static int show_alternatives(FILE *f, const char *run, int top, err_t *e) {
-  char path[4200];
-  snprintf(path, sizeof path, "%s/distribution.json", run);
-  char *text = io_read_file(path, NULL, IO_TEXT_MAX, NULL, e);
-  if (!text) return -1;
-  cJSON *root = cJSON_Parse(text);
-  free(text);
-  const cJSON *cats = cJSON_GetObjectItemCaseSensitive(root, "categoricals");
-  if (!root || !cJSON_IsArray(cats)) {
-    cJSON_Delete(root);
-    return err_set(e, "%s: not a parsec distribution", path);
-  }
-  fprintf(f, "\nmost probable choices per node input (p):\n");
-  const cJSON *c;
-  cJSON_ArrayForEach(c, cats) {
-    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(c, "choices");
-    int n = cJSON_GetArraySize(ch);
-    choice *v = calloc((size_t)n + 1, sizeof *v);
-    if (!v) break;
-    int k = 0;
-    const cJSON *x;
-    cJSON_ArrayForEach(x, ch) {
-      const cJSON *pr = cJSON_GetObjectItemCaseSensitive(x, "primitive");
-      v[k++] = (choice){num(x, "p"), (int)num(x, "input"), cJSON_IsString(pr) ? pr->valuestring : "?"};
-    }
-    qsort(v, (size_t)n, sizeof *v, by_p);
-    const cJSON *cell = cJSON_GetObjectItemCaseSensitive(c, "cell");
-    fprintf(f, "  %-6s node %d input %d:", cJSON_IsString(cell) ? cell->valuestring : "?", (int)num(c, "node"),
-            (int)num(c, "slot"));
-    for (int i = 0; i < n && i < top; i++) fprintf(f, "  %s(%d) %.3f", v[i].prim, v[i].input, v[i].p);
-    fprintf(f, "\n");
-    free(v);
-  }
-  cJSON_Delete(root);
-  return 0;
+/* The TOP choices of every categorical in P (a history line's "p"). */
+static void alternatives(FILE *f, const shown *s, const cJSON *p, int top) {
+  const sp_space *sp = &s->sp;
+  fprintf(f, "\nmost probable choices per node input, op(input) p:\n");
+  int c = 0;
+  for (int t = 0; t < 2; t++)
+    for (int n = 0; n < sp->nodes; n++)
+      for (int i = 0; i < sp->inputs; i++, c++) {
+        const cJSON *cat = cJSON_GetArrayItem(p, c);
+        int m = cJSON_GetArraySize(cat);
+        choice *v = calloc((size_t)m + 1, sizeof *v);
+        if (!v) return;
+        for (int k = 0; k < m; k++) v[k] = (choice){cJSON_GetArrayItem(cat, k)->valuedouble, k};
+        qsort(v, (size_t)m, sizeof *v, by_p);
+        fprintf(f, "  %-6s node %d input %d:", t ? "reduce" : "normal", n, i);
+        for (int k = 0; k < m && k < top; k++)
+          fprintf(f, "  %s(%d) %.3f", sp->prims[v[k].k % sp->nprims].darts_name, v[k].k / sp->nprims, v[k].p);
+        fprintf(f, "\n");
+        free(v);
+      }
 }
 
-/* cells.dot (and cells.svg with Graphviz) from the mode in genotype.txt */
-static int draw_cells(FILE *f, const char *run, const char *gtext, err_t *e) {
-  sp_space sp;
-  gt_genotype g;
-  if (rt_rundir_space(run, "search", "search", NULL, &sp, e) != 0) return -1;
-  int rc = gt_parse(&sp, gtext, &g, "genotype.txt", e), svg = 0;
-  if (rc == 0) rc = rt_rundir_write_cells(run, &sp, &g, "mode", 0, &svg, e);
-  if (rc == 0)
-    fprintf(f, "(cells drawn in %s/cells.dot%s)\n", run, svg ? " and cells.svg" : "; install Graphviz for an SVG");
-  sp_free(&sp);
+/* The history's last line, or, for a run from before the history, a line
+ * made from distribution.json. */
+static cJSON *last_pi(const shown *s, cJSON **hist, int nhist, err_t *e) {
+  if (nhist) return cJSON_Duplicate(hist[nhist - 1], 1);
+  char path[4200];
+  snprintf(path, sizeof path, "%s/distribution.json", s->dir);
+  char *text = io_read_file(path, NULL, IO_TEXT_MAX, NULL, e);
+  cJSON *d = text ? cJSON_Parse(text) : NULL, *line = cJSON_CreateObject(), *p = cJSON_AddArrayToObject(line, "p");
+  free(text);
+  const cJSON *c, *x;
+  cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(d, "categoricals")) {
+    cJSON *row = cJSON_CreateArray();
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(c, "choices"))
+        cJSON_AddItemToArray(row, cJSON_CreateNumber(num(x, "p")));
+    cJSON_AddItemToArray(p, row);
+  }
+  cJSON_Delete(d);
+  if (cJSON_GetArraySize(p) != 2 * s->sp.nodes * s->sp.inputs) {
+    cJSON_Delete(line);
+    err_clear(e);
+    return NULL;
+  }
+  return line;
+}
+
+/* ---------- pictures ---------- */
+
+static int write_svg(const char *out, const char *name, char *svg, err_t *e) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", out, name);
+  int rc = svg ? io_write_text(path, svg, e) : err_set(e, "out of memory drawing %s", name);
+  free(svg);
   return rc;
 }
 
-int rt_show_run(FILE *f, const char *run, int top, err_t *e) {
+/* KEY of every log line, as a series. */
+static double *column(const shown *s, const char *key) {
+  double *v = malloc(sizeof *v * (size_t)(s->nlog + 1));
+  for (int i = 0; v && i < s->nlog; i++) v[i] = num(s->log[i], key);
+  return v;
+}
+
+static int draw_search(const shown *s, const char *out, err_t *e) {
+  double *x = column(s, "epoch"), *ent = column(s, "entropy"), *acc = column(s, "mode_search_acc");
+  double *loss = column(s, "train_loss");
+  int rc = x && ent && acc && loss ? 0 : err_set(e, "out of memory");
+  for (int i = 0; rc == 0 && i < s->nlog; i++) acc[i] *= 100;
+  plot_chart c[3] = {
+      {"entropy of p(alpha | pi)", "epoch", "entropy (nats)", x, s->nlog, {{"entropy", ent, "#c0392b"}}, 1},
+      {"accuracy of the mode", "epoch", "search-split accuracy (%)", x, s->nlog, {{"mode", acc, "#2471a3"}}, 1},
+      {"importance-weighted train loss", "epoch", "loss", x, s->nlog, {{"loss", loss, "#1e8449"}}, 1}};
+  char title[512];
+  snprintf(title, sizeof title, "%s: %s of the space '%s'", s->dir, s->kind, s->sp.name);
+  if (rc == 0) rc = write_svg(out, "curves.svg", plot_lines(title, c, 3), e);
+  free(x);
+  free(ent);
+  free(acc);
+  free(loss);
+  return rc;
+}
+
+/* pi per node and op over the epochs: the share of the node's inputs that
+ * take the op (summed over the predecessors, averaged over the slots). */
+static int draw_pi(const shown *s, cJSON **hist, int nhist, const char *out, err_t *e) {
+  const sp_space *sp = &s->sp;
+  int rows = 2 * sp->nodes * sp->nprims;
+  double *v = calloc((size_t)rows * (size_t)nhist + 1, sizeof *v), *x = calloc((size_t)nhist + 1, sizeof *x);
+  const char **group = calloc((size_t)rows, sizeof *group), **row = calloc((size_t)rows, sizeof *row);
+  char groups[2 * GT_MAXNODES][32];
+  int rc = v && x && group && row ? 0 : err_set(e, "out of memory");
+  for (int t = 0; rc == 0 && t < 2; t++)
+    for (int n = 0; n < sp->nodes; n++) {
+      snprintf(groups[t * sp->nodes + n], sizeof groups[0], "%s node %d", t ? "reduce" : "normal", n);
+      for (int p = 0; p < sp->nprims; p++) {
+        int r = (t * sp->nodes + n) * sp->nprims + p;
+        group[r] = groups[t * sp->nodes + n];
+        row[r] = sp->prims[p].darts_name;
+      }
+    }
+  for (int h = 0; rc == 0 && h < nhist; h++) {
+    x[h] = num(hist[h], "epoch");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(hist[h], "p");
+    int c = 0;
+    for (int t = 0; t < 2; t++)
+      for (int n = 0; n < sp->nodes; n++)
+        for (int i = 0; i < sp->inputs; i++, c++) {
+          const cJSON *cat = cJSON_GetArrayItem(p, c);
+          int k = 0;
+          const cJSON *q;
+          cJSON_ArrayForEach(q, cat) {
+            int r = (t * sp->nodes + n) * sp->nprims + k % sp->nprims;
+            if (cJSON_IsNumber(q)) v[(size_t)r * nhist + h] += q->valuedouble / sp->inputs;
+            k++;
+          }
+        }
+  }
+  char title[512];
+  snprintf(title, sizeof title, "pi over the epochs: %s", s->dir);
+  plot_heat hm = {title, "epoch", "share of the node's inputs", x, nhist, group, row, rows, v};
+  if (rc == 0) rc = write_svg(out, "pi.svg", plot_heatmap(&hm), e);
+  free(v);
+  free(x);
+  free(group);
+  free(row);
+  return rc;
+}
+
+static int draw_train(const shown *s, const char *out, err_t *e) {
+  double *x = column(s, "epoch"), *tl = column(s, "train_loss"), *vl = column(s, "test_loss");
+  double *ta = column(s, "train_acc"), *va = column(s, "test_acc");
+  int rc = x && tl && vl && ta && va ? 0 : err_set(e, "out of memory");
+  for (int i = 0; rc == 0 && i < s->nlog; i++) ta[i] *= 100, va[i] *= 100;
+  plot_chart c[2] = {
+      {"loss", "epoch", "cross-entropy", x, s->nlog, {{"train", tl, "#c0392b"}, {"test", vl, "#2471a3"}}, 2},
+      {"accuracy", "epoch", "accuracy (%)", x, s->nlog, {{"train", ta, "#c0392b"}, {"test", va, "#2471a3"}}, 2}};
+  char title[512];
+  snprintf(title, sizeof title, "%s: training in the space '%s'", s->dir, s->sp.name);
+  if (rc == 0) rc = write_svg(out, "curves.svg", plot_lines(title, c, 2), e);
+  free(x);
+  free(tl);
+  free(vl);
+  free(ta);
+  free(va);
+  return rc;
+}
+
+/* The cells of RUN/genotype.txt (a search's mode, a training's genotype). */
+static int draw_cells(FILE *f, const shown *s, const char *out, const gt_genotype *g, err_t *e) {
+  int svg = 0;
+  char title[512];
+  snprintf(title, sizeof title, "%s of %s", strcmp(s->kind, "train") ? "mode" : "genotype", s->dir);
+  if (rt_rundir_write_cells(out, &s->sp, g, title, 0, &svg, e) != 0) return -1;
+  fprintf(f, "cells drawn in %s/cells.dot%s\n", out, svg ? " and cells.svg" : " (install Graphviz for cells.svg)");
+  return 0;
+}
+
+/* ---------- the whole ---------- */
+
+static int show_search(FILE *f, const shown *s, const char *out, int top, err_t *e) {
+  cJSON **hist;
+  int nhist;
+  if (read_lines(s->dir, RT_RECORD_HISTORY, &hist, &nhist, e) != 0) return -1;
+  search_table(f, s);
+  cJSON *pi = last_pi(s, hist, nhist, e);
+  if (pi) alternatives(f, s, cJSON_GetObjectItemCaseSensitive(pi, "p"), top);
+  cJSON_Delete(pi);
+  int rc = 0;
+  if (out && s->nlog > 0) {
+    rc = draw_search(s, out, e);
+    if (rc == 0) fprintf(f, "\ncurves drawn in %s/curves.svg\n", out);
+    if (rc == 0 && nhist > 0) rc = draw_pi(s, hist, nhist, out, e);
+    if (rc == 0 && nhist > 0) fprintf(f, "pi per node and op over the epochs drawn in %s/pi.svg\n", out);
+  }
+  free_lines(hist, nhist);
+  return rc;
+}
+
+static void show_train(FILE *f, const shown *s) {
+  fprintf(f, "\nepoch       lr  train loss  train acc  test loss  test acc  seconds\n");
+  for (int i = 0; i < s->nlog; i++) {
+    const cJSON *j = s->log[i];
+    fprintf(f, "%5.0f  %7.5f  %10.4f  %8.2f%%  %9.4f  %7.2f%%  %7.1f\n", num(j, "epoch"), num(j, "lr"),
+            num(j, "train_loss"), 100 * num(j, "train_acc"), num(j, "test_loss"), 100 * num(j, "test_acc"),
+            num(j, "seconds"));
+  }
+  if (s->nlog && isfinite(num(s->log[s->nlog - 1], "test_acc")))
+    fprintf(f, "test error after epoch %.0f: %.2f%%\n", num(s->log[s->nlog - 1], "epoch"),
+            100 * (1 - num(s->log[s->nlog - 1], "test_acc")));
+}
+
+int rt_show_run(FILE *f, const char *run, const char *out, int top, err_t *e) {
+  shown s;
+  int rc = open_run(&s, run, e);
+  if (rc == 0 && out) rc = io_mkdirs(out, e);
+  gt_genotype g;
   char path[4200];
   snprintf(path, sizeof path, "%s/genotype.txt", run);
-  char *g = io_read_file(path, NULL, IO_TEXT_MAX, NULL, e);
-  if (!g) return err_prefix(e, "%s does not look like a search run (it has no genotype.txt yet)", run);
-  fprintf(f, "run %s\nmode: %s", run, g);
-  int rc = draw_cells(f, run, g, e);
-  free(g);
-  if (rc != 0) return -1;
-  if (show_curve(f, run, e) != 0) return -1;
-  return show_alternatives(f, run, top, e);
+  int have_g = rc == 0 && exists(run, "genotype.txt") && rt_rundir_genotype(&s.sp, path, &g, e) == 0;
+  if (rc == 0 && !have_g) err_clear(e);
+  if (rc == 0) {
+    say_header(f, &s);
+    if (have_g) {
+      char *text = gt_to_text(&s.sp, &g);
+      fprintf(f, "%s: %s\n", strcmp(s.kind, "train") ? "mode" : "genotype", text ? text : "?");
+      free(text);
+    }
+    if (strcmp(s.kind, "train") == 0) {
+      show_train(f, &s);
+      if (out && s.nlog > 0) rc = draw_train(&s, out, e);
+      if (rc == 0 && out && s.nlog > 0) fprintf(f, "\ncurves drawn in %s/curves.svg\n", out);
+    } else {
+      rc = show_search(f, &s, out, top, e);
+    }
+  }
+  if (rc == 0 && out && have_g) rc = draw_cells(f, &s, out, &g, e);
+  close_run(&s);
+  return rc;
 }

@@ -3,10 +3,12 @@
  * Good files round-trip exactly; every truncation point, a wrong magic,
  * dtype or shape, and a label out of range are refused with a message that
  * names the file, never read past the end. */
+#include "io.h"
 #include "rt_ckpt.h"
 #include "rt_data.h"
 #include "rt_safetensors.h"
 
+#include <cJSON.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -390,6 +392,69 @@ static void test_safetensors_round_trip(void **state) {
   assert_int_equal(batches, 42);
 }
 
+/* The search network's shared weights as weights.safetensors: every
+ * parameter and statistic lies in exactly one named tensor, and each name
+ * says where it acts (cell, node, input, op). */
+static void test_search_weights_names(void **state) {
+  (void)state;
+  sp_space sp;
+  nw_layout lay;
+  err_t e = ERR_INIT;
+  assert_int_equal(sp_load_example(&sp, "small", &e), 0);
+  assert_int_equal(nw_search_layout(&lay, &sp, &sp.net, &e), 0);
+  assert_true(lay.nparams < (1u << 24)); /* each index is exact as a float */
+  float *params = malloc(lay.nparams * 4), *stats = malloc((lay.nstats + 1) * 4);
+  for (size_t i = 0; i < lay.nparams; i++) params[i] = (float)i;
+  for (size_t i = 0; i < lay.nstats; i++) stats[i] = -1 - (float)i;
+  const char *path = path_of("search.safetensors");
+  if (rt_safetensors_write(path, &lay, params, stats, 0, NULL, 0, &e) != 0) fail_msg("%s", err_msg(&e));
+  size_t n;
+  char *b = io_read_file(path, NULL, RT_SAFETENSORS_MAX_BYTES, &n, &e);
+  assert_non_null(b);
+  uint64_t hl = 0;
+  for (int i = 7; i >= 0; i--) hl = hl << 8 | (uint8_t)b[i];
+  cJSON *h = cJSON_ParseWithLength(b + 8, hl);
+  assert_non_null(h);
+  unsigned char *seen = calloc(lay.nparams + lay.nstats, 1);
+  const cJSON *t;
+  int tensors = 0, edges = 0;
+  cJSON_ArrayForEach(t, h) {
+    if (strcmp(t->string, "__metadata__") == 0) continue;
+    tensors++;
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
+    const char *dtype = cJSON_GetObjectItemCaseSensitive(t, "dtype")->valuestring;
+    if (strcmp(dtype, "F32") != 0) continue; /* PyTorch's num_batches_tracked */
+    size_t a = (size_t)cJSON_GetArrayItem(off, 0)->valuedouble, z = (size_t)cJSON_GetArrayItem(off, 1)->valuedouble;
+    for (size_t k = a; k < z; k += 4) {
+      float v;
+      memcpy(&v, b + 8 + hl + k, 4);
+      size_t at = v >= 0 ? (size_t)v : lay.nparams + (size_t)(-1 - v);
+      assert_true(at < lay.nparams + lay.nstats);
+      seen[at]++;
+    }
+    if (strstr(t->string, ".nodes.") && strstr(t->string, ".inputs.")) edges++;
+  }
+  /* each tensor's elements once; the blocks' alignment padding in none */
+  for (int i = 0; i < lay.n; i++) {
+    size_t base = lay.t[i].kind == NW_PARAM ? 0 : lay.nparams;
+    for (size_t k = 0; k < lay.t[i].numel; k++) seen[base + lay.t[i].offset + k] += 16;
+  }
+  for (size_t i = 0; i < lay.nparams + lay.nstats; i++)
+    if (seen[i] != 0 && seen[i] != 17) fail_msg("element %zu lies in %d tensors of the file", i, seen[i] % 16);
+  assert_non_null(cJSON_GetObjectItemCaseSensitive(h, "cells.0.nodes.0.inputs.1.sep_conv_3x3.1.weight"));
+  assert_non_null(cJSON_GetObjectItemCaseSensitive(h, "cells.0.nodes.3.inputs.4.dil_conv_5x5.2.weight"));
+  assert_true(edges > 0 && tensors > edges);
+  printf("small space search weights: %d tensors (%d on edges), %zu parameters, %zu statistics\n", tensors, edges,
+         lay.nparams, lay.nstats);
+  cJSON_Delete(h);
+  free(seen);
+  free(b);
+  free(params);
+  free(stats);
+  nw_free(&lay);
+  sp_free(&sp);
+}
+
 static void test_safetensors_refuses_damage(void **state) {
   (void)state;
   nw_layout lay;
@@ -498,6 +563,7 @@ int main(void) {
       cmocka_unit_test(test_cifar_round_trip),        cmocka_unit_test(test_cifar_refuses_damage),
       cmocka_unit_test(test_npy_round_trip),          cmocka_unit_test(test_npy_refuses_damage),
       cmocka_unit_test(test_safetensors_round_trip),  cmocka_unit_test(test_safetensors_refuses_damage),
+      cmocka_unit_test(test_search_weights_names),
       cmocka_unit_test(test_checkpoint_round_trip),   cmocka_unit_test(test_checkpoint_refuses_damage),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -418,6 +418,18 @@ static int save_checkpoint(search *s, int epoch, int step, err_t *e) {
   cJSON_AddNumberToObject(h, "elem", (double)s->b->elem);
   cJSON_AddNumberToObject(h, "adam_t", (double)s->d.t);
   cJSON_AddNumberToObject(h, "log_bytes", (double)s->job.log_bytes);
+  /* the blocks' tensors by the names weights.safetensors gives them:
+     [name, block, offset, elements]; momentum shares the params layout */
+  cJSON *names = cJSON_AddArrayToObject(h, "tensors");
+  for (int i = 0; i < s->lay.n; i++) {
+    const nw_tensor *t = &s->lay.t[i];
+    cJSON *row = cJSON_CreateArray();
+    cJSON_AddItemToArray(row, cJSON_CreateString(t->name));
+    cJSON_AddItemToArray(row, cJSON_CreateString(t->kind == NW_PARAM ? "params" : "bn_stats"));
+    cJSON_AddItemToArray(row, cJSON_CreateNumber((double)t->offset));
+    cJSON_AddItemToArray(row, cJSON_CreateNumber((double)t->numel));
+    cJSON_AddItemToArray(names, row);
+  }
   rng_to_json(h, "sample_rng", &s->sample_rng);
   rng_to_json(h, "aug_rng", &s->aug_rng);
   cJSON *acc = cJSON_AddObjectToObject(h, "epoch_so_far");

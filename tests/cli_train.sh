@@ -107,6 +107,9 @@ echo "Genotype(normal=[" >"$tmp/bad3.txt"
 expect 1 "bad3.txt" -- train small --genotype "$tmp/bad3.txt" --out "$tmp/x" "${quick[@]}"
 expect 2 "give the architecture with --run RUN or --genotype G" -- train small
 expect 1 "no built-in genotype of that name (built-in: DARTS_V1, DARTS_V2" -- train small --genotype DARTS_V9 --out "$tmp/x"
+expect 0 "3.349342 M parameters in the space 'darts'" -- genotypes DARTS
+expect 0 "PC_DARTS_cifar   3.6 M      3.635 M" -- genotypes
+expect 1 "no built-in genotype of that name" -- genotypes DARTS_V9
 
 # the genotype forms people paste: a built-in name, FILE:NAME from a genotypes.py
 {

@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "rt_cache.h"
 #include "rt_export.h"
+#include "rt_genotypes.h"
 #include "rt_sample.h"
 #include "rt_search.h"
 #include "rt_show.h"
@@ -235,6 +236,26 @@ static int cmd_sample(int argc, char **argv) {
   return finish("sample", rt_sample_run(stdout, &o, &e) ? err_status(&e) : 0, &e);
 }
 
+static int cmd_genotypes(int argc, char **argv) {
+  rt_genotypes_opts o = {0};
+  const cli_opt opts[] = {
+      {"--space", NULL, CLI_STR, &o.space, "SPACE", "the space to read and count in (default darts)"},
+      {"--names", NULL, CLI_FLAG, &o.names, NULL, "the built-in names only, one a line", 0, 0, 1},
+  };
+  const cli_pos pos[] = {{"G", &o.genotype, 0, NULL}};
+  const cli_cmd c = {"parsec-run", "genotypes", "[G] [--space SPACE] [--names]",
+                     "Lists the published genotypes parsec knows by name (train --genotype NAME),\n"
+                     "with the parameter counts their papers report beside those of the\n"
+                     "evaluation network they give in SPACE.  With G (a file, FILE:NAME, a name or\n"
+                     "the text Genotype(...)): that genotype read, checked against SPACE and\n"
+                     "counted, printed in DARTS's text form.",
+                     opts, (int)(sizeof opts / sizeof opts[0]), pos, 1, NULL, EXITS_TOOL, PARSEC_VERSION};
+  int status;
+  if (!cli_parse(&c, argc, argv, &status)) return status;
+  err_t e = ERR_INIT;
+  return finish("genotypes", rt_genotypes_run(stdout, &o, &e) ? err_status(&e) : 0, &e);
+}
+
 /* ---------- show, cache ---------- */
 
 static int cmd_show(int argc, char **argv) {
@@ -311,6 +332,9 @@ static const command commands[] = {
      "sample (--run RUN | [SPACE]) [--count N]\n"
      "                             architectures drawn from a run's distribution, or uniformly\n"
      "                             from a space (the random baseline)"},
+    {"genotypes", cmd_genotypes,
+     "genotypes [G]              published genotypes by name, or one genotype checked\n"
+     "                             and counted"},
     {"show", cmd_show,
      "show RUN [--out DIR]       how a run was made and what it found (curves, pi over the\n"
      "                             epochs, the cells: SVG with --out)"},

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -190,6 +191,11 @@ static void help_line(const cli_opt *o, FILE *f) {
     fprintf(f, "%.*s\n", (int)n, h);
     h += n;
     if (*h == '\n' && *++h) fprintf(f, "%*s", col, "");
+  }
+  /* the values a number takes, from the same table the parser checks */
+  if ((o->kind == CLI_INT || o->kind == CLI_NUM) && o->hi > o->lo) {
+    if (o->hi >= INT_MAX) fprintf(f, "%*s(%g or more)\n", col, "", o->lo);
+    else fprintf(f, "%*s(%s %g to %g)\n", col, "", o->kind == CLI_INT ? "an integer," : "a number,", o->lo, o->hi);
   }
 }
 

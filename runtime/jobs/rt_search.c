@@ -307,7 +307,7 @@ static int evaluate_mode(search *s, const gt_genotype *mode, double *acc, double
 /* ---------- outputs ---------- */
 
 /* The shared weights as RUN/weights.safetensors, a tensor per parameter
- * named by cell, node, input and op (cells.3.nodes.1.inputs.0.sep_conv_3x3.op.1.weight),
+ * named by cell, node, input and op (cells.3.nodes.1.inputs.0.sep_conv_3x3.1.weight),
  * the BN statistics beside them: loadable without parsec. */
 static int write_weights(search *s, err_t *e) {
   if (s->b->elem != sizeof(float)) return 0;

@@ -188,20 +188,23 @@ static int cmd_export(int argc, char **argv) {
       {"--run", NULL, CLI_STR, &o.run, "RUN", "a directory written by parsec-run train"},
       {"--genotype", NULL, CLI_STR, &o.genotype, "G", "or a genotype (a file, FILE:NAME, a published name) ..."},
       {"--weights", NULL, CLI_STR, &o.weights, "FILE", "... with its weights.safetensors (and SPACE, default darts)"},
-      {"--target", NULL, CLI_CHOICE, &o.target, "T", "c (C with optional OpenMP) or cuda (CUDA with cuBLAS); default c",
-       0, 0, 0, "c|cuda"},
+      {"--target", NULL, CLI_CHOICE, &o.target, "T",
+       "c (C with optional OpenMP), cuda (CUDA with cuBLAS) or onnx\n(model.onnx, opset 17, for onnxruntime and others); default c",
+       0, 0, 0, "c|cuda|onnx"},
       {"--out", "-o", CLI_STR, &o.out, "DIR", "the directory to write (it must not exist)"},
   };
   const cli_pos pos[] = {{"SPACE", &o.space, 0, NULL}};
   const cli_cmd c = {
-      "parsec-run", "export", "(--run TRAIN_RUN | --genotype G --weights FILE [SPACE]) --target c|cuda -o DIR",
+      "parsec-run", "export", "(--run TRAIN_RUN | --genotype G --weights FILE [SPACE]) --target c|cuda|onnx -o DIR",
       "Writes a trained network as standalone sources into DIR (which must not exist):\n"
       "network.c (or network.cu): the kernels generated for this network's shapes and\n"
       "its forward pass; network.h: the API (load weights, normalise images, forward\n"
       "a batch to logits); weights.bin; predict.c, a program that reads IDX, CIFAR-10\n"
       "or .npy images and prints predictions and accuracy; a Makefile; cells.dot.\n"
       "The C sources need a C compiler, libm and zlib; the CUDA ones the CUDA\n"
-      "toolkit with cuBLAS.",
+      "toolkit with cuBLAS.  --target onnx writes DIR/model.onnx instead: input\n"
+      "'images' (float32 NCHW, pixels / 255; the normalisation is in the model),\n"
+      "output 'logits'; the genotype and the class names in its metadata.",
       opts, (int)(sizeof opts / sizeof opts[0]), pos, 1, NULL, EXITS_TOOL, PARSEC_VERSION};
   int status;
   if (!cli_parse(&c, argc, argv, &status)) return status;
@@ -326,7 +329,7 @@ static const command commands[] = {
      "                             train one architecture from scratch in the evaluation\n"
      "                             network; weights as safetensors with DARTS's names"},
     {"export", cmd_export,
-     "export (--run TRAIN_RUN | --genotype G --weights FILE [SPACE]) --target c|cuda -o DIR\n"
+     "export (--run TRAIN_RUN | --genotype G --weights FILE [SPACE]) --target c|cuda|onnx -o DIR\n"
      "                             a trained network as standalone C or CUDA sources"},
     {"sample", cmd_sample,
      "sample (--run RUN | [SPACE]) [--count N]\n"

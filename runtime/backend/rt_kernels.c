@@ -111,6 +111,7 @@ static int reload(rt_backend *b, const cg_spec *spec, char *key, err_t *e) {
   char *src = cg_render(&on, 1, b->target, b->prec, e), *path = NULL;
   if (!src) return -1;
   fprintf(stderr, "parsec: warning: %s; compiling it again\n", err_msg(e));
+  err_clear(e); /* said; a success leaves no message behind */
   rt_cache_evict(b->cache, src);
   free(src);
   int rc = compile_specs(b->cache, b->target, b->prec, spec, 1, &path, e) || load_one(b, spec, path, key, e);

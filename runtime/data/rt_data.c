@@ -55,6 +55,16 @@ static int two_paths(const char *s, char *a, char *b, size_t cap, const char *wh
   return 0;
 }
 
+const char *const *rt_data_class_names(const char *spec, int classes) {
+  static const char *const fashion[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                          "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  static const char *const cifar10[10] = {"airplane", "automobile", "bird", "cat",  "deer",
+                                          "dog",      "frog",       "horse", "ship", "truck"};
+  if (classes != 10 || !spec) return NULL;
+  if (strcmp(spec, "fashion-mnist") == 0 || strcmp(spec, "fashion_mnist") == 0) return fashion;
+  return strncmp(spec, "cifar10:", 8) == 0 ? cifar10 : NULL;
+}
+
 int rt_data_is_cifar(const char *spec) { return strncmp(spec, "cifar10:", 8) == 0 || strncmp(spec, "cifar100:", 9) == 0; }
 
 int rt_data_open(rt_dataset *d, const char *spec, rt_split split, err_t *e) {

@@ -28,6 +28,9 @@ void rt_data_free(rt_dataset *d);
 void rt_data_limit(rt_dataset *d, int n);
 /* Whether a spec names a CIFAR set (random crop and flip by default). */
 int rt_data_is_cifar(const char *spec);
+/* The class names of a named set (fashion-mnist, cifar10) with CLASSES
+ * classes, or NULL. */
+const char *const *rt_data_class_names(const char *spec, int classes);
 
 /* Per-channel mean and standard deviation of images/255. */
 void rt_data_stats(const rt_dataset *d, float *mean, float *std);

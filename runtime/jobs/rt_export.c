@@ -2,6 +2,9 @@
 #include "embed.h"
 #include "pl_plan.h"
 #include "rt_ckpt.h"
+#include "rt_data.h"
+#include "rt_onnx.h"
+#include "rt_record.h"
 #include "io.h"
 #include "rt_safetensors.h"
 #include "rt_rundir.h"
@@ -152,6 +155,7 @@ static const target targets[] = {
      "  memset(%s, 0, sizeof(float) * %s);\n", launch_c},
     {"cuda", "CUDA", CG_TARGET_CUDA, "network.cu", "templates/export/network.cu.in", "templates/export/Makefile.cu.in",
      "  CK(cudaMemset(%s, 0, sizeof(float) * %s));\n", launch_cuda},
+    {"onnx", "ONNX", CG_TARGET_C, "model.onnx", NULL, NULL, NULL, NULL}, /* a model file, no sources */
 };
 
 /* ---------- the forward pass, step by step ---------- */
@@ -356,7 +360,7 @@ static int write_weights(const char *path, const rt_trained *t, err_t *e) {
 static const target *find_target(const char *name, err_t *e) {
   for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++)
     if (strcmp(targets[i].name, name) == 0) return &targets[i];
-  err_set_code(e, ERR_USAGE, "--target takes c or cuda, not '%s'", name);
+  err_set_code(e, ERR_USAGE, "--target takes c, cuda or onnx, not '%s'", name);
   return NULL;
 }
 
@@ -377,7 +381,7 @@ static char *render_kernels(const pl_plan *p, const target *tg, err_t *e) {
 }
 
 static const char *const written[] = {"network.h", "network.c", "network.cu", "Makefile", "predict.c",
-                                      "weights.bin", "cells.dot", "cells.svg"};
+                                      "weights.bin", "model.onnx", "cells.dot", "cells.svg"};
 
 /* The export's directory, made before any work: a location that cannot be
  * one fails at once, and an existing directory is never written into. */
@@ -414,6 +418,33 @@ static int write_all(const char *dir, const rt_trained *t, const target *tg, cha
   return rt_rundir_write_cells(dir, &t->sp, &t->g, "exported genotype", 0, NULL, e);
 }
 
+/* DIR/model.onnx and the cells; the class names when the training run's
+ * record names a data set that has them. */
+static int export_onnx(const rt_trained *t, const char *run, const char *dir, err_t *e) {
+  cJSON *config = run ? rt_record_config(run, e) : NULL;
+  err_clear(e); /* a run from before the record: no class names */
+  const cJSON *spec = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(config, "data"), "spec");
+  char *gtext = gt_to_text(&t->sp, &t->g), path[4200];
+  char cells[16], chans[16];
+  snprintf(cells, sizeof cells, "%d", t->net.cells);
+  snprintf(chans, sizeof chans, "%d", t->net.channels);
+  const char *meta[] = {"space", t->sp.name, "layers", cells, "init_channels", chans,
+                        "data", cJSON_IsString(spec) ? spec->valuestring : "", "parsec_version", PARSEC_VERSION};
+  rt_onnx_model m = {&t->sp, &t->net, &t->g, &t->lay, t->params, t->stats, t->mean, t->std,
+                     rt_data_class_names(cJSON_IsString(spec) ? spec->valuestring : NULL, t->net.classes), meta, 10};
+  snprintf(path, sizeof path, "%s/model.onnx", dir);
+  int rc = gtext ? rt_onnx_write(path, &m, e) : err_set(e, "out of memory");
+  if (rc == 0) rc = rt_rundir_write_cells(dir, &t->sp, &t->g, "exported genotype", 0, NULL, e);
+  if (rc == 0)
+    printf("exported %s (%d cells, C %d, %zu parameters) as ONNX (opset 17) to %s/model.onnx, with cells.dot\n"
+           "input 'images': float32 [batch, %d, %d, %d], pixels / 255; output 'logits' [batch, %d]\n",
+           t->sp.name, t->net.cells, t->net.channels, nw_param_count(&t->lay), dir, t->net.input_channels,
+           t->net.input_size, t->net.input_size, t->net.classes);
+  free(gtext);
+  cJSON_Delete(config);
+  return rc;
+}
+
 int rt_export_run(const rt_export_opts *o, err_t *e) {
   const target *tg = find_target(o->target, e);
   if (!tg) return -1;
@@ -422,6 +453,12 @@ int rt_export_run(const rt_export_opts *o, err_t *e) {
   if (rt_trained_open(&t, o->run, o->genotype, o->weights, o->space, e) != 0) {
     unmake_dir(o->out);
     return -1;
+  }
+  if (!tg->tmpl) { /* ONNX: a model, not sources */
+    int rc = export_onnx(&t, o->run, o->out, e);
+    if (rc != 0) unmake_dir(o->out);
+    rt_trained_free(&t);
+    return rc;
   }
   pl_plan p = {0};
   char *kernels = NULL, *gtext = NULL, *files[3] = {NULL, NULL, NULL};

@@ -1,0 +1,53 @@
+"""model.onnx loads in the tools people deploy with: it passes ONNX's
+checker, and onnxruntime's logits on real images agree with parsec's (the
+C export's, which the suite checks against parsec's own) within
+1e-4 + 1e-4 |logit|.
+
+    onnx_check.py MODEL.onnx IMAGES_IDX.gz LIMIT LOGITS.npy
+
+Exits 77 (skipped) when onnx or onnxruntime is not installed.
+"""
+import gzip
+import sys
+
+try:
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+except ImportError as e:
+    print(f"skipped: {e}")
+    sys.exit(77)
+
+
+def idx_images(path, limit):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    n, h, w = (int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(3))
+    images = np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, 1, h, w)[:limit]
+    return images.astype(np.float32) / 255
+
+
+def main():
+    model_path, images_path, limit, logits_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    model = onnx.load(model_path)
+    onnx.checker.check_model(model, full_check=True)
+    meta = {p.key: p.value for p in model.metadata_props}
+    for key in ("genotype", "class_names", "input"):
+        if not meta.get(key):
+            sys.exit(f"FAIL: the model's metadata lacks {key}")
+    images = idx_images(images_path, limit)
+    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    got = session.run(["logits"], {"images": images})[0]
+    want = np.load(logits_path)
+    if got.shape != want.shape:
+        sys.exit(f"FAIL: onnxruntime gives logits of shape {got.shape}, parsec {want.shape}")
+    diff = np.abs(got - want)
+    bad = int((diff > 1e-4 + 1e-4 * np.abs(want)).sum())
+    agree = float((got.argmax(1) == want.argmax(1)).mean())
+    print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}: {got.shape[0]} images x {got.shape[1]} logits, "
+          f"largest difference {diff.max():.3g}, {bad} beyond 1e-4 + 1e-4 |logit|, predictions agree on {agree:.1%}; "
+          f"class names {meta['class_names'][:40]}...")
+    sys.exit(1 if bad else 0)
+
+
+main()

@@ -95,7 +95,7 @@ prog=$run
 expect 1 "is not a training run" -- export --run "$tmp/pairs-does-not-exist" --target c -o "$tmp/exp_x"
 sed "s/('sep_conv_3x3', 0), ('sep_conv_3x3', 1)/('dil_conv_5x5', 0), ('sep_conv_3x3', 1)/" "$tmp/v2.txt" >"$tmp/other.txt"
 expect 1 "the weights do not match this genotype" -- export small --genotype "$tmp/other.txt" --weights "$tmp/a/weights.safetensors" --target c -o "$tmp/exp_y"
-expect 2 "--target takes c or cuda" -- export --run "$tmp/a" --target rust -o "$tmp/exp_z"
+expect 2 "--target takes c, cuda or onnx" -- export --run "$tmp/a" --target rust -o "$tmp/exp_z"
 
 # bad inputs
 quick=(--epochs 1 --limit 64 --layers 3 --channels 8)

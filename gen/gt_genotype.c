@@ -33,6 +33,27 @@ int gt_equal(const gt_genotype *a, const gt_genotype *b) {
   return 1;
 }
 
+/* Node N's (pred, prim) pairs of cell type T as sorted keys into K. */
+static void node_keys(const gt_genotype *g, int t, int n, int *k) {
+  for (int i = 0; i < g->inputs; i++) {
+    int v = g->pred[t][n][i] * 4096 + g->prim[t][n][i], j = i;
+    for (; j > 0 && k[j - 1] > v; j--) k[j] = k[j - 1];
+    k[j] = v;
+  }
+}
+
+int gt_same_network(const gt_genotype *a, const gt_genotype *b) {
+  if (a->nodes != b->nodes || a->inputs != b->inputs) return 0;
+  for (int t = 0; t < 2; t++)
+    for (int n = 0; n < a->nodes; n++) {
+      int ka[GT_MAXINPUTS], kb[GT_MAXINPUTS];
+      node_keys(a, t, n, ka);
+      node_keys(b, t, n, kb);
+      if (memcmp(ka, kb, sizeof(int) * (size_t)a->inputs) != 0) return 0;
+    }
+  return 1;
+}
+
 /* The normal and reduction cells as one Graphviz digraph, as DARTS draws
  * them: the cell's inputs c_{k-2} and c_{k-1}, the nodes, and c_{k}, the
  * concatenation of the nodes. */

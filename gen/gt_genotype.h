@@ -40,6 +40,9 @@ int gt_list_names(const char *text, const char *where, char *buf, size_t cap, er
  * receives how it was found, for the run record. */
 int gt_resolve(const sp_space *sp, const char *spec, gt_genotype *g, char *label, size_t cap, err_t *e);
 int gt_equal(const gt_genotype *a, const gt_genotype *b);
+/* The same network: equal once each node's inputs are put in one order (a
+ * node sums its inputs, so their order does not change what it computes). */
+int gt_same_network(const gt_genotype *a, const gt_genotype *b);
 /* Both cells as a Graphviz digraph (DOT text, malloc'd). */
 char *gt_to_dot(const sp_space *sp, const gt_genotype *g, const char *title);
 

@@ -18,10 +18,11 @@ static int setup(void **state) {
   err_t e = ERR_INIT;
   /* 1 node with 2 inputs over 3 primitives: 2 x 2 categoricals of 6 choices,
      6^4 = 1296 genotypes in all */
-  const char *src = "local d = import 'darts'\n"
-                    "return space{ primitives = { d.primitives[1], d.primitives[3], d.primitives[4] },\n"
-                    "  cell = { nodes = 1, inputs = 2 },\n"
-                    "  network = { input = { channels = 1, size = 8 }, channels = 4, cells = 3 } }\n";
+  const char *src =
+      "local d = import 'darts'\n"
+      "return space{ primitives = { d.primitives[1], d.primitives[3], d.primitives[4] },\n"
+      "  cell = { nodes = 1, inputs = 2 },\n"
+      "  network = { input = { channels = 1, size = 8 }, channels = 4, cells = 3 } }\n";
   if (sp_load_string(&SP, "enum.lua", src, &e) != 0) {
     fprintf(stderr, "%s\n", err_msg(&e));
     return -1;
@@ -188,8 +189,9 @@ static void test_gradient_is_log_marginal(void **state) {
   double s2 = 0;
   for (int j = 0; j < d.total; j++) s2 += (elogp[j] - exact[j]) * (elogp[j] - exact[j]);
   double other = sqrt(s2) / size;
-  fprintf(stderr, "relative error of the estimate: K=1 %.3f, K=4 %.3f, K=32 %.3f, K=512 %.3f; "
-                  "the expected log-likelihood's gradient is %.3f away\n",
+  fprintf(stderr,
+          "relative error of the estimate: K=1 %.3f, K=4 %.3f, K=32 %.3f, K=512 %.3f; "
+          "the expected log-likelihood's gradient is %.3f away\n",
           err[0], err[1], err[2], err[3], other);
   assert_true(err[1] < err[0]);
   assert_true(err[2] < err[1]);
@@ -258,13 +260,77 @@ static void test_sgd_touched_and_clipped(void **state) {
   nw_free(&lay);
 }
 
+typedef struct {
+  double lp;
+  gt_genotype g;
+} scored;
+
+static int by_lp(const void *a, const void *b) {
+  const scored *x = a, *y = b;
+  return (x->lp < y->lp) - (x->lp > y->lp);
+}
+
+/* The M most probable networks, against all 1296 genotypes enumerated,
+ * sorted and thinned to distinct networks (a node's two inputs swapped are
+ * the same network). */
+static void test_top_m(void **state) {
+  (void)state;
+  rt_dist d;
+  err_t e = ERR_INIT;
+  assert_int_equal(rt_dist_init(&d, &SP, NULL, 0.5, 0.999, &e), 0);
+  random_logits(&d, 2.0);
+  scored *all = malloc(sizeof *all * 1296);
+  int n = 0;
+  for (int c0 = 0; c0 < 6; c0++)
+    for (int c1 = 0; c1 < 6; c1++)
+      for (int c2 = 0; c2 < 6; c2++)
+        for (int c3 = 0; c3 < 6; c3++) {
+          int c[4] = {c0, c1, c2, c3};
+          gt_genotype g = {1, 2, {{{0}}}, {{{0}}}};
+          for (int k = 0; k < 4; k++) g.pred[k / 2][0][k % 2] = c[k] / 3, g.prim[k / 2][0][k % 2] = c[k] % 3;
+          all[n].g = g;
+          all[n++].lp = rt_dist_logp(&d, &g);
+        }
+  qsort(all, (size_t)n, sizeof *all, by_lp);
+  enum { M = 60 };
+  scored want[M];
+  int nw = 0;
+  for (int i = 0; i < n && nw < M; i++) {
+    int dup = 0;
+    for (int j = 0; j < nw && !dup; j++) dup = gt_same_network(&want[j].g, &all[i].g);
+    if (!dup) want[nw++] = all[i];
+  }
+  gt_genotype got[M], mode;
+  int ng;
+  assert_int_equal(rt_dist_top(&d, M, got, &ng, &e), 0);
+  assert_int_equal(ng, M);
+  rt_dist_mode(&d, &mode);
+  assert_true(gt_equal(&got[0], &mode));
+  for (int i = 0; i < M; i++) {
+    if (fabs(rt_dist_logp(&d, &got[i]) - want[i].lp) > 1e-12)
+      fail_msg("rank %d: log p %.15g, the enumeration's %.15g", i, rt_dist_logp(&d, &got[i]), want[i].lp);
+    assert_true(gt_same_network(&got[i], &want[i].g));
+  }
+  /* a space of fewer networks than asked: all of them, once */
+  gt_genotype *many = malloc(sizeof *many * 2000);
+  assert_int_equal(rt_dist_top(&d, 2000, many, &ng, &e), 0);
+  int distinct = 0;
+  for (int i = 0; i < n; i++) {
+    int dup = 0;
+    for (int j = 0; j < i && !dup; j++) dup = gt_same_network(&all[j].g, &all[i].g);
+    distinct += !dup;
+  }
+  assert_int_equal(ng, distinct);
+  free(many);
+  free(all);
+  rt_dist_free(&d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_sampling_frequencies),
-      cmocka_unit_test(test_weights_stable),
-      cmocka_unit_test(test_gradient_is_log_marginal),
-      cmocka_unit_test(test_adam_ascends),
-      cmocka_unit_test(test_sgd_touched_and_clipped),
+      cmocka_unit_test(test_sampling_frequencies),     cmocka_unit_test(test_weights_stable),
+      cmocka_unit_test(test_gradient_is_log_marginal), cmocka_unit_test(test_adam_ascends),
+      cmocka_unit_test(test_sgd_touched_and_clipped),  cmocka_unit_test(test_top_m),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

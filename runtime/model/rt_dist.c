@@ -67,9 +67,7 @@ void rt_softmax(const double *x, int n, double temperature, double *w) {
   for (int i = 0; i < n; i++) w[i] /= s;
 }
 
-void rt_dist_probs(const rt_dist *d, int cat, double *p) {
-  rt_softmax(d->logits + d->off[cat], d->size[cat], 1.0, p);
-}
+void rt_dist_probs(const rt_dist *d, int cat, double *p) { rt_softmax(d->logits + d->off[cat], d->size[cat], 1.0, p); }
 
 void rt_dist_sample(const rt_dist *d, rng_t *rng, gt_genotype *g) {
   memset(g, 0, sizeof *g);
@@ -104,6 +102,120 @@ void rt_dist_mode(const rt_dist *d, gt_genotype *g) {
       }
 }
 
+double rt_dist_logp(const rt_dist *d, const gt_genotype *g) {
+  double lp = 0, p[GT_MAXNODES * 2 * 64];
+  for (int t = 0; t < 2; t++)
+    for (int n = 0; n < g->nodes; n++)
+      for (int i = 0; i < g->inputs; i++) {
+        int c = rt_dist_cat(d, t, n, i);
+        rt_dist_probs(d, c, p);
+        lp += log(p[g->pred[t][n][i] * d->sp->nprims + g->prim[t][n][i]]);
+      }
+  return lp;
+}
+
+/* ---------- the M most probable ---------- */
+
+/* A joint choice as ranks into each categorical's choices sorted by
+ * probability; PIVOT: the last categorical its parent moved. */
+typedef struct {
+  double lp;
+  int pivot;
+  unsigned char rank[2 * GT_MAXNODES * GT_MAXINPUTS];
+} kbest;
+
+static void heap_push(kbest *h, int *n, const kbest *x) {
+  int i = (*n)++;
+  h[i] = *x;
+  while (i > 0 && h[(i - 1) / 2].lp < h[i].lp) {
+    kbest t = h[i];
+    h[i] = h[(i - 1) / 2];
+    h[(i - 1) / 2] = t;
+    i = (i - 1) / 2;
+  }
+}
+
+static kbest heap_pop(kbest *h, int *n) {
+  kbest top = h[0];
+  h[0] = h[--*n];
+  for (int i = 0;;) {
+    int l = 2 * i + 1, r = l + 1, m = i;
+    if (l < *n && h[l].lp > h[m].lp) m = l;
+    if (r < *n && h[r].lp > h[m].lp) m = r;
+    if (m == i) break;
+    kbest t = h[i];
+    h[i] = h[m];
+    h[m] = t;
+    i = m;
+  }
+  return top;
+}
+
+/* Enumerates joint choices in order of probability: each state's children
+ * move one categorical at or after its pivot one rank down, so every
+ * state is reached from exactly one parent (Lawler's partition of a
+ * product space). */
+int rt_dist_top(const rt_dist *d, int M, gt_genotype *out, int *n, err_t *e) {
+  int C = d->ncat, cap = M * (C + 1) + 1, nh = 0;
+  double *lp = malloc(sizeof *lp * (size_t)d->total);
+  int *order = malloc(sizeof *order * (size_t)d->total);
+  kbest *heap = malloc(sizeof *heap * (size_t)cap);
+  *n = 0;
+  if (!lp || !order || !heap || C > 2 * GT_MAXNODES * GT_MAXINPUTS) {
+    free(lp), free(order), free(heap);
+    return err_set(e, "out of memory");
+  }
+  for (int c = 0; c < C; c++) { /* each categorical's choices, most probable first */
+    double p[GT_MAXNODES * 2 * 64];
+    rt_dist_probs(d, c, p);
+    int *o = order + d->off[c];
+    for (int k = 0; k < d->size[c]; k++) o[k] = k, lp[d->off[c] + k] = log(p[k]);
+    for (int a = 1; a < d->size[c]; a++)
+      for (int b = a; b > 0 && p[o[b]] > p[o[b - 1]]; b--) {
+        int t = o[b];
+        o[b] = o[b - 1];
+        o[b - 1] = t;
+      }
+  }
+  kbest s = {0, 0, {0}};
+  for (int c = 0; c < C; c++) s.lp += lp[d->off[c] + order[d->off[c]]];
+  heap_push(heap, &nh, &s);
+  while (nh > 0 && *n < M) {
+    kbest top = heap_pop(heap, &nh);
+    gt_genotype g = {d->sp->nodes, d->sp->inputs, {{{0}}}, {{{0}}}};
+    for (int t = 0, c = 0; t < 2; t++)
+      for (int nd = 0; nd < g.nodes; nd++)
+        for (int i = 0; i < g.inputs; i++, c++) {
+          int k = order[d->off[c] + top.rank[c]];
+          g.pred[t][nd][i] = k / d->sp->nprims;
+          g.prim[t][nd][i] = k % d->sp->nprims;
+        }
+    int dup = 0;
+    for (int j = 0; j < *n && !dup; j++) dup = gt_same_network(&out[j], &g);
+    if (!dup) out[(*n)++] = g;
+    for (int c = top.pivot; c < C; c++) {
+      if (top.rank[c] + 1 >= d->size[c]) continue;
+      if (nh == cap) { /* duplicates popped: more states than M predicted */
+        kbest *grown = realloc(heap, sizeof *heap * (size_t)(cap *= 2));
+        if (!grown) {
+          free(lp), free(order), free(heap);
+          return err_set(e, "out of memory");
+        }
+        heap = grown;
+      }
+      kbest child = top;
+      child.rank[c]++;
+      child.pivot = c;
+      child.lp += lp[d->off[c] + order[d->off[c] + child.rank[c]]] - lp[d->off[c] + order[d->off[c] + top.rank[c]]];
+      heap_push(heap, &nh, &child);
+    }
+  }
+  free(lp);
+  free(order);
+  free(heap);
+  return 0;
+}
+
 double rt_dist_entropy(const rt_dist *d) {
   double h = 0, p[GT_MAXNODES * 2 * 64];
   for (int c = 0; c < d->ncat; c++) {
@@ -136,8 +248,10 @@ static int to_device(rt_dist *d, void *dst, const double *src, err_t *e) {
   void *tmp = malloc(n * b->elem);
   if (!tmp) return err_set(e, "out of memory");
   for (size_t i = 0; i < n; i++) {
-    if (b->elem == 8) ((double *)tmp)[i] = src[i];
-    else ((float *)tmp)[i] = (float)src[i];
+    if (b->elem == 8)
+      ((double *)tmp)[i] = src[i];
+    else
+      ((float *)tmp)[i] = (float)src[i];
   }
   int rc = b->upload(b, dst, tmp, n * b->elem, e);
   free(tmp);
@@ -257,16 +371,18 @@ int rt_dist_load_json(rt_dist *d, const char *path, err_t *e) {
                  cJSON_IsNumber(ver) ? ver->valueint : -1);
   } else if (!cJSON_IsNumber(nodes) || !cJSON_IsNumber(inputs) || nodes->valueint != sp->nodes ||
              inputs->valueint != sp->inputs || cJSON_GetArraySize(prims) != sp->nprims) {
-    rc = err_set(e, "%s: its categoricals differ from this space's: %d nodes x %d inputs over %d primitives there, "
-                    "%d x %d over %d here; a distribution transfers only between spaces with the same cell",
+    rc = err_set(e,
+                 "%s: its categoricals differ from this space's: %d nodes x %d inputs over %d primitives there, "
+                 "%d x %d over %d here; a distribution transfers only between spaces with the same cell",
                  path, cJSON_IsNumber(nodes) ? nodes->valueint : -1, cJSON_IsNumber(inputs) ? inputs->valueint : -1,
                  cJSON_GetArraySize(prims), sp->nodes, sp->inputs, sp->nprims);
   } else {
     for (int p = 0; p < sp->nprims && rc == 0; p++) {
       const cJSON *pn = cJSON_GetArrayItem(prims, p);
       if (!cJSON_IsString(pn) || sp_prim_index(sp, pn->valuestring) != p) /* either of its names */
-        rc = err_set(e, "%s: primitive %d is '%s' there and '%s' here; a distribution transfers only between spaces "
-                        "with the same primitives in the same order",
+        rc = err_set(e,
+                     "%s: primitive %d is '%s' there and '%s' here; a distribution transfers only between spaces "
+                     "with the same primitives in the same order",
                      path, p, cJSON_IsString(pn) ? pn->valuestring : "?", sp->prims[p].darts_name);
     }
     for (int c = 0; c < d->ncat && rc == 0; c++) {

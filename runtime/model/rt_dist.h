@@ -40,6 +40,13 @@ void rt_dist_probs(const rt_dist *d, int cat, double *p);
 void rt_dist_sample(const rt_dist *d, rng_t *rng, gt_genotype *g);
 void rt_dist_mode(const rt_dist *d, gt_genotype *g);
 double rt_dist_entropy(const rt_dist *d);
+/* log p(G) under the distribution. */
+double rt_dist_logp(const rt_dist *d, const gt_genotype *g);
+/* The M most probable genotypes, most probable first (the first is the
+ * mode), distinct as networks: two that differ only in the order of a
+ * node's inputs (the node sums them) count once.  *N: how many were found
+ * (fewer than M only when the space holds fewer networks). */
+int rt_dist_top(const rt_dist *d, int M, gt_genotype *out, int *n, err_t *e);
 
 /* w = softmax(x / temperature), computed in log space: stable for log-
  * likelihoods of any size. */

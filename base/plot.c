@@ -121,8 +121,11 @@ static void chart(FILE *f, double x0, double y0, const plot_chart *c) {
       if (isfinite(p->y[i]))
         fprintf(f, "%.1f,%.1f ", w * (c->x[i] - xlo) / (xhi - xlo), h - h * (p->y[i] - lo) / (hi - lo));
     fputs("\"/>\n", f);
-    if (c->n == 1 && isfinite(p->y[0])) /* one epoch: a dot, not an invisible line */
-      fprintf(f, "<circle cx=\"0\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", h - h * (p->y[0] - lo) / (hi - lo), p->colour);
+    /* few points: a dot on each, so a point between gaps (or a lone epoch) shows */
+    for (int i = 0; c->n <= 30 && i < c->n; i++)
+      if (isfinite(p->y[i]))
+        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", w * (c->x[i] - xlo) / (xhi - xlo),
+                h - h * (p->y[i] - lo) / (hi - lo), p->colour);
     if (c->nseries > 1) {
       double ly = 14 + 16 * s;
       fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n", w - 110,

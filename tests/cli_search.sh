@@ -134,6 +134,39 @@ awk -v a="$start" -v b="$last" 'BEGIN { exit !(a < 50.2 && a - b < 0.5 && b - a 
 echo "ok: transfer started at entropy $start (the earlier run ended at $last)"
 show_ok "$tmp/t" "$tmp/show_t" 'curves.svg:data-label="entropy"' 'pi.svg:reduce node 3'
 grep -qF "transfer in the space 'tiny'" "$tmp/show_t.txt" || fail "show does not call a transfer one"
+# ensembles: networks from pi, each trained, evaluated together; an
+# interrupted ensemble resumed ends as the unbroken one
+ens=(--run "$tmp/a" --epochs 1 --limit 128 --layers 3 --channels 8 --data "$data" --test-data "$data" --no-progress)
+"$run" ensemble "${ens[@]}" --members 2 --pick top --out "$tmp/en" >"$tmp/en.out" 2>&1 || { fail "ensemble failed"; tail "$tmp/en.out"; }
+[ "$(wc -l <"$tmp/en/members.txt")" = 2 ] || fail "the ensemble does not list its 2 members"
+[ -s "$tmp/en/member-1/weights.safetensors" ] && [ -s "$tmp/en/member-2/weights.safetensors" ] || fail "a member was not trained"
+for k in '"model":"member-1"' '"model":"member-2"' '"model":"ensemble"' '"is_mode":true' '"ece":' '"brier":' '"nll":' '"reliability":'; do
+  grep -qF "$k" "$tmp/en/log.jsonl" || fail "the ensemble's log.jsonl lacks $k"
+done
+grep -q "^ensemble " "$tmp/en.out" || fail "the ensemble prints no table"
+PARSEC_TEST_INTERRUPT_AFTER=5 "$run" ensemble "${ens[@]}" --members 2 --pick top --out "$tmp/er" -q
+[ $? = 130 ] || fail "an interrupted ensemble does not exit 130"
+"$run" ensemble "${ens[@]}" --members 2 --pick top --out "$tmp/er" --resume -q || fail "the ensemble did not resume"
+cmp -s <(grep -o '"accuracy".*' "$tmp/en/log.jsonl") <(grep -o '"accuracy".*' "$tmp/er/log.jsonl") ||
+  fail "the resumed ensemble differs from the unbroken one"
+show_ok "$tmp/en" "$tmp/show_en" 'reliability.svg:data-label="ensemble"' 'reliability.svg:data-label="mode"'
+grep -q "^ensemble " "$tmp/show_en.txt" || fail "show of an ensemble lacks its table"
+# draws from pi: the mode is trained apart when it was not drawn
+"$run" ensemble "${ens[@]}" --members 2 --out "$tmp/es" -q || fail "a sampled ensemble failed"
+if [ -d "$tmp/es/mode" ]; then n=4; else n=3; fi
+[ "$(wc -l <"$tmp/es/log.jsonl")" = $n ] || fail "the sampled ensemble's log holds $(wc -l <"$tmp/es/log.jsonl") lines, not $n"
+# bad input, each refused before any training
+expect 2 "--members takes an integer in 1..64, not '0'" -- ensemble "${ens[@]}" --members 0 --out "$tmp/ex"
+expect 2 "has no test split to evaluate the ensemble on" -- ensemble --run "$tmp/a" --data "$data" --out "$tmp/ex"
+expect 1 "is not a search run" -- ensemble "${ens[@]}" --run "$tmp/nothing-here" --out "$tmp/ex"
+mkdir -p "$tmp/nodist" && cp "$tmp/a/checkpoint.bin" "$tmp/nodist/"
+expect 1 "has no distribution to draw an ensemble from" -- ensemble "${ens[@]}" --run "$tmp/nodist" --out "$tmp/ex"
+mkdir -p "$tmp/onehot" && cp "$tmp/a/checkpoint.bin" "$tmp/onehot/" # pi on one network: one choice per categorical
+awk '/"choices"/ { first = 1 } /"logit"/ { sub(/-?[0-9.e+-]+,?$/, first ? "1000" : "-1000"); first = 0 } { print }' \
+  "$tmp/a/distribution.json" >"$tmp/onehot/distribution.json"
+expect 2 "only 1 distinct networks in" -- ensemble "${ens[@]}" --run "$tmp/onehot" --members 2 --out "$tmp/ex"
+[ -e "$tmp/ex/member-1" ] && fail "a refused ensemble trained a member"
+
 # a warm-up keeps pi uniform while the weights train; it must leave epochs to learn pi in
 "$run" search "$tiny" --data "$data" --epochs 2 --warmup 1 --uniform-weights --temperature 4 --temperature-end 1 \
   --out "$tmp/w" -q || fail "a search with a warm-up failed"

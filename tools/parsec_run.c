@@ -3,6 +3,7 @@
  * exit, with the status the runtime's error carries. */
 #include "cli.h"
 #include "rt_cache.h"
+#include "rt_ensemble.h"
 #include "rt_export.h"
 #include "rt_genotypes.h"
 #include "rt_sample.h"
@@ -32,6 +33,24 @@
       {"--progress", NULL, CLI_FLAG, &(o).progress, NULL, "draw progress even when stderr is not a terminal", 0, 0, 1}, \
       {"--no-progress", NULL, CLI_FLAG, &(o).progress, NULL, "never draw progress", 0, 0, 0},                       \
       {"--quiet", "-q", CLI_FLAG, &(o).quiet, NULL, "print errors only", 0, 0, 1}
+
+/* The training recipe's options, shared by train and ensemble (T: an rt_train_opts). */
+#define TRAIN_OPTIONS(T) \
+      {"--data", NULL, CLI_STR, &(T).data, "D", "training data (as for search; default: the space's)"}, \
+      {"--test-data", NULL, CLI_STR, &(T).test_data, "D", "test data (default: the data set's test split, when it has one)"}, \
+      {"--layers", NULL, CLI_INT, &(T).layers, "L", "cells (default: the space's evaluation network, 20 for darts)", 1, 64}, \
+      {"--channels", NULL, CLI_INT, &(T).channels, "C", "initial channels (default 36 for darts)", 1, 4096}, \
+      {"--epochs", NULL, CLI_INT, &(T).epochs, "N", "(default: the space's, 600 for darts)", 1, 100000}, \
+      {"--batch", NULL, CLI_INT, &(T).batch, "B", "(default 96)", 1, 4096}, \
+      {"--lr", NULL, CLI_NUM, &(T).lr, "LR", "initial learning rate (default 0.025)", 0, 10}, \
+      {"--drop-path", NULL, CLI_NUM, &(T).drop_path, "P", \
+       "drop-path probability at the last epoch (default 0.2; the\nPARSEC paper states 0.4)", 0, 0.95}, \
+      {"--cutout", NULL, CLI_INT, &(T).cutout, "N", "cutout square side, 0 for none (default 16 for darts)", 0, 4096}, \
+      {"--no-auxiliary", NULL, CLI_FLAG, &(T).auxiliary, NULL, "train without the auxiliary head", 0, 0, 0}, \
+      {"--no-graphs", NULL, CLI_FLAG, &(T).no_graphs, NULL, \
+       "on a GPU, launch a step's kernels one by one instead of\nreplaying the step recorded as a CUDA graph", 0, 0, 1}, \
+      {"--limit", NULL, CLI_INT, &(T).limit, "N", "the first N images of each set", 1, INT_MAX}, \
+      {"--seed", NULL, CLI_INT, &(T).seed, "S", "seeds the data order, drop path and the initial weights", 0, INT_MAX}
 
 /* "runs/KIND-[NAME-]DATE-TIME" when no --out was given */
 static const char *default_out(char *buf, size_t cap, const char *kind, const char *space) {
@@ -134,22 +153,8 @@ static int cmd_train(int argc, char **argv) {
       {"--genotype", NULL, CLI_STR, &o.genotype, "G",
        "or a genotype: a file in DARTS's text form (FILE:NAME picks one\nof several, as in genotypes.py), a published one by name\n"
        "(DARTS_V1, DARTS_V2, PC_DARTS_cifar, PC_DARTS_image, PDARTS),\nor the text Genotype(...) itself"},
-      {"--data", NULL, CLI_STR, &o.data, "D", "training data (as for search; default: the space's)"},
-      {"--test-data", NULL, CLI_STR, &o.test_data, "D", "test data (default: the data set's test split, when it has one)"},
       {"--out", NULL, CLI_STR, &o.out, "DIR", "the run directory (default: runs/train-DATE-TIME)"},
-      {"--layers", NULL, CLI_INT, &o.layers, "L", "cells (default: the space's evaluation network, 20 for darts)", 1, 64},
-      {"--channels", NULL, CLI_INT, &o.channels, "C", "initial channels (default 36 for darts)", 1, 4096},
-      {"--epochs", NULL, CLI_INT, &o.epochs, "N", "(default: the space's, 600 for darts)", 1, 100000},
-      {"--batch", NULL, CLI_INT, &o.batch, "B", "(default 96)", 1, 4096},
-      {"--lr", NULL, CLI_NUM, &o.lr, "LR", "initial learning rate (default 0.025)", 0, 10},
-      {"--drop-path", NULL, CLI_NUM, &o.drop_path, "P",
-       "drop-path probability at the last epoch (default 0.2; the\nPARSEC paper states 0.4)", 0, 0.95},
-      {"--cutout", NULL, CLI_INT, &o.cutout, "N", "cutout square side, 0 for none (default 16 for darts)", 0, 4096},
-      {"--no-auxiliary", NULL, CLI_FLAG, &o.auxiliary, NULL, "train without the auxiliary head", 0, 0, 0},
-      {"--no-graphs", NULL, CLI_FLAG, &o.no_graphs, NULL,
-       "on a GPU, launch a step's kernels one by one instead of\nreplaying the step recorded as a CUDA graph", 0, 0, 1},
-      {"--limit", NULL, CLI_INT, &o.limit, "N", "the first N images of each set", 1, INT_MAX},
-      {"--seed", NULL, CLI_INT, &o.seed, "S", "seeds the data order, drop path and the initial weights", 0, INT_MAX},
+      TRAIN_OPTIONS(o),
       JOB_OPTIONS(o, "training"),
   };
   const cli_pos pos[] = {{"SPACE", &o.space, 0, NULL}};
@@ -177,6 +182,59 @@ static int cmd_train(int argc, char **argv) {
   if (!o.out) o.out = default_out(outbuf, sizeof outbuf, "train", NULL);
   err_t e = ERR_INIT;
   return finish("train", rt_train_run(&o, &e), &e);
+}
+
+/* ---------- ensemble ---------- */
+
+static int cmd_ensemble(int argc, char **argv) {
+  rt_ensemble_opts o = {.members = 4, .pick = "sample"};
+  rt_train_opts *t = &o.train;
+  t->layers = t->channels = t->epochs = t->batch = t->cutout = t->limit = t->seed = -1;
+  t->lr = t->drop_path = NAN;
+  t->auxiliary = -1;
+  t->device = "auto";
+  t->progress = -1;
+  const cli_opt opts[] = {
+      {"--run", NULL, CLI_STR, &o.run, "RUN", "the search run whose p(alpha | pi) the members come from"},
+      {"--members", "-m", CLI_INT, &o.members, "M", "networks in the ensemble (default 4)", 1, 64},
+      {"--pick", NULL, CLI_CHOICE, &o.pick, "P",
+       "sample: M distinct networks drawn from pi (default); top: the M\nmost probable; mode: M seeds of the mode (a "
+       "deep ensemble)", 0, 0, 0, "sample|top|mode"},
+      {"--draw-seed", NULL, CLI_INT, &o.seed, "S", "seeds the draws (default 0)", 0, INT_MAX},
+      {"--out", NULL, CLI_STR, &o.out, "DIR", "the ensemble's directory (default: runs/ensemble-DATE-TIME)"},
+      TRAIN_OPTIONS(o.train),
+      {"--threads", NULL, CLI_INT, &t->threads, "T", "CPU threads (default: all cores)", 1, 1024},
+      {"--device", NULL, CLI_CHOICE, &t->device, "D", "cpu | cuda | auto (default auto: the GPU when one is usable)",
+       0, 0, 0, "cpu|cuda|auto"},
+      {"--resume", NULL, CLI_FLAG, &o.resume, NULL, "continue the ensemble in --out: its finished members are kept", 0,
+       0, 1},
+      {"--progress", NULL, CLI_FLAG, &t->progress, NULL, "draw progress even when stderr is not a terminal", 0, 0, 1},
+      {"--no-progress", NULL, CLI_FLAG, &t->progress, NULL, "never draw progress", 0, 0, 0},
+      {"--quiet", "-q", CLI_FLAG, &t->quiet, NULL, "print errors only", 0, 0, 1},
+  };
+  const cli_cmd c = {
+      "parsec-run", "ensemble", "--run RUN [--members M] [--pick sample|top|mode] [training options]",
+      "Trains an ensemble of networks from a search run's p(alpha | pi), each from\n"
+      "scratch with the training recipe (as parsec-run train; member K with --seed + K),\n"
+      "the mode too when it is no member, and evaluates them together on the test set:\n"
+      "the ensemble predicts the mean of its members' softmax.  Distinct means distinct\n"
+      "as networks (a node's inputs in another order are the same network).",
+      opts, (int)(sizeof opts / sizeof opts[0]), NULL, 0,
+      "Writes DIR/member-K/ and DIR/mode/ (training runs, each resumable), DIR/members.txt,\n"
+      "DIR/config.json and DIR/log.jsonl: per model (each member, the mode, the ensemble)\n"
+      "accuracy, NLL, expected calibration error (15 bins), Brier score and the\n"
+      "reliability bins; parsec-run show DIR draws the reliability diagram.",
+      EXITS_JOB, PARSEC_VERSION};
+  int status;
+  if (!cli_parse(&c, argc, argv, &status)) return status;
+  if (!o.run) return cli_usage_error(&c, "give the search run with --run RUN");
+  if (o.resume && !o.out) return cli_usage_error(&c, "--resume needs --out DIR, the ensemble to continue");
+  static char outbuf[512];
+  if (!o.out) o.out = default_out(outbuf, sizeof outbuf, "ensemble", NULL);
+  t->argc = whole_argc;
+  t->argv = whole_argv;
+  err_t e = ERR_INIT;
+  return finish("ensemble", rt_ensemble_run(&o, &e), &e);
 }
 
 /* ---------- export ---------- */
@@ -328,6 +386,10 @@ static const command commands[] = {
      "train (--run RUN | --genotype G [SPACE]) [options]\n"
      "                             train one architecture from scratch in the evaluation\n"
      "                             network; weights as safetensors with DARTS's names"},
+    {"ensemble", cmd_ensemble,
+     "ensemble --run RUN [--members M] [options]\n"
+     "                             networks drawn from a search's pi, trained and evaluated\n"
+     "                             together (accuracy, NLL, calibration)"},
     {"export", cmd_export,
      "export (--run TRAIN_RUN | --genotype G --weights FILE [SPACE]) --target c|cuda|onnx -o DIR\n"
      "                             a trained network as standalone C or CUDA sources"},

@@ -16,7 +16,8 @@
 #define LOCK_NAME ".parsec.lock"
 
 /* The files a job writes: a directory with any of them holds a run. */
-static const char *const run_files[] = {"checkpoint.bin", "log.jsonl", "weights.safetensors", "distribution.json"};
+static const char *const run_files[] = {"checkpoint.bin", "log.jsonl", "weights.safetensors", "distribution.json",
+                                       "config.json"};
 #define NRUN_FILES ((int)(sizeof run_files / sizeof run_files[0]))
 
 static const char *held_run(const char *dir) {

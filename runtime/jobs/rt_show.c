@@ -121,7 +121,10 @@ static void say_header(FILE *f, const shown *s) {
     int resumes = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s->config, "resumes"));
     if (resumes) fprintf(f, "\nresumed %d time%s", resumes, resumes == 1 ? "" : "s");
   }
-  fprintf(f, "\n%d epoch%s finished\n", s->nlog, s->nlog == 1 ? "" : "s");
+  if (strcmp(s->kind, "ensemble") == 0)
+    fprintf(f, "\n%d models evaluated\n", s->nlog);
+  else
+    fprintf(f, "\n%d epoch%s finished\n", s->nlog, s->nlog == 1 ? "" : "s");
 }
 
 /* ---------- a search ---------- */
@@ -304,6 +307,51 @@ static int draw_cells(FILE *f, const shown *s, const char *out, const gt_genotyp
   return 0;
 }
 
+/* ---------- an ensemble ---------- */
+
+/* The reliability diagram: accuracy against confidence per bin, for the
+ * ensemble and the mode (and the diagonal a calibrated model follows). */
+static int draw_reliability(const shown *s, const char *out, err_t *e) {
+  enum { BINS = 15 };
+  double x[BINS], diag[BINS], y[3][BINS];
+  const char *label[3] = {"ensemble", "mode", "calibrated"};
+  const char *colour[3] = {"#c0392b", "#2471a3", "#999999"};
+  for (int b = 0; b < BINS; b++) x[b] = diag[b] = 100 * (b + 0.5) / BINS, y[0][b] = y[1][b] = NAN;
+  for (int i = 0; i < s->nlog; i++) {
+    const cJSON *j = s->log[i];
+    int which = strcmp(str(j, "model"), "ensemble") == 0                       ? 0
+                : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "is_mode")) ? 1
+                                                                               : -1;
+    if (which < 0) continue;
+    const cJSON *bin;
+    int b = 0;
+    cJSON_ArrayForEach(bin, cJSON_GetObjectItemCaseSensitive(j, "reliability")) {
+      if (b < BINS && cJSON_GetArrayItem(bin, 2) && cJSON_GetArrayItem(bin, 2)->valuedouble > 0)
+        y[which][b] = 100 * cJSON_GetArrayItem(bin, 1)->valuedouble;
+      b++;
+    }
+  }
+  plot_chart c = {"reliability", "confidence (%)", "accuracy (%)", x, BINS, {{0}}, 3};
+  for (int k = 0; k < 3; k++) c.series[k] = (plot_series){label[k], k == 2 ? diag : y[k], colour[k]};
+  char title[512];
+  snprintf(title, sizeof title, "%s: the ensemble's calibration against the mode's", s->dir);
+  return write_svg(out, "reliability.svg", plot_lines(title, &c, 1), e);
+}
+
+static int show_ensemble(FILE *f, const shown *s, const char *out, err_t *e) {
+  fprintf(f, "\nmodel      accuracy      NLL      ECE    Brier\n");
+  for (int i = 0; i < s->nlog; i++) {
+    const cJSON *j = s->log[i];
+    fprintf(f, "%-10s %8.2f%% %8.4f %8.4f %8.4f%s\n", str(j, "model"), 100 * num(j, "accuracy"), num(j, "nll"),
+            num(j, "ece"), num(j, "brier"),
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "is_mode")) ? "  (the mode)" : "");
+  }
+  if (!out || s->nlog == 0) return 0;
+  if (draw_reliability(s, out, e) != 0) return -1;
+  fprintf(f, "reliability diagram drawn in %s/reliability.svg\n", out);
+  return 0;
+}
+
 /* ---------- the whole ---------- */
 
 static int show_search(FILE *f, const shown *s, const char *out, int top, err_t *e) {
@@ -354,7 +402,9 @@ int rt_show_run(FILE *f, const char *run, const char *out, int top, err_t *e) {
       fprintf(f, "%s: %s\n", strcmp(s.kind, "train") ? "mode" : "genotype", text ? text : "?");
       free(text);
     }
-    if (strcmp(s.kind, "train") == 0) {
+    if (strcmp(s.kind, "ensemble") == 0) {
+      rc = show_ensemble(f, &s, out, e);
+    } else if (strcmp(s.kind, "train") == 0) {
       show_train(f, &s);
       if (out && s.nlog > 0) rc = draw_train(&s, out, e);
       if (rc == 0 && out && s.nlog > 0) fprintf(f, "\ncurves drawn in %s/curves.svg\n", out);

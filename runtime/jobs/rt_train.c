@@ -303,10 +303,10 @@ static int load_data(trainer *t, err_t *e) {
   return 0;
 }
 
-/* The genotype the options name (--run RUN or --genotype G) into G. */
+/* The genotype the options name (--genotype G, else RUN's mode) into G. */
 static int named_genotype(trainer *t, gt_genotype *g, err_t *e) {
   const rt_train_opts *o = t->o;
-  if (!o->run) return gt_resolve(&t->sp, o->genotype, g, t->gfrom, sizeof t->gfrom, e);
+  if (o->genotype) return gt_resolve(&t->sp, o->genotype, g, t->gfrom, sizeof t->gfrom, e);
   char path[4200];
   snprintf(path, sizeof path, "%s/genotype.txt", o->run);
   snprintf(t->gfrom, sizeof t->gfrom, "the mode of %s", o->run);

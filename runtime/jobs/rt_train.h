@@ -8,7 +8,7 @@
 
 typedef struct {
   const char *run;      /* a search run: its space and mode genotype */
-  const char *genotype; /* or a file with a genotype in DARTS's text form */
+  const char *genotype; /* or a genotype (gt_resolve's forms): in RUN's space when RUN is given too */
   const char *space;    /* with --genotype: the space (default: darts) */
   const char *data, *test_data;
   const char *out;

@@ -32,6 +32,21 @@ make -s -C "$tmp/c" >/dev/null 2>&1 || fail "the C export does not build"
   --logits "$tmp/c/logits.npy" >/dev/null || fail "predict failed"
 "$python" "$src/tests/interop/onnx_check.py" "$tmp/onnx/model.onnx" "$F/t10k-images-idx3-ubyte.gz" 500 \
   "$tmp/c/logits.npy" || fail "onnxruntime's logits differ from parsec's"
+# an ensemble: one graph, the mean of its members' softmax
+"$run" search small --epochs 1 --limit 256 --samples 2 --seed 1 --out "$tmp/s" -q || fail "search failed"
+"$run" ensemble --run "$tmp/s" --members 2 --epochs 1 --limit 512 --layers 3 --channels 8 --out "$tmp/en" -q ||
+  fail "ensemble failed"
+"$run" export --run "$tmp/en" --target onnx -o "$tmp/en_onnx" >"$tmp/en.out" 2>&1 || { fail "ensemble ONNX export failed"; cat "$tmp/en.out"; }
+grep -q "output 'probabilities'" "$tmp/en.out" || fail "the ensemble's export does not say what it outputs"
+for k in 1 2; do
+  "$run" export --run "$tmp/en/member-$k" --target c -o "$tmp/m$k" >/dev/null && make -s -C "$tmp/m$k" >/dev/null 2>&1 &&
+    "$tmp/m$k/predict" "$tmp/m$k/weights.bin" "$F/t10k-images-idx3-ubyte.gz" --limit 500 -q --logits "$tmp/m$k/logits.npy" \
+      >/dev/null || fail "member $k's C export"
+done
+"$python" "$src/tests/interop/onnx_check.py" "$tmp/en_onnx/model.onnx" "$F/t10k-images-idx3-ubyte.gz" 500 \
+  "$tmp/m1/logits.npy" "$tmp/m2/logits.npy" || fail "the ensemble's ONNX probabilities differ from its members' mean"
+expect 2 "is an ensemble: it exports as one ONNX model" -- export --run "$tmp/en" --target c -o "$tmp/x"
+
 expect 2 "--target takes c, cuda or onnx" -- export --run "$tmp/a" --target tflite -o "$tmp/x"
 expect 2 "already exists" -- export --run "$tmp/a" --target onnx -o "$tmp/onnx"
 finish

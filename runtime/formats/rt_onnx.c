@@ -21,8 +21,9 @@ typedef struct {
   size_t nnodes, capnodes;
   Onnx__TensorProto **inits;
   size_t ninits, capinits;
-  char *used; /* per layout tensor: already an initializer */
-  const rt_onnx_model *m;
+  const char **named;     /* per layout tensor of the member being built: its initializer's name, once made */
+  const rt_onnx_model *m; /* the member being built */
+  char prefix[32];        /* its values' and initializers' names start with this ("member2/"; "" alone) */
   int tmp;
   int failed;
 } ob;
@@ -57,10 +58,17 @@ static char *str(ob *b, const char *s) {
   return d;
 }
 
-/* A new value's name, HINT_N. */
+/* A new value's name, PREFIX HINT_N. */
 static char *fresh(ob *b, const char *hint) {
-  char buf[192];
-  snprintf(buf, sizeof buf, "%.150s_%d", hint, b->tmp++);
+  char buf[224];
+  snprintf(buf, sizeof buf, "%s%.150s_%d", b->prefix, hint, b->tmp++);
+  return str(b, buf);
+}
+
+/* NAME in the member being built: PREFIX NAME. */
+static char *own(ob *b, const char *name) {
+  char buf[NW_NAME_MAX + 64];
+  snprintf(buf, sizeof buf, "%s%s", b->prefix, name);
   return str(b, buf);
 }
 
@@ -121,12 +129,11 @@ static const char *initializer(ob *b, const char *name, const int64_t *dims, int
 /* Layout tensor I as an initializer (once), by its state_dict name. */
 static const char *tensor(ob *b, int i) {
   const nw_tensor *t = &b->m->lay->t[i];
-  if (b->used[i]) return t->name;
-  b->used[i] = 1;
+  if (b->named[i]) return b->named[i];
   int64_t dims[4];
   for (int k = 0; k < t->ndim; k++) dims[k] = t->shape[k];
   const float *base = t->kind == NW_PARAM ? b->m->params : b->m->stats;
-  return initializer(b, t->name, dims, t->ndim, base + t->offset, 0);
+  return b->named[i] = initializer(b, own(b, t->name), dims, t->ndim, base + t->offset, 0);
 }
 
 /* Constant int64 values for Slice's inputs. */
@@ -198,9 +205,9 @@ static const char *bn(ob *b, const char *x, int t, int affine, int C) {
     int stem = (int)(strlen(mean) - strlen(".running_mean"));
     int64_t dims[1] = {C};
     snprintf(name, sizeof name, "%.*s.scale_one", stem, mean);
-    in[1] = initializer(b, name, dims, 1, one, 0);
+    in[1] = initializer(b, own(b, name), dims, 1, one, 0);
     snprintf(name, sizeof name, "%.*s.bias_zero", stem, mean);
-    in[2] = initializer(b, name, dims, 1, zero, 0);
+    in[2] = initializer(b, own(b, name), dims, 1, zero, 0);
   }
   in[3] = tensor(b, t);
   in[4] = tensor(b, t + 1);
@@ -235,7 +242,9 @@ static const char *primitive(ob *b, const sp_prim *p, int stride, const char *x,
   for (int i = 0; i < p->nlayers[stride - 1] && x; i++) {
     const sp_layer *l = &p->layers[stride - 1][i];
     switch (l->kind) {
-      case SP_RELU: x = relu(b, x); break;
+      case SP_RELU:
+        x = relu(b, x);
+        break;
       case SP_CONV:
         x = conv(b, x, t++, l, l->groups == 0 ? C : l->groups, 0);
         h = sp_out_size(h, l->kh, l->sh, l->ph, l->dh);
@@ -255,7 +264,8 @@ static const char *primitive(ob *b, const sp_prim *p, int stride, const char *x,
         t += 6;
         h = (h + 1) / 2;
         break;
-      default: break; /* identity */
+      default:
+        break; /* identity */
     }
   }
   return x;
@@ -289,19 +299,18 @@ static const char *cell(ob *b, int c, const sp_cell_shape *s, const char *s0, co
   return node(b, "Concat", st + 2, sp->nodes, NULL, ax, 1);
 }
 
-/* images -> logits */
-static void network(ob *b) {
+/* images -> the member's logits, into the value OUT (or a fresh one). */
+static const char *network(ob *b, const char *out) {
   const rt_onnx_model *m = b->m;
   const sp_net *net = m->net;
   const nw_layout *lay = m->lay;
   int64_t cdims[3] = {net->input_channels, 1, 1};
-  const char *norm[2] = {"images", initializer(b, "input_mean", cdims, 3, m->mean, 0)};
+  const char *norm[2] = {"images", initializer(b, own(b, "input_mean"), cdims, 3, m->mean, 0)};
   const char *x = node(b, "Sub", norm, 2, NULL, NULL, 0);
-  const char *div[2] = {x, initializer(b, "input_std", cdims, 3, m->std, 0)};
-  x = node(b, "Div", div, 2, "normalised", NULL, 0);
+  const char *div[2] = {x, initializer(b, own(b, "input_std"), cdims, 3, m->std, 0)};
+  x = node(b, "Div", div, 2, own(b, "normalised"), NULL, 0);
   const sp_layer stem = {.kind = SP_CONV, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1, .dh = 1, .dw = 1};
-  x = bn(b, conv(b, x, lay->stem_weight, &stem, 1, 0), lay->stem_bn.bn_weight, 1,
-         net->stem_multiplier * net->channels);
+  x = bn(b, conv(b, x, lay->stem_weight, &stem, 1, 0), lay->stem_bn.bn_weight, 1, net->stem_multiplier * net->channels);
   sp_cell_shape sh[64];
   sp_cell_shapes(net, m->sp->nodes, sh);
   const char *s0 = x, *s1 = x;
@@ -315,7 +324,25 @@ static void network(ob *b) {
   const char *flat = node(b, "Flatten", &gap, 1, NULL, ax, 1);
   const char *gemm[3] = {flat, tensor(b, lay->classifier_weight), tensor(b, lay->classifier_bias)};
   Onnx__AttributeProto *tb[1] = {attr_int(b, "transB", 1)};
-  node(b, "Gemm", gemm, 3, "logits", tb, 1);
+  return node(b, "Gemm", gemm, 3, out ? out : own(b, "logits"), tb, 1);
+}
+
+/* Every member's network; one model: its logits; an ensemble: the mean
+ * of the members' softmax.  The output's name. */
+static const char *networks(ob *b, const rt_onnx_model *members, int n) {
+  const char *probs[64];
+  for (int k = 0; k < n && !b->failed; k++) {
+    b->m = &members[k];
+    b->named = get(b, sizeof *b->named * (size_t)(b->m->lay->n + 1));
+    if (!b->named) return NULL;
+    snprintf(b->prefix, sizeof b->prefix, n > 1 ? "member%d/" : "", k + 1);
+    const char *logits = network(b, n > 1 ? NULL : "logits");
+    Onnx__AttributeProto *ax[1] = {attr_int(b, "axis", 1)};
+    if (n > 1) probs[k] = node(b, "Softmax", &logits, 1, NULL, ax, 1);
+  }
+  b->prefix[0] = 0;
+  b->m = &members[0];
+  return n > 1 ? node(b, "Mean", probs, n, "probabilities", NULL, 0) : "logits";
 }
 
 /* ---------- the model ---------- */
@@ -377,31 +404,48 @@ static char *class_names(ob *b) {
   return s;
 }
 
-static Onnx__ModelProto *model(ob *b) {
-  const rt_onnx_model *m = b->m;
-  network(b);
+/* The genotypes: the model's, or each member's on a line of its own. */
+static char *genotypes(ob *b, const rt_onnx_model *members, int n) {
+  size_t cap = 1;
+  char *t[64];
+  for (int k = 0; k < n; k++) cap += (t[k] = gt_to_text(members[k].sp, members[k].g)) ? strlen(t[k]) + 1 : 1;
+  char *all = get(b, cap);
+  size_t o = 0;
+  for (int k = 0; k < n; k++) {
+    if (all) o += (size_t)snprintf(all + o, cap - o, "%s%s", k ? "\n" : "", t[k] ? t[k] : "");
+    free(t[k]);
+  }
+  return all;
+}
+
+static Onnx__ModelProto *model(ob *b, const rt_onnx_model *members, int n) {
+  const rt_onnx_model *m = &members[0];
+  const char *output = networks(b, members, n);
   Onnx__GraphProto *g = get(b, sizeof *g);
   Onnx__ModelProto *mp = get(b, sizeof *mp);
   Onnx__OperatorSetIdProto *ops = get(b, sizeof *ops), **opsv = get(b, sizeof *opsv);
   Onnx__ValueInfoProto **in = get(b, sizeof *in), **out = get(b, sizeof *out);
   int64_t idims[3] = {m->net->input_channels, m->net->input_size, m->net->input_size}, odims[1] = {m->net->classes};
-  int nprops = 4 + m->nmeta / 2;
+  int nprops = 5 + m->nmeta / 2;
   Onnx__StringStringEntryProto **props = get(b, sizeof *props * (size_t)nprops);
-  if (b->failed || !g || !mp || !ops || !opsv || !in || !out || !props) return NULL;
+  if (b->failed || !output || !g || !mp || !ops || !opsv || !in || !out || !props) return NULL;
   onnx__graph_proto__init(g);
   onnx__model_proto__init(mp);
   onnx__operator_set_id_proto__init(ops);
   in[0] = value(b, "images", idims, 3);
-  out[0] = value(b, "logits", odims, 1);
-  char *text = gt_to_text(m->sp, m->g);
-  props[0] = entry(b, "genotype", text ? text : "");
-  free(text);
-  char *names = class_names(b);
+  out[0] = value(b, output, odims, 1);
+  char *gt = genotypes(b, members, n), *names = class_names(b), count[16];
+  snprintf(count, sizeof count, "%d", n);
+  props[0] = entry(b, n > 1 ? "genotypes" : "genotype", gt ? gt : "");
   props[1] = entry(b, "class_names", names ? names : "");
-  props[2] = entry(b, "input", "images: float32 NCHW, pixel values / 255 (0 to 1); the model subtracts input_mean "
-                               "and divides by input_std itself");
-  props[3] = entry(b, "output", "logits: float32 [batch, classes], before the softmax");
-  for (int i = 0; i + 1 < 2 * (m->nmeta / 2); i += 2) props[4 + i / 2] = entry(b, m->meta[i], m->meta[i + 1]);
+  props[2] = entry(b, "input",
+                   "images: float32 NCHW, pixel values / 255 (0 to 1); the model subtracts input_mean "
+                   "and divides by input_std itself");
+  props[3] = entry(b, "output",
+                   n > 1 ? "probabilities: float32 [batch, classes], the mean of the members' softmax"
+                         : "logits: float32 [batch, classes], before the softmax");
+  props[4] = entry(b, "members", count);
+  for (int i = 0; i + 1 < 2 * (m->nmeta / 2); i += 2) props[5 + i / 2] = entry(b, m->meta[i], m->meta[i + 1]);
   g->name = str(b, m->sp->name);
   g->n_node = b->nnodes;
   g->node = b->nodes;
@@ -429,22 +473,21 @@ static Onnx__ModelProto *model(ob *b) {
   return b->failed || !in[0] || !out[0] ? NULL : mp;
 }
 
-int rt_onnx_write(const char *path, const rt_onnx_model *m, err_t *e) {
+int rt_onnx_write_ensemble(const char *path, const rt_onnx_model *members, int n, err_t *e) {
+  if (n < 1 || n > 64) return err_set(e, "%s: an ONNX ensemble of %d members (1 to 64)", path, n);
   ob b = {0};
-  b.m = m;
-  b.used = calloc((size_t)m->lay->n + 1, 1);
-  Onnx__ModelProto *mp = b.used ? model(&b) : NULL;
+  Onnx__ModelProto *mp = model(&b, members, n);
   int rc = 0;
   if (!mp) {
     rc = err_set(e, "%s: out of memory building the ONNX model", path);
   } else {
-    size_t n = onnx__model_proto__get_packed_size(mp);
-    uint8_t *buf = malloc(n ? n : 1);
+    size_t size = onnx__model_proto__get_packed_size(mp);
+    uint8_t *buf = malloc(size ? size : 1);
     if (!buf) {
-      rc = err_set(e, "%s: out of memory packing the ONNX model (%zu bytes)", path, n);
+      rc = err_set(e, "%s: out of memory packing the ONNX model (%zu bytes)", path, size);
     } else {
       onnx__model_proto__pack(mp, buf);
-      io_part part = {buf, n};
+      io_part part = {buf, size};
       rc = io_write_parts(path, &part, 1, 0, e);
       free(buf);
     }
@@ -453,6 +496,7 @@ int rt_onnx_write(const char *path, const rt_onnx_model *m, err_t *e) {
   free(b.mem);
   free(b.nodes);
   free(b.inits);
-  free(b.used);
   return rc;
 }
+
+int rt_onnx_write(const char *path, const rt_onnx_model *m, err_t *e) { return rt_onnx_write_ensemble(path, m, 1, e); }

@@ -24,7 +24,12 @@ typedef struct {
   int nmeta;
 } rt_onnx_model;
 
-/* Writes M to PATH (through a temporary file and a rename). */
+/* Writes M to PATH (through a temporary file and a rename): input
+ * "images", output "logits". */
 int rt_onnx_write(const char *path, const rt_onnx_model *m, err_t *e);
+/* An ensemble of N members (sharing the input and the classes) as one
+ * graph: each member's network under the prefix "memberK/", its Softmax,
+ * and the output "probabilities", their Mean.  N = 1 is rt_onnx_write. */
+int rt_onnx_write_ensemble(const char *path, const rt_onnx_model *members, int n, err_t *e);
 
 #endif

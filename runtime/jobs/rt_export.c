@@ -51,7 +51,8 @@ int rt_trained_open(rt_trained *t, const char *run, const char *genotype, const 
   if (run) {
     snprintf(wpath, sizeof wpath, "%s/weights.safetensors", run);
     snprintf(gpath, sizeof gpath, "%s/genotype.txt", run);
-    if (rt_rundir_space(run, "train", "training", "train a network first: parsec-run train --run SEARCH_RUN", &t->sp, e) != 0)
+    if (rt_rundir_space(run, "train", "training", "train a network first: parsec-run train --run SEARCH_RUN", &t->sp,
+                        e) != 0)
       return -1;
   } else {
     snprintf(wpath, sizeof wpath, "%s", weights);
@@ -62,9 +63,11 @@ int rt_trained_open(rt_trained *t, const char *run, const char *genotype, const 
   /* the network as trained: cells, channels and reductions travel with the weights */
   t->net = t->sp.eval_net;
   t->net.auxiliary = 0;
-  char *layers = rt_safetensors_meta(wpath, "layers", e), *chans = layers ? rt_safetensors_meta(wpath, "init_channels", e) : NULL;
+  char *layers = rt_safetensors_meta(wpath, "layers", e),
+       *chans = layers ? rt_safetensors_meta(wpath, "init_channels", e) : NULL;
   char *red = chans ? rt_safetensors_meta(wpath, "reductions", e) : NULL;
-  char *mean = red ? rt_safetensors_meta(wpath, "input_mean", e) : NULL, *std = mean ? rt_safetensors_meta(wpath, "input_std", e) : NULL;
+  char *mean = red ? rt_safetensors_meta(wpath, "input_mean", e) : NULL,
+       *std = mean ? rt_safetensors_meta(wpath, "input_std", e) : NULL;
   int ok = std != NULL;
   if (ok) {
     t->net.cells = (int)strtol(layers, NULL, 10);
@@ -168,11 +171,21 @@ static int skipped(const pl_plan *p, const pl_step *s) {
 /* the C expression of a reference; A: scaled arena, F: fixed region, P, S: weights */
 static void ref(char *buf, size_t cap, pl_ref r) {
   switch (r.space) {
-  case PR_ARENA: snprintf(buf, cap, "(A + N * %ldL)", r.off); break;
-  case PR_FIXED: snprintf(buf, cap, "(F + %ldL)", r.off); break;
-  case PR_PARAM: snprintf(buf, cap, "(P + %ldL)", r.off); break;
-  case PR_STAT: snprintf(buf, cap, "(S + %ldL)", r.off); break;
-  default: snprintf(buf, cap, "NULL"); break;
+    case PR_ARENA:
+      snprintf(buf, cap, "(A + N * %ldL)", r.off);
+      break;
+    case PR_FIXED:
+      snprintf(buf, cap, "(F + %ldL)", r.off);
+      break;
+    case PR_PARAM:
+      snprintf(buf, cap, "(P + %ldL)", r.off);
+      break;
+    case PR_STAT:
+      snprintf(buf, cap, "(S + %ldL)", r.off);
+      break;
+    default:
+      snprintf(buf, cap, "NULL");
+      break;
   }
 }
 
@@ -333,11 +346,24 @@ static int render(const rt_trained *t, const pl_plan *p, const target *tg, const
   text steps = {0};
   emit_steps(&steps, p, tg);
   if (steps.failed) return err_set(e, "out of memory rendering the forward pass");
-  var v[] = {{"VERSION", PARSEC_VERSION}, {"GENOTYPE", gtext},      {"CELLS", num[0]},       {"CHANNELS", num[1]},
-             {"IN_CHANNELS", num[2]},     {"SIZE", num[3]},         {"CLASSES", num[4]},     {"ARENA_UNITS", num[5]},
-             {"FIXED_ELEMS", num[6]},     {"NPARAMS", num[7]},      {"NSTATS", num[8]},      {"MEAN", mean},
-             {"STD", std},                {"IMAGES_OFF", images},   {"LOGITS_OFF", logits},  {"KERNELS", kernels},
-             {"STEPS", steps.s ? steps.s : ""}, {"COMMON", ""}};
+  var v[] = {{"VERSION", PARSEC_VERSION},
+             {"GENOTYPE", gtext},
+             {"CELLS", num[0]},
+             {"CHANNELS", num[1]},
+             {"IN_CHANNELS", num[2]},
+             {"SIZE", num[3]},
+             {"CLASSES", num[4]},
+             {"ARENA_UNITS", num[5]},
+             {"FIXED_ELEMS", num[6]},
+             {"NPARAMS", num[7]},
+             {"NSTATS", num[8]},
+             {"MEAN", mean},
+             {"STD", std},
+             {"IMAGES_OFF", images},
+             {"LOGITS_OFF", logits},
+             {"KERNELS", kernels},
+             {"STEPS", steps.s ? steps.s : ""},
+             {"COMMON", ""}};
   int nv = (int)(sizeof v / sizeof v[0]);
   char *common = fill("templates/export/common.inc", v, nv, e);
   v[nv - 1].value = common ? common : "";
@@ -352,8 +378,8 @@ static int render(const rt_trained *t, const pl_plan *p, const target *tg, const
 /* weights.bin: "PARSECW1", the two counts, the parameters and statistics */
 static int write_weights(const char *path, const rt_trained *t, err_t *e) {
   uint64_t counts[2] = {t->lay.nparams, t->lay.nstats};
-  io_part parts[4] = {{"PARSECW1", 8}, {counts, sizeof counts}, {t->params, t->lay.nparams * 4},
-                      {t->stats, t->lay.nstats * 4}};
+  io_part parts[4] = {
+      {"PARSECW1", 8}, {counts, sizeof counts}, {t->params, t->lay.nparams * 4}, {t->stats, t->lay.nstats * 4}};
   return io_write_parts(path, parts, 4, 0, e);
 }
 
@@ -380,8 +406,8 @@ static char *render_kernels(const pl_plan *p, const target *tg, err_t *e) {
   return k;
 }
 
-static const char *const written[] = {"network.h", "network.c", "network.cu", "Makefile", "predict.c",
-                                      "weights.bin", "model.onnx", "cells.dot", "cells.svg"};
+static const char *const written[] = {"network.h",   "network.c",  "network.cu", "Makefile", "predict.c",
+                                      "weights.bin", "model.onnx", "cells.dot",  "cells.svg"};
 
 /* The export's directory, made before any work: a location that cannot be
  * one fails at once, and an existing directory is never written into. */
@@ -428,26 +454,80 @@ static int export_onnx(const rt_trained *t, const char *run, const char *dir, er
   char cells[16], chans[16];
   snprintf(cells, sizeof cells, "%d", t->net.cells);
   snprintf(chans, sizeof chans, "%d", t->net.channels);
-  const char *meta[] = {"space", t->sp.name, "layers", cells, "init_channels", chans,
-                        "data", cJSON_IsString(spec) ? spec->valuestring : "", "parsec_version", PARSEC_VERSION};
-  rt_onnx_model m = {&t->sp, &t->net, &t->g, &t->lay, t->params, t->stats, t->mean, t->std,
-                     rt_data_class_names(cJSON_IsString(spec) ? spec->valuestring : NULL, t->net.classes), meta, 10};
+  const char *meta[] = {"space",          t->sp.name,    "layers", cells,
+                        "init_channels",  chans,         "data",   cJSON_IsString(spec) ? spec->valuestring : "",
+                        "parsec_version", PARSEC_VERSION};
+  rt_onnx_model m = {
+      &t->sp,  &t->net,   &t->g,
+      &t->lay, t->params, t->stats,
+      t->mean, t->std,    rt_data_class_names(cJSON_IsString(spec) ? spec->valuestring : NULL, t->net.classes),
+      meta,    10};
   snprintf(path, sizeof path, "%s/model.onnx", dir);
   int rc = gtext ? rt_onnx_write(path, &m, e) : err_set(e, "out of memory");
   if (rc == 0) rc = rt_rundir_write_cells(dir, &t->sp, &t->g, "exported genotype", 0, NULL, e);
   if (rc == 0)
-    printf("exported %s (%d cells, C %d, %zu parameters) as ONNX (opset 17) to %s/model.onnx, with cells.dot\n"
-           "input 'images': float32 [batch, %d, %d, %d], pixels / 255; output 'logits' [batch, %d]\n",
-           t->sp.name, t->net.cells, t->net.channels, nw_param_count(&t->lay), dir, t->net.input_channels,
-           t->net.input_size, t->net.input_size, t->net.classes);
+    printf(
+        "exported %s (%d cells, C %d, %zu parameters) as ONNX (opset 17) to %s/model.onnx, with cells.dot\n"
+        "input 'images': float32 [batch, %d, %d, %d], pixels / 255; output 'logits' [batch, %d]\n",
+        t->sp.name, t->net.cells, t->net.channels, nw_param_count(&t->lay), dir, t->net.input_channels,
+        t->net.input_size, t->net.input_size, t->net.classes);
   free(gtext);
   cJSON_Delete(config);
+  return rc;
+}
+
+/* An ensemble's members (RUN/member-K, as its record lists them) as one
+ * ONNX graph averaging their softmax. */
+static int export_ensemble(const rt_export_opts *o, const target *tg, const cJSON *config, err_t *e) {
+  if (tg->tmpl)
+    return err_set_code(e, ERR_USAGE,
+                        "%s is an ensemble: it exports as one ONNX model (--target onnx); the C and CUDA "
+                        "exports take one network (--run %s/member-1)",
+                        o->run, o->run);
+  rt_trained t[64];
+  rt_onnx_model m[64];
+  int n = 0, rc = 0;
+  const cJSON *model;
+  cJSON_ArrayForEach(model, cJSON_GetObjectItemCaseSensitive(config, "models")) {
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(model, "name");
+    if (!cJSON_IsString(name) || strncmp(name->valuestring, "member-", 7) != 0 || n == 64) continue;
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/%s", o->run, name->valuestring);
+    if ((rc = rt_trained_open(&t[n], dir, NULL, NULL, NULL, e)) != 0) break;
+    m[n] = (rt_onnx_model){&t[n].sp, &t[n].net, &t[n].g, &t[n].lay, t[n].params, t[n].stats, t[n].mean,
+                           t[n].std, NULL,      NULL,    0};
+    n++;
+  }
+  const cJSON *spec = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(config, "data"), "spec");
+  if (rc == 0 && n == 0) rc = err_set(e, "%s lists no trained members", o->run);
+  if (rc == 0) m[0].classes = rt_data_class_names(cJSON_IsString(spec) ? spec->valuestring : NULL, t[0].net.classes);
+  char path[4200];
+  snprintf(path, sizeof path, "%s/model.onnx", o->out);
+  if (rc == 0) rc = make_dir(o->out, e);
+  if (rc == 0 && (rc = rt_onnx_write_ensemble(path, m, n, e)) != 0) unmake_dir(o->out);
+  if (rc == 0)
+    printf(
+        "exported the ensemble of %d members in %s as ONNX (opset 17) to %s: input 'images' float32 [batch, %d, "
+        "%d, %d], pixels / 255; output 'probabilities' [batch, %d], the mean of the members' softmax\n",
+        n, o->run, path, t[0].net.input_channels, t[0].net.input_size, t[0].net.input_size, t[0].net.classes);
+  for (int k = 0; k < n; k++) rt_trained_free(&t[k]);
   return rc;
 }
 
 int rt_export_run(const rt_export_opts *o, err_t *e) {
   const target *tg = find_target(o->target, e);
   if (!tg) return -1;
+  char cpath[4200];
+  snprintf(cpath, sizeof cpath, "%s/config.json", o->run ? o->run : "");
+  cJSON *config = o->run && access(cpath, F_OK) == 0 ? rt_record_config(o->run, e) : NULL;
+  const cJSON *kind = cJSON_GetObjectItemCaseSensitive(config, "kind");
+  if (cJSON_IsString(kind) && strcmp(kind->valuestring, "ensemble") == 0) {
+    int rc = export_ensemble(o, tg, config, e);
+    cJSON_Delete(config);
+    return rc;
+  }
+  cJSON_Delete(config);
+  err_clear(e);
   if (make_dir(o->out, e) != 0) return -1;
   rt_trained t;
   if (rt_trained_open(&t, o->run, o->genotype, o->weights, o->space, e) != 0) {
@@ -470,10 +550,11 @@ int rt_export_run(const rt_export_opts *o, err_t *e) {
   }
   if (rc == 0) rc = write_all(o->out, &t, tg, files, e);
   if (rc == 0)
-    printf("exported %s (%d cells, C %d, %zu parameters) for %s to %s/: %s, network.h, weights.bin, "
-           "predict.c, Makefile, cells.dot\nbuild with: make -C %s\nthen: %s/predict %s/weights.bin IMAGES [LABELS]\n",
-           t.sp.name, t.net.cells, t.net.channels, nw_param_count(&t.lay), tg->label, o->out, tg->source, o->out,
-           o->out, o->out);
+    printf(
+        "exported %s (%d cells, C %d, %zu parameters) for %s to %s/: %s, network.h, weights.bin, "
+        "predict.c, Makefile, cells.dot\nbuild with: make -C %s\nthen: %s/predict %s/weights.bin IMAGES [LABELS]\n",
+        t.sp.name, t.net.cells, t.net.channels, nw_param_count(&t.lay), tg->label, o->out, tg->source, o->out, o->out,
+        o->out);
   if (rc != 0) unmake_dir(o->out);
   for (int i = 0; i < 3; i++) free(files[i]);
   free(kernels);

@@ -3,7 +3,10 @@ checker, and onnxruntime's logits on real images agree with parsec's (the
 C export's, which the suite checks against parsec's own) within
 1e-4 + 1e-4 |logit|.
 
-    onnx_check.py MODEL.onnx IMAGES_IDX.gz LIMIT LOGITS.npy
+    onnx_check.py MODEL.onnx IMAGES_IDX.gz LIMIT LOGITS.npy [LOGITS.npy ...]
+
+A model whose output is "probabilities" is an ensemble: its output is
+held to the mean of the softmax of the members' logits, one file each.
 
 Exits 77 (skipped) when onnx or onnxruntime is not installed.
 """
@@ -28,24 +31,33 @@ def idx_images(path, limit):
 
 
 def main():
-    model_path, images_path, limit, logits_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    model_path, images_path, limit, logits_paths = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
     model = onnx.load(model_path)
     onnx.checker.check_model(model, full_check=True)
     meta = {p.key: p.value for p in model.metadata_props}
-    for key in ("genotype", "class_names", "input"):
+    ensemble = model.graph.output[0].name == "probabilities"
+    for key in ("genotypes" if ensemble else "genotype", "class_names", "input"):
         if not meta.get(key):
             sys.exit(f"FAIL: the model's metadata lacks {key}")
     images = idx_images(images_path, limit)
     session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
-    got = session.run(["logits"], {"images": images})[0]
-    want = np.load(logits_path)
+    got = session.run([model.graph.output[0].name], {"images": images})[0]
+    logits = [np.load(p).astype(np.float64) for p in logits_paths]
+    if ensemble:
+        soft = [np.exp(x - x.max(1, keepdims=True)) for x in logits]
+        want = np.mean([p / p.sum(1, keepdims=True) for p in soft], axis=0)
+        if int(meta["members"]) != len(logits):
+            sys.exit(f"FAIL: the model has {meta['members']} members, {len(logits)} logits files were given")
+    else:
+        want = logits[0]
     if got.shape != want.shape:
         sys.exit(f"FAIL: onnxruntime gives logits of shape {got.shape}, parsec {want.shape}")
     diff = np.abs(got - want)
     bad = int((diff > 1e-4 + 1e-4 * np.abs(want)).sum())
     agree = float((got.argmax(1) == want.argmax(1)).mean())
-    print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}: {got.shape[0]} images x {got.shape[1]} logits, "
-          f"largest difference {diff.max():.3g}, {bad} beyond 1e-4 + 1e-4 |logit|, predictions agree on {agree:.1%}; "
+    what = f"probabilities of {len(logits)} members" if ensemble else "logits"
+    print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}: {got.shape[0]} images x {got.shape[1]} {what}, "
+          f"largest difference {diff.max():.3g}, {bad} beyond 1e-4 + 1e-4 |x|, predictions agree on {agree:.1%}; "
           f"class names {meta['class_names'][:40]}...")
     sys.exit(1 if bad else 0)
 

@@ -45,7 +45,6 @@ for k in 1 2; do
 done
 "$python" "$src/tests/interop/onnx_check.py" "$tmp/en_onnx/model.onnx" "$F/t10k-images-idx3-ubyte.gz" 500 \
   "$tmp/m1/logits.npy" "$tmp/m2/logits.npy" || fail "the ensemble's ONNX probabilities differ from its members' mean"
-expect 2 "is an ensemble: it exports as one ONNX model" -- export --run "$tmp/en" --target c -o "$tmp/x"
 
 expect 2 "--target takes c, cuda or onnx" -- export --run "$tmp/a" --target tflite -o "$tmp/x"
 expect 2 "already exists" -- export --run "$tmp/a" --target onnx -o "$tmp/onnx"

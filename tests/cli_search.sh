@@ -4,7 +4,7 @@
 # interrupted run resumed ends in the unbroken run's state; bad inputs give
 # clear messages and the documented exit codes.
 set -u
-run=$1 mkdata=$2 same=$3 src=$4 edit=$5
+run=$1 mkdata=$2 same=$3 src=$4 edit=$5 check=$6
 prog=$run
 source "$(dirname "$0")/cli_lib.sh"
 
@@ -151,6 +151,22 @@ cmp -s <(grep -o '"accuracy".*' "$tmp/en/log.jsonl") <(grep -o '"accuracy".*' "$
   fail "the resumed ensemble differs from the unbroken one"
 show_ok "$tmp/en" "$tmp/show_en" 'reliability.svg:data-label="ensemble"' 'reliability.svg:data-label="mode"'
 grep -q "^ensemble " "$tmp/show_en.txt" || fail "show of an ensemble lacks its table"
+# the ensemble exported as C: one program averaging its members' softmax,
+# parsec's own members' forward passes as the reference; as CUDA: it compiles
+"$run" export --run "$tmp/en" --target c -o "$tmp/en_c" >/dev/null || fail "the ensemble's C export failed"
+make -s -C "$tmp/en_c" >/dev/null 2>&1 || fail "the ensemble's C export does not build"
+"$tmp/en_c/predict" "$tmp/en_c" "$tmp/img.npy" "$tmp/lab.npy" --limit 100 -q --logits "$tmp/en_c/logp.npy" >/dev/null ||
+  fail "the ensemble's predict failed"
+"$check" "$tmp/en" "$data" 100 "$tmp/en_c/logp.npy" || fail "the exported ensemble's probabilities differ from parsec's"
+nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+if [ -x "$nvcc" ]; then
+  "$run" export --run "$tmp/en" --target cuda -o "$tmp/en_cu" >/dev/null || fail "the ensemble's CUDA export failed"
+  make -s -C "$tmp/en_cu" NVCC="$nvcc" ARCH=sm_90 >"$tmp/en_cu.out" 2>&1 ||
+    { fail "the ensemble's CUDA export does not build"; tail -5 "$tmp/en_cu.out"; }
+else
+  echo "skipped: no nvcc to build the ensemble's CUDA export"
+fi
+
 # draws from pi: the mode is trained apart when it was not drawn
 "$run" ensemble "${ens[@]}" --members 2 --out "$tmp/es" -q || fail "a sampled ensemble failed"
 if [ -d "$tmp/es/mode" ]; then n=4; else n=3; fi

@@ -243,7 +243,7 @@ static int cmd_export(int argc, char **argv) {
   rt_export_opts o = {0};
   o.target = "c";
   const cli_opt opts[] = {
-      {"--run", NULL, CLI_STR, &o.run, "RUN", "a directory written by parsec-run train"},
+      {"--run", NULL, CLI_STR, &o.run, "RUN", "a directory written by parsec-run train or ensemble"},
       {"--genotype", NULL, CLI_STR, &o.genotype, "G", "or a genotype (a file, FILE:NAME, a published name) ..."},
       {"--weights", NULL, CLI_STR, &o.weights, "FILE", "... with its weights.safetensors (and SPACE, default darts)"},
       {"--target", NULL, CLI_CHOICE, &o.target, "T",
@@ -262,7 +262,11 @@ static int cmd_export(int argc, char **argv) {
       "The C sources need a C compiler, libm and zlib; the CUDA ones the CUDA\n"
       "toolkit with cuBLAS.  --target onnx writes DIR/model.onnx instead: input\n"
       "'images' (float32 NCHW, pixels / 255; the normalisation is in the model),\n"
-      "output 'logits'; the genotype and the class names in its metadata.",
+      "output 'logits'; the genotype and the class names in its metadata.\n"
+      "An ensemble run (parsec-run ensemble) exports whole: as ONNX, one graph whose\n"
+      "output 'probabilities' is the mean of its members' softmax; as C or CUDA,\n"
+      "each member's sources in member-K/ and ensemble.c averaging them behind the\n"
+      "same network.h.",
       opts, (int)(sizeof opts / sizeof opts[0]), pos, 1, NULL, EXITS_TOOL, PARSEC_VERSION};
   int status;
   if (!cli_parse(&c, argc, argv, &status)) return status;

@@ -279,12 +279,9 @@ static void emit_steps(text *o, const pl_plan *p, const target *tg) {
 
 /* ---------- filling the templates ---------- */
 
-typedef struct {
-  const char *name, *value;
-} var;
+typedef rt_export_var var;
 
-/* The embedded template PATH with every @NAME@ of VARS replaced. */
-static char *fill(const char *path, const var *vars, int n, err_t *e) {
+char *rt_export_fill(const char *path, const rt_export_var *vars, int n, err_t *e) {
   const em_file *f = em_find(path);
   if (!f) {
     err_set(e, "internal: %s is not embedded in this build", path);
@@ -365,11 +362,11 @@ static int render(const rt_trained *t, const pl_plan *p, const target *tg, const
              {"STEPS", steps.s ? steps.s : ""},
              {"COMMON", ""}};
   int nv = (int)(sizeof v / sizeof v[0]);
-  char *common = fill("templates/export/common.inc", v, nv, e);
+  char *common = rt_export_fill("templates/export/common.inc", v, nv, e);
   v[nv - 1].value = common ? common : "";
-  out[0] = common ? fill("templates/export/network.h.in", v, nv, e) : NULL;
-  out[1] = out[0] ? fill(tg->tmpl, v, nv, e) : NULL;
-  out[2] = out[1] ? fill(tg->makefile, v, nv, e) : NULL;
+  out[0] = common ? rt_export_fill("templates/export/network.h.in", v, nv, e) : NULL;
+  out[1] = out[0] ? rt_export_fill(tg->tmpl, v, nv, e) : NULL;
+  out[2] = out[1] ? rt_export_fill(tg->makefile, v, nv, e) : NULL;
   free(common);
   free(steps.s);
   return out[2] ? 0 : -1;
@@ -390,9 +387,39 @@ static const target *find_target(const char *name, err_t *e) {
   return NULL;
 }
 
+/* The kernels' definitions made static: several exported networks then
+ * link into one program (an ensemble) though they share kernels. */
+static char *internal_linkage(char *k, err_t *e) {
+  static const char *const from[3] = {"\nvoid ", "\nextern \"C\" __global__ void ", "\n__device__ acc_t "};
+  static const char *const to[3] = {"\nstatic void ", "\nstatic __global__ void ",
+                                    "\nstatic __device__ __attribute__((unused)) acc_t "};
+  text o = {0};
+  for (const char *p = k; *p;) {
+    int w = -1;
+    const char *at = NULL;
+    for (int i = 0; i < 3; i++) {
+      const char *f = strstr(p, from[i]);
+      if (f && (!at || f < at)) at = f, w = i;
+    }
+    if (!at) {
+      put(&o, "%s", p);
+      break;
+    }
+    put(&o, "%.*s%s", (int)(at - p), p, to[w]);
+    p = at + strlen(from[w]);
+  }
+  free(k);
+  if (o.failed || !o.s) {
+    free(o.s);
+    err_set(e, "out of memory");
+    return NULL;
+  }
+  return o.s;
+}
+
 /* The kernels of plan P (not the cross-entropy: inference has no labels),
- * rendered for TG. */
-static char *render_kernels(const pl_plan *p, const target *tg, err_t *e) {
+ * rendered for TG; INTERNAL: with internal linkage. */
+static char *render_kernels(const pl_plan *p, const target *tg, int internal, err_t *e) {
   cg_spec *specs = malloc(sizeof *specs * (size_t)(p->nspecs + 1));
   if (!specs) {
     err_set(e, "out of memory");
@@ -403,15 +430,15 @@ static char *render_kernels(const pl_plan *p, const target *tg, err_t *e) {
     if (strcmp(p->specs[i].k->name, "xent") != 0) specs[ns++] = p->specs[i];
   char *k = cg_render(specs, ns, tg->kernels, CG_F32, e);
   free(specs);
-  return k;
+  return k && internal ? internal_linkage(k, e) : k;
 }
 
-static const char *const written[] = {"network.h",   "network.c",  "network.cu", "Makefile", "predict.c",
-                                      "weights.bin", "model.onnx", "cells.dot",  "cells.svg"};
+static const char *const written[] = {"network.h",   "network.c",  "network.cu", "Makefile",  "predict.c",
+                                      "weights.bin", "model.onnx", "cells.dot",  "cells.svg", "ensemble.c"};
 
 /* The export's directory, made before any work: a location that cannot be
  * one fails at once, and an existing directory is never written into. */
-static int make_dir(const char *dir, err_t *e) {
+int rt_export_make_dir(const char *dir, err_t *e) {
   struct stat st;
   if (stat(dir, &st) == 0)
     return err_set_code(e, ERR_USAGE, "%s already exists: export into a new directory (nothing was overwritten)", dir);
@@ -419,7 +446,7 @@ static int make_dir(const char *dir, err_t *e) {
 }
 
 /* What a failed export wrote goes again, and its directory. */
-static void unmake_dir(const char *dir) {
+void rt_export_unmake_dir(const char *dir) {
   char path[4200];
   for (size_t i = 0; i < sizeof written / sizeof written[0]; i++) {
     snprintf(path, sizeof path, "%s/%s", dir, written[i]);
@@ -476,41 +503,22 @@ static int export_onnx(const rt_trained *t, const char *run, const char *dir, er
   return rc;
 }
 
-/* An ensemble's members (RUN/member-K, as its record lists them) as one
- * ONNX graph averaging their softmax. */
-static int export_ensemble(const rt_export_opts *o, const target *tg, const cJSON *config, err_t *e) {
-  if (tg->tmpl)
-    return err_set_code(e, ERR_USAGE,
-                        "%s is an ensemble: it exports as one ONNX model (--target onnx); the C and CUDA "
-                        "exports take one network (--run %s/member-1)",
-                        o->run, o->run);
-  rt_trained t[64];
-  rt_onnx_model m[64];
-  int n = 0, rc = 0;
-  const cJSON *model;
-  cJSON_ArrayForEach(model, cJSON_GetObjectItemCaseSensitive(config, "models")) {
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(model, "name");
-    if (!cJSON_IsString(name) || strncmp(name->valuestring, "member-", 7) != 0 || n == 64) continue;
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/%s", o->run, name->valuestring);
-    if ((rc = rt_trained_open(&t[n], dir, NULL, NULL, NULL, e)) != 0) break;
-    m[n] = (rt_onnx_model){&t[n].sp, &t[n].net, &t[n].g, &t[n].lay, t[n].params, t[n].stats, t[n].mean,
-                           t[n].std, NULL,      NULL,    0};
-    n++;
+int rt_export_sources(const rt_trained *t, const char *target_name, const char *dir, int internal, err_t *e) {
+  const target *tg = find_target(target_name, e);
+  if (!tg) return -1;
+  pl_plan p = {0};
+  char *kernels = NULL, *gtext = NULL, *files[3] = {NULL, NULL, NULL};
+  int rc = pl_build_eval(&p, &t->sp, &t->net, &t->lay, &t->g, PL_EVAL, 0, 0, e);
+  if (rc == 0) {
+    kernels = render_kernels(&p, tg, internal, e);
+    gtext = kernels ? gt_to_text(&t->sp, &t->g) : NULL;
+    rc = gtext ? render(t, &p, tg, kernels, gtext, files, e) : -1;
   }
-  const cJSON *spec = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(config, "data"), "spec");
-  if (rc == 0 && n == 0) rc = err_set(e, "%s lists no trained members", o->run);
-  if (rc == 0) m[0].classes = rt_data_class_names(cJSON_IsString(spec) ? spec->valuestring : NULL, t[0].net.classes);
-  char path[4200];
-  snprintf(path, sizeof path, "%s/model.onnx", o->out);
-  if (rc == 0) rc = make_dir(o->out, e);
-  if (rc == 0 && (rc = rt_onnx_write_ensemble(path, m, n, e)) != 0) unmake_dir(o->out);
-  if (rc == 0)
-    printf(
-        "exported the ensemble of %d members in %s as ONNX (opset 17) to %s: input 'images' float32 [batch, %d, "
-        "%d, %d], pixels / 255; output 'probabilities' [batch, %d], the mean of the members' softmax\n",
-        n, o->run, path, t[0].net.input_channels, t[0].net.input_size, t[0].net.input_size, t[0].net.classes);
-  for (int k = 0; k < n; k++) rt_trained_free(&t[k]);
+  if (rc == 0) rc = write_all(dir, t, tg, files, e);
+  for (int i = 0; i < 3; i++) free(files[i]);
+  free(kernels);
+  free(gtext);
+  pl_free(&p);
   return rc;
 }
 
@@ -522,44 +530,26 @@ int rt_export_run(const rt_export_opts *o, err_t *e) {
   cJSON *config = o->run && access(cpath, F_OK) == 0 ? rt_record_config(o->run, e) : NULL;
   const cJSON *kind = cJSON_GetObjectItemCaseSensitive(config, "kind");
   if (cJSON_IsString(kind) && strcmp(kind->valuestring, "ensemble") == 0) {
-    int rc = export_ensemble(o, tg, config, e);
+    int rc = rt_export_ensemble(o, config, e);
     cJSON_Delete(config);
     return rc;
   }
   cJSON_Delete(config);
   err_clear(e);
-  if (make_dir(o->out, e) != 0) return -1;
+  if (rt_export_make_dir(o->out, e) != 0) return -1;
   rt_trained t;
   if (rt_trained_open(&t, o->run, o->genotype, o->weights, o->space, e) != 0) {
-    unmake_dir(o->out);
+    rt_export_unmake_dir(o->out);
     return -1;
   }
-  if (!tg->tmpl) { /* ONNX: a model, not sources */
-    int rc = export_onnx(&t, o->run, o->out, e);
-    if (rc != 0) unmake_dir(o->out);
-    rt_trained_free(&t);
-    return rc;
-  }
-  pl_plan p = {0};
-  char *kernels = NULL, *gtext = NULL, *files[3] = {NULL, NULL, NULL};
-  int rc = pl_build_eval(&p, &t.sp, &t.net, &t.lay, &t.g, PL_EVAL, 0, 0, e);
-  if (rc == 0) {
-    kernels = render_kernels(&p, tg, e);
-    gtext = kernels ? gt_to_text(&t.sp, &t.g) : NULL;
-    rc = gtext ? render(&t, &p, tg, kernels, gtext, files, e) : -1;
-  }
-  if (rc == 0) rc = write_all(o->out, &t, tg, files, e);
-  if (rc == 0)
+  int rc = !tg->tmpl ? export_onnx(&t, o->run, o->out, e) : rt_export_sources(&t, o->target, o->out, 0, e);
+  if (rc == 0 && tg->tmpl)
     printf(
         "exported %s (%d cells, C %d, %zu parameters) for %s to %s/: %s, network.h, weights.bin, "
         "predict.c, Makefile, cells.dot\nbuild with: make -C %s\nthen: %s/predict %s/weights.bin IMAGES [LABELS]\n",
         t.sp.name, t.net.cells, t.net.channels, nw_param_count(&t.lay), tg->label, o->out, tg->source, o->out, o->out,
         o->out);
-  if (rc != 0) unmake_dir(o->out);
-  for (int i = 0; i < 3; i++) free(files[i]);
-  free(kernels);
-  free(gtext);
-  pl_free(&p);
+  if (rc != 0) rt_export_unmake_dir(o->out);
   rt_trained_free(&t);
   return rc;
 }

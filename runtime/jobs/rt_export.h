@@ -33,4 +33,25 @@ typedef struct {
 
 int rt_export_run(const rt_export_opts *o, err_t *e);
 
+/* ---------- the parts, for rt_export_ensemble.c ---------- */
+
+struct cJSON;
+typedef struct {
+  const char *name, *value;
+} rt_export_var;
+/* The embedded template PATH with every @NAME@ of VARS[N] replaced (an @
+ * of the code kept); NULL with E set when out of memory. */
+char *rt_export_fill(const char *path, const rt_export_var *vars, int n, err_t *e);
+/* One network's sources for TARGET ("c", "cuda") into the existing DIR;
+ * INTERNAL: the kernels with internal linkage (several networks in one
+ * program). */
+int rt_export_sources(const rt_trained *t, const char *target, const char *dir, int internal, err_t *e);
+/* The export's new directory (an existing one is refused), and what a
+ * failed export wrote, removed again. */
+int rt_export_make_dir(const char *dir, err_t *e);
+void rt_export_unmake_dir(const char *dir);
+/* An ensemble run (CONFIG: its record): ONNX, one graph; C or CUDA, each
+ * member's sources and a program averaging their softmax. */
+int rt_export_ensemble(const rt_export_opts *o, const struct cJSON *config, err_t *e);
+
 #endif

@@ -335,7 +335,8 @@ static const char *networks(ob *b, const rt_onnx_model *members, int n) {
     b->m = &members[k];
     b->named = get(b, sizeof *b->named * (size_t)(b->m->lay->n + 1));
     if (!b->named) return NULL;
-    snprintf(b->prefix, sizeof b->prefix, n > 1 ? "member%d/" : "", k + 1);
+    b->prefix[0] = 0; /* one network: its names unprefixed */
+    if (n > 1) snprintf(b->prefix, sizeof b->prefix, "member%d/", k + 1);
     const char *logits = network(b, n > 1 ? NULL : "logits");
     Onnx__AttributeProto *ax[1] = {attr_int(b, "axis", 1)};
     if (n > 1) probs[k] = node(b, "Softmax", &logits, 1, NULL, ax, 1);

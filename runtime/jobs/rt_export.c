@@ -503,6 +503,8 @@ static int export_onnx(const rt_trained *t, const char *run, const char *dir, er
   return rc;
 }
 
+int rt_export_check_target(const char *name, err_t *e) { return find_target(name, e) ? 0 : -1; }
+
 int rt_export_sources(const rt_trained *t, const char *target_name, const char *dir, int internal, err_t *e) {
   const target *tg = find_target(target_name, e);
   if (!tg) return -1;
@@ -522,20 +524,9 @@ int rt_export_sources(const rt_trained *t, const char *target_name, const char *
   return rc;
 }
 
-int rt_export_run(const rt_export_opts *o, err_t *e) {
+int rt_export_network(const rt_export_opts *o, err_t *e) {
   const target *tg = find_target(o->target, e);
   if (!tg) return -1;
-  char cpath[4200];
-  snprintf(cpath, sizeof cpath, "%s/config.json", o->run ? o->run : "");
-  cJSON *config = o->run && access(cpath, F_OK) == 0 ? rt_record_config(o->run, e) : NULL;
-  const cJSON *kind = cJSON_GetObjectItemCaseSensitive(config, "kind");
-  if (cJSON_IsString(kind) && strcmp(kind->valuestring, "ensemble") == 0) {
-    int rc = rt_export_ensemble(o, config, e);
-    cJSON_Delete(config);
-    return rc;
-  }
-  cJSON_Delete(config);
-  err_clear(e);
   if (rt_export_make_dir(o->out, e) != 0) return -1;
   rt_trained t;
   if (rt_trained_open(&t, o->run, o->genotype, o->weights, o->space, e) != 0) {

@@ -31,11 +31,16 @@ typedef struct {
   const char *out;
 } rt_export_opts;
 
+/* The whole export (rt_export_ensemble.c): an ensemble run as one model,
+ * anything else through rt_export_network. */
 int rt_export_run(const rt_export_opts *o, err_t *e);
+/* One trained network (a training run, or a genotype with weights). */
+int rt_export_network(const rt_export_opts *o, err_t *e);
 
 /* ---------- the parts, for rt_export_ensemble.c ---------- */
 
-struct cJSON;
+/* 0 when NAME is a target export knows, else E says which there are. */
+int rt_export_check_target(const char *name, err_t *e);
 typedef struct {
   const char *name, *value;
 } rt_export_var;
@@ -50,8 +55,5 @@ int rt_export_sources(const rt_trained *t, const char *target, const char *dir, 
  * failed export wrote, removed again. */
 int rt_export_make_dir(const char *dir, err_t *e);
 void rt_export_unmake_dir(const char *dir);
-/* An ensemble run (CONFIG: its record): ONNX, one graph; C or CUDA, each
- * member's sources and a program averaging their softmax. */
-int rt_export_ensemble(const rt_export_opts *o, const struct cJSON *config, err_t *e);
 
 #endif

@@ -1,4 +1,4 @@
-/* Exporting an ensemble run (parsec-run ensemble): ONNX, one graph that
+/* parsec-run export's entry, and exporting an ensemble run (parsec-run ensemble): ONNX, one graph that
  * averages the members' softmax; C or CUDA, each member's own sources in
  * DIR/member-K/ (kernels with internal linkage, the API renamed mK_* by the
  * Makefile) and ensemble.c, which averages their softmax behind the same
@@ -8,12 +8,14 @@
 #include "rt_data.h"
 #include "rt_export.h"
 #include "rt_onnx.h"
+#include "rt_record.h"
 #include "version.h"
 
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_MEMBERS 64
 
@@ -156,7 +158,9 @@ static int as_sources(const rt_export_opts *o, members *ms, err_t *e) {
   return rc;
 }
 
-int rt_export_ensemble(const rt_export_opts *o, const cJSON *config, err_t *e) {
+/* An ensemble run (CONFIG: its record): ONNX, one graph; C or CUDA, each
+ * member's sources and a program averaging their softmax. */
+static int export_ensemble(const rt_export_opts *o, const cJSON *config, err_t *e) {
   members *ms = calloc(1, sizeof *ms);
   if (!ms) return err_set(e, "out of memory");
   int rc = open_members(o->run, config, ms, e);
@@ -174,4 +178,17 @@ int rt_export_ensemble(const rt_export_opts *o, const cJSON *config, err_t *e) {
   for (int k = 0; k < ms->n; k++) rt_trained_free(&ms->t[k]);
   free(ms);
   return rc;
+}
+
+int rt_export_run(const rt_export_opts *o, err_t *e) {
+  if (rt_export_check_target(o->target, e) != 0) return -1;
+  char cpath[4200];
+  snprintf(cpath, sizeof cpath, "%s/config.json", o->run ? o->run : "");
+  cJSON *config = o->run && access(cpath, F_OK) == 0 ? rt_record_config(o->run, e) : NULL;
+  const cJSON *kind = cJSON_GetObjectItemCaseSensitive(config, "kind");
+  int rc = cJSON_IsString(kind) && strcmp(kind->valuestring, "ensemble") == 0 ? export_ensemble(o, config, e) : 1;
+  cJSON_Delete(config);
+  if (rc != 1) return rc;
+  err_clear(e); /* no record, or not an ensemble's: one network */
+  return rt_export_network(o, e);
 }

@@ -39,6 +39,12 @@ complete_line() { # the completions bash offers after the words given
 [[ $(complete_line "$run" train --device c) == *" cpu "* ]] || fail "completion: --device c"
 [[ $(complete_line "$run" export --target c) == *" cuda "* ]] || fail "completion: --target c"
 [[ $(complete_line "$run" cache c) == " clear " ]] || fail "completion: cache c"
+for c in $("$run" --help | grep -oE '^  [a-z]+' | tr -d ' '); do # every command the help lists
+  [[ $(complete_line "$run" "${c:0:2}") == *" $c "* ]] || fail "completion: '${c:0:2}' does not give $c"
+  [[ $(complete_line "$run" help "${c:0:2}") == *" $c "* ]] || fail "completion: help '${c:0:2}' does not give $c"
+done
+[[ $(complete_line "$run" export --target o) == " onnx " ]] || fail "completion: --target o"
+[[ $(complete_line "$run" ensemble --pick t) == " top " ]] || fail "completion: --pick t"
 [[ $(complete_line "$(dirname "$run")/parsecgen" --pre) == *" --precompile "* ]] || fail "completion: parsecgen --pre"
 echo "ok: bash completion"
 finish

@@ -290,8 +290,8 @@ static void xent_fwd(builder *b, const op *o) {
   int train = b->mode == PL_TRAIN;
   pl_arg scale = A_kind(PA_LOSS_SCALE);
   scale.f = o->mult;
-  pb_kstep(b, &s, -1, 6, A_ref(o->ll), train ? A_view(o->y) : A_null(), A_ref(o->cor), A_view(o->x),
-           A_ref(b->p->labels), train ? scale : A_float(0));
+  pb_kstep(b, &s, -1, 7, A_ref(o->ll), train ? A_view(o->y) : A_null(), A_ref(o->cor), A_view(o->x),
+           A_ref(b->p->labels), train ? scale : A_float(0), A_float(train ? (float)b->net->label_smoothing : 0));
 }
 
 /* ---------- the table ---------- */

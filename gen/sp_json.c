@@ -37,7 +37,7 @@ typedef struct {
 static const field net_fields[] = {
     FI(sp_net, input_channels), FI(sp_net, input_size), FI(sp_net, classes), FI(sp_net, channels),
     FI(sp_net, cells), FI(sp_net, stem_multiplier), FB(sp_net, auxiliary), FN(sp_net, auxiliary_weight),
-    FN(sp_net, drop_path), {0, 0, 0, 0}};
+    FN(sp_net, drop_path), FN_OPT(sp_net, label_smoothing), {0, 0, 0, 0}};
 static const field search_fields[] = {
     FI(sp_search, samples), FI(sp_search, epochs), FI(sp_search, batch), FN(sp_search, lr),
     FN(sp_search, lr_min), FN(sp_search, momentum), FN(sp_search, weight_decay), FN(sp_search, grad_clip),

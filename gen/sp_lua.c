@@ -375,7 +375,8 @@ static int rd_net(rd_ctx *c, int t, sp_net *n) {
       rd_int(c, nt, "classes", &n->classes) || rd_int(c, nt, "channels", &n->channels) ||
       rd_int(c, nt, "cells", &n->cells) || rd_int(c, nt, "stem_multiplier", &n->stem_multiplier) ||
       rd_bool(c, nt, "auxiliary", &n->auxiliary) || rd_num(c, nt, "auxiliary_weight", &n->auxiliary_weight) ||
-      rd_num(c, nt, "drop_path", &n->drop_path) || rd_reductions(c, nt, n))
+      rd_num(c, nt, "drop_path", &n->drop_path) || rd_num(c, nt, "label_smoothing", &n->label_smoothing) ||
+      rd_reductions(c, nt, n))
     return -1;
   lua_pop(c->L, 1);
   return 0;
@@ -408,7 +409,8 @@ static int rd_eval(rd_ctx *c, int t, sp_space *sp) {
   sp_train *tr = &sp->train;
   if (rd_int(c, et, "cells", &n->cells) || rd_int(c, et, "channels", &n->channels) ||
       rd_bool(c, et, "auxiliary", &n->auxiliary) || rd_num(c, et, "auxiliary_weight", &n->auxiliary_weight) ||
-      rd_num(c, et, "drop_path", &n->drop_path) || rd_reductions(c, et, n) ||
+      rd_num(c, et, "drop_path", &n->drop_path) || rd_num(c, et, "label_smoothing", &n->label_smoothing) ||
+      rd_reductions(c, et, n) ||
       rd_int(c, et, "cutout", &tr->cutout) || rd_int(c, et, "batch", &tr->batch) ||
       rd_int(c, et, "epochs", &tr->epochs) || rd_num(c, et, "lr", &tr->lr) ||
       rd_num(c, et, "lr_min", &tr->lr_min) || rd_num(c, et, "momentum", &tr->momentum) ||
@@ -424,7 +426,8 @@ static int rd_transfer(rd_ctx *c, int t, sp_space *sp) {
   int tt = lua_gettop(c->L);
   sp_net *n = &sp->transfer_net;
   *n = sp->eval_net;
-  n->drop_path = 0;
+  n->drop_path = 0; /* a search on the evaluation network: its loss as the search's */
+  n->label_smoothing = 0;
   sp_transfer *tr = &sp->transfer;
   if (rd_int(c, tt, "cells", &n->cells) || rd_int(c, tt, "channels", &n->channels) ||
       rd_bool(c, tt, "auxiliary", &n->auxiliary) || rd_num(c, tt, "auxiliary_weight", &n->auxiliary_weight) ||

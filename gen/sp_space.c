@@ -147,7 +147,8 @@ static int check_net_fields(const char *src, const sp_net *n, const char *what, 
       check_int(src, what, "stem_multiplier", n->stem_multiplier, 1, 64, e) ||
       check_int(src, what, "reductions (count)", n->nreductions, 0, 16, e) ||
       check_num(src, what, "auxiliary_weight", n->auxiliary_weight, 0, 1e6, e) ||
-      check_num(src, what, "drop_path", n->drop_path, 0, 0.99, e))
+      check_num(src, what, "drop_path", n->drop_path, 0, 0.99, e) ||
+      check_num(src, what, "label_smoothing", n->label_smoothing, 0, 0.99, e))
     return -1;
   for (int i = 0; i < n->nreductions; i++)
     if (n->reductions[i] < 0 || n->reductions[i] >= n->cells || (i > 0 && n->reductions[i] <= n->reductions[i - 1]))

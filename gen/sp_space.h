@@ -59,6 +59,7 @@ typedef struct {
   bool auxiliary;
   double auxiliary_weight;
   double drop_path;
+  double label_smoothing; /* training loss: 1 - eps on the label, eps / classes on every class */
 } sp_net;
 
 typedef struct {

@@ -52,6 +52,7 @@ static void print_net(FILE *f, const sp_space *sp, const sp_net *n, const char *
   for (int i = 0; i < n->nreductions; i++) fprintf(f, "%s%d", i ? ", " : " ", n->reductions[i]);
   if (n->auxiliary) fprintf(f, ", auxiliary head (weight %g)", n->auxiliary_weight);
   if (n->drop_path > 0) fprintf(f, ", drop path %g", n->drop_path);
+  if (n->label_smoothing > 0) fprintf(f, ", label smoothing %g", n->label_smoothing);
   fprintf(f, "\n");
 }
 

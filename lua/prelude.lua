@@ -304,7 +304,8 @@ local function darts_reductions(cells)
 end
 
 local NETWORK_KEYS = { input = 1, classes = 1, channels = 1, cells = 1, stem_multiplier = 1,
-                       reductions = 1, auxiliary = 1, auxiliary_weight = 1, drop_path = 1 }
+                       reductions = 1, auxiliary = 1, auxiliary_weight = 1, drop_path = 1,
+                       label_smoothing = 1 }
 local INPUT_KEYS = { channels = 1, size = 1 }
 local CELL_KEYS = { nodes = 1, inputs = 1, primitives = 1 }
 local SEARCH_KEYS = { samples = 1, epochs = 1, batch = 1, lr = 1, lr_min = 1, momentum = 1,
@@ -313,7 +314,7 @@ local SEARCH_KEYS = { samples = 1, epochs = 1, batch = 1, lr = 1, lr_min = 1, mo
                       warmup = 1, temperature_end = 1, uniform_weights = 1 }
 local EVAL_KEYS = { cells = 1, channels = 1, reductions = 1, auxiliary = 1, auxiliary_weight = 1,
                     drop_path = 1, cutout = 1, batch = 1, epochs = 1, lr = 1, lr_min = 1,
-                    momentum = 1, weight_decay = 1, grad_clip = 1 }
+                    momentum = 1, weight_decay = 1, grad_clip = 1, label_smoothing = 1 }
 local TRANSFER_KEYS = { cells = 1, channels = 1, auxiliary = 1, auxiliary_weight = 1, cutout = 1,
                         batch = 1, epochs = 1, arch_lr = 1, samples = 1 }
 local SPACE_KEYS = { name = 1, description = 1, primitives = 1, cell = 1, network = 1,
@@ -364,6 +365,7 @@ local function network_table(n, w)
     auxiliary = bool_value(default(n.auxiliary, false), what, "auxiliary", w),
     auxiliary_weight = num_value(n.auxiliary_weight or 0.4, what, "auxiliary_weight", w, 0),
     drop_path = num_value(n.drop_path or 0.0, what, "drop_path", w, 0, 1),
+    label_smoothing = num_value(n.label_smoothing or 0.0, what, "label_smoothing", w, 0, 0.99),
   }
   out.reductions = reductions_for(n.reductions, out.cells, what, w)
   return out
@@ -417,6 +419,7 @@ local function evaluation_table(e, base, w)
     momentum = num_value(e.momentum or 0.9, what, "momentum", w, 0, 1),
     weight_decay = num_value(e.weight_decay or 3e-4, what, "weight_decay", w, 0),
     grad_clip = num_value(e.grad_clip or 5, what, "grad_clip", w, 0),
+    label_smoothing = num_value(e.label_smoothing or 0.0, what, "label_smoothing", w, 0, 0.99),
   }
 end
 

@@ -45,6 +45,7 @@ for c in $("$run" --help | grep -oE '^  [a-z]+' | tr -d ' '); do # every command
 done
 [[ $(complete_line "$run" export --target o) == " onnx " ]] || fail "completion: --target o"
 [[ $(complete_line "$run" ensemble --pick t) == " top " ]] || fail "completion: --pick t"
+[[ $(complete_line "$run" train --label) == *" --label-smoothing "* ]] || fail "completion: train --label"
 [[ $(complete_line "$(dirname "$run")/parsecgen" --pre) == *" --precompile "* ]] || fail "completion: parsecgen --pre"
 echo "ok: bash completion"
 finish

@@ -56,6 +56,14 @@ done
 "$run" train "${common[@]}" --epochs 1 --limit 64 --lr 0 --drop-path 0 --cutout 0 --out "$tmp/lr0" -q || fail "--lr 0 failed"
 grep -q '"lr":0,' "$tmp/lr0/log.jsonl" || fail "--lr 0 was not honoured: $(head -c 80 "$tmp/lr0/log.jsonl")"
 expect 2 "--lr takes a number in [0, 10], not '-1'" -- train "${common[@]}" --lr -1
+# label smoothing: recorded, changes the training, and a resume keeps it
+"$run" train "${common[@]}" --epochs 1 --limit 64 --label-smoothing 0.1 --out "$tmp/ls" -q || fail "--label-smoothing failed"
+grep -qP '"label_smoothing":\s*0.1' "$tmp/ls/config.json" || fail "config.json lacks the label smoothing"
+"$run" train "${common[@]}" --epochs 1 --limit 64 --out "$tmp/ls0" -q || fail "a training without label smoothing failed"
+cmp -s "$tmp/ls/weights.safetensors" "$tmp/ls0/weights.safetensors" && fail "--label-smoothing 0.1 changed nothing"
+expect 2 "--resume: --label-smoothing is 0.1 in $tmp/ls, and 0.2 here" -- train "${common[@]}" --epochs 2 --limit 64 \
+  --label-smoothing 0.2 --out "$tmp/ls" --resume
+expect 2 "--label-smoothing takes a number in [0, 0.99], not '1'" -- train "${common[@]}" --label-smoothing 1
 
 # export to C: builds with cc, and its logits are parsec's
 "$run" export --run "$tmp/a" --target c -o "$tmp/exp_c" >"$tmp/exp.out" 2>&1 || { fail "export to C failed"; cat "$tmp/exp.out"; }

@@ -104,6 +104,21 @@ void ref_gather(double *y, const double *x, int N, int C, int H, int W, int S, i
         }
 }
 
+double ref_xent_smoothed(const double *logits, const int *labels, int N, int K, double eps) {
+  double loss = 0;
+  for (int n = 0; n < N; n++) {
+    double m = logits[(long)n * K];
+    for (int k = 1; k < K; k++) m = fmax(m, logits[(long)n * K + k]);
+    double s = 0;
+    for (int k = 0; k < K; k++) s += exp(logits[(long)n * K + k] - m);
+    for (int k = 0; k < K; k++) { /* the target: 1 - eps on the label, eps / K on every class */
+      double target = (k == labels[n] ? 1 - eps : 0) + eps / K;
+      loss -= target * (logits[(long)n * K + k] - m - log(s));
+    }
+  }
+  return loss;
+}
+
 void ref_loglik(double *ll, const double *logits, const int *labels, int N, int K) {
   for (int n = 0; n < N; n++) {
     double m = logits[(long)n * K];

@@ -29,5 +29,8 @@ void ref_bn(double *y, double *mean, double *var, const double *x, const double 
 void ref_gather(double *y, const double *x, int N, int C, int H, int W, int S, int O, int relu);
 /* per-sample log softmax at the label */
 void ref_loglik(double *ll, const double *logits /* [N, K] */, const int *labels, int N, int K);
+/* The summed cross-entropy against labels smoothed by EPS (PyTorch's
+ * CrossEntropyLoss(label_smoothing=EPS), reduction sum). */
+double ref_xent_smoothed(const double *logits /* [N, K] */, const int *labels, int N, int K, double eps);
 
 #endif

@@ -472,31 +472,37 @@ typedef struct {
   double *logits, *ll, *dl;
   int *labels, *correct;
   long N;
+  int K;
+  double eps;
 } xctx;
 
-static double xent_loss(void *p) { /* the sum of cross-entropies */
+/* the summed cross-entropy against the smoothed labels, in double from the
+   logits: the loss whose gradient the kernel writes */
+static double xent_loss(void *p) {
   xctx *t = p;
-  karg a[6] = {KP(t->ll), KP(NULL), KP(t->correct), KP(t->logits), KP(t->labels), KF(0)};
-  kt_run(&t->s, t->N, 6, a);
-  double s = 0;
-  for (long n = 0; n < t->N; n++) s -= t->ll[n];
+  double *ln = kt_zeros((long)t->K * t->N);
+  for (int k = 0; k < t->K; k++)
+    for (long n = 0; n < t->N; n++) ln[n * t->K + k] = t->logits[k * t->N + n];
+  double s = ref_xent_smoothed(ln, t->labels, (int)t->N, t->K, t->eps);
+  free(ln);
   return s;
 }
 
-static void test_xent(void **state) {
-  (void)state;
+/* EPS: label smoothing (0: plain cross-entropy) */
+static void check_xent(double eps) {
   int N = 5, K = 7;
-  xctx t = {{0}, kt_randv((long)K * N), kt_zeros(N), kt_zeros((long)K * N), calloc(N, sizeof(int)), calloc(N, sizeof(int)), N};
+  xctx t = {{0},    kt_randv((long)K * N), kt_zeros(N), kt_zeros((long)K * N), calloc(N, sizeof(int)),
+            calloc(N, sizeof(int)), N, K, eps};
   for (int n = 0; n < N; n++) t.labels[n] = (3 * n + 1) % K;
   for (long i = 0; i < (long)K * N; i++) t.logits[i] *= 30; /* large logits: log-sum-exp must stay stable */
   KSPEC(s, "xent", {"K", K});
   t.s = s;
-  karg a[6] = {KP(t.ll), KP(t.dl), KP(t.correct), KP(t.logits), KP(t.labels), KF(1)};
-  kt_run(&s, N, 6, a);
+  karg a[7] = {KP(t.ll), KP(t.dl), KP(t.correct), KP(t.logits), KP(t.labels), KF(1), KF(eps)};
+  kt_run(&s, N, 7, a);
   double *ln = kt_zeros((long)K * N), *want = kt_zeros(N);
   for (int k = 0; k < K; k++)
     for (int n = 0; n < N; n++) ln[n * K + k] = t.logits[k * N + n];
-  ref_loglik(want, ln, t.labels, N, K);
+  ref_loglik(want, ln, t.labels, N, K); /* the log-likelihood of the true label, smoothed or not */
   kt_close("log-likelihoods", t.ll, want, N, 1e-12, 1e-12);
   for (int n = 0; n < N; n++) {
     int arg = 0;
@@ -504,8 +510,17 @@ static void test_xent(void **state) {
       if (ln[n * K + k] > ln[n * K + arg]) arg = k;
     assert_int_equal(t.correct[n], arg == t.labels[n]);
   }
-  kt_fd("cross-entropy gradient", t.logits, t.dl, (long)K * N, xent_loss, &t);
+  for (long i = 0; i < (long)K * N; i++) t.logits[i] /= 10; /* moderate logits: every class's term counts */
+  kt_run(&s, N, 7, a);
+  kt_fd(eps > 0 ? "smoothed cross-entropy gradient" : "cross-entropy gradient", t.logits, t.dl, (long)K * N,
+        xent_loss, &t);
   free(t.logits), free(t.ll), free(t.dl), free(t.labels), free(t.correct), free(ln), free(want);
+}
+
+static void test_xent(void **state) {
+  (void)state;
+  check_xent(0);
+  check_xent(0.1);
 }
 
 /* ---------- elementwise and optimizers ---------- */

@@ -46,6 +46,8 @@
       {"--drop-path", NULL, CLI_NUM, &(T).drop_path, "P", \
        "drop-path probability at the last epoch (default 0.2; the\nPARSEC paper states 0.4)", 0, 0.95}, \
       {"--cutout", NULL, CLI_INT, &(T).cutout, "N", "cutout square side, 0 for none (default 16 for darts)", 0, 4096}, \
+      {"--label-smoothing", NULL, CLI_NUM, &(T).label_smoothing, "E", \
+       "train against labels smoothed by E (1 - E on the label, E / classes\non every class; default: the space's, 0)", 0, 0.99}, \
       {"--no-auxiliary", NULL, CLI_FLAG, &(T).auxiliary, NULL, "train without the auxiliary head", 0, 0, 0}, \
       {"--no-graphs", NULL, CLI_FLAG, &(T).no_graphs, NULL, \
        "on a GPU, launch a step's kernels one by one instead of\nreplaying the step recorded as a CUDA graph", 0, 0, 1}, \
@@ -144,7 +146,7 @@ static int cmd_search(int argc, char **argv) {
 static int cmd_train(int argc, char **argv) {
   rt_train_opts o = {0};
   o.layers = o.channels = o.epochs = o.batch = o.cutout = o.limit = o.seed = -1;
-  o.lr = o.drop_path = NAN;
+  o.lr = o.drop_path = o.label_smoothing = NAN;
   o.auxiliary = -1;
   o.device = "auto";
   o.progress = -1;
@@ -190,7 +192,7 @@ static int cmd_ensemble(int argc, char **argv) {
   rt_ensemble_opts o = {.members = 4, .pick = "sample"};
   rt_train_opts *t = &o.train;
   t->layers = t->channels = t->epochs = t->batch = t->cutout = t->limit = t->seed = -1;
-  t->lr = t->drop_path = NAN;
+  t->lr = t->drop_path = t->label_smoothing = NAN;
   t->auxiliary = -1;
   t->device = "auto";
   t->progress = -1;

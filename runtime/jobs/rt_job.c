@@ -101,8 +101,13 @@ static void flag_of(const rt_field *f, char *buf, size_t cap) {
 
 static void value_of(const rt_field *f, const char *v, char *buf, size_t cap) {
   if (f->kind == RT_FIELD_INT) snprintf(buf, cap, "%d", *(const int *)v);
-  else if (f->kind == RT_FIELD_NUM) snprintf(buf, cap, "%.17g", *(const double *)v);
-  else snprintf(buf, cap, "'%s'", v);
+  else if (f->kind == RT_FIELD_NUM) { /* the shortest form that reads back as the same double */
+    double x = *(const double *)v;
+    for (int digits = 6; digits <= 17; digits++) {
+      snprintf(buf, cap, "%.*g", digits, x);
+      if (strtod(buf, NULL) == x) break;
+    }
+  } else snprintf(buf, cap, "'%s'", v);
 }
 
 int rt_fields_match(const rt_field *f, int n, const void *st, const void *opts, const char *may, const char *run,

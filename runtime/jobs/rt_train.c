@@ -25,7 +25,7 @@
 typedef struct {
   char data[RT_FIELD_STR_MAX], test_data[RT_FIELD_STR_MAX];
   int epochs, batch, cutout, limit, seed, auxiliary, cells, channels;
-  double lr, lr_min, momentum, weight_decay, grad_clip, drop_path, aux_weight;
+  double lr, lr_min, momentum, weight_decay, grad_clip, drop_path, aux_weight, label_smoothing;
 } tsettings;
 
 #define SET(f) offsetof(tsettings, f)
@@ -48,6 +48,7 @@ static const rt_field fields[] = {
     {"grad_clip", RT_FIELD_NUM, SET(grad_clip), RT_NO_OPTION, 0, 0, 1000000000},
     {"drop_path", RT_FIELD_NUM, SET(drop_path), OPT(drop_path), 0, 0, 0.99},
     {"aux_weight", RT_FIELD_NUM, SET(aux_weight), RT_NO_OPTION, 0, 0, 1000000},
+    {"label_smoothing", RT_FIELD_NUM, SET(label_smoothing), OPT(label_smoothing), 1, 0, 0.99},
 };
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 
@@ -100,6 +101,7 @@ static void shape_net(trainer *t) {
   }
   t->net.auxiliary = st->auxiliary;
   t->net.drop_path = st->drop_path;
+  t->net.label_smoothing = st->label_smoothing;
 }
 
 /* The space's training recipe, then every option given. */
@@ -124,6 +126,7 @@ static void resolve(trainer *t) {
   st->grad_clip = r->grad_clip;
   st->drop_path = t->sp.eval_net.drop_path;
   st->aux_weight = t->sp.eval_net.auxiliary_weight;
+  st->label_smoothing = t->sp.eval_net.label_smoothing;
   rt_fields_apply(fields, NFIELDS, st, o);
   shape_net(t);
 }
@@ -516,11 +519,13 @@ static int run_epochs(trainer *t, double *tacc, double *tloss, err_t *e) {
 }
 
 static void say_start(const trainer *t) {
+  char smooth[64] = "";
+  if (t->st.label_smoothing > 0) snprintf(smooth, sizeof smooth, ", label smoothing %g", t->st.label_smoothing);
   printf("parsec train: %s on %s (%d training images%s), %d cells, C %d, %.3f M parameters (%.3f M with the "
-         "auxiliary head), %d epoch%s, batch %d, drop path %.2f, cutout %d; outputs in %s/\n",
+         "auxiliary head), %d epoch%s, batch %d, drop path %.2f, cutout %d%s; outputs in %s/\n",
          t->sp.name, t->st.data, t->train.n, t->has_test ? "" : ", no test set", t->net.cells, t->net.channels,
          (double)nw_param_count_main(&t->lay) / 1e6, (double)nw_param_count(&t->lay) / 1e6, t->st.epochs,
-         t->st.epochs == 1 ? "" : "s", t->st.batch, t->st.drop_path, t->st.cutout, t->dir);
+         t->st.epochs == 1 ? "" : "s", t->st.batch, t->st.drop_path, t->st.cutout, smooth, t->dir);
   printf("device: %s%s\n", t->b->device, t->run.graphs ? "; steps replayed as a CUDA graph" : "");
   if (t->o->resume) printf("resuming after epoch %d\n", t->epoch);
   fflush(stdout);

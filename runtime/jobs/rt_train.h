@@ -13,7 +13,7 @@ typedef struct {
   const char *data, *test_data;
   const char *out;
   int layers, channels, epochs, batch, cutout, limit, seed; /* < 0: the recipe's */
-  double lr, drop_path;                                     /* NaN: the recipe's */
+  double lr, drop_path, label_smoothing;                    /* NaN: the recipe's */
   int threads;                                              /* CPU threads, 0: all cores */
   int auxiliary; /* -1: the recipe's, 0 off, 1 on */
   const char *device;

@@ -234,8 +234,8 @@ static void test_out_of_range(void **state) {
   expect_error("return space{cell = {nodes = 0}}\n", "'nodes' must be at least 1", NULL);
   expect_error("return space{network = {cells = 0}}\n", "'cells' must be at least 1", NULL);
   expect_error("return space{network = {reductions = {9}}}\n", "reduction cell 9 is out of range", NULL);
-  expect_error("return space{evaluation = {label_smoothing = 1}}\n", "space.evaluation: 'label_smoothing' must lie in [0, 0.99]",
-               NULL);
+  expect_error("return space{evaluation = {label_smoothing = 1}}\n",
+               "space.evaluation: 'label_smoothing' must lie in [0, 0.99]", NULL);
   /* a kernel larger than a 3x3 input */
   expect_error("return space{primitives = {primitive{name = 'big', layers = function(s)\n"
                "  return conv{kernel = 9, stride = s, padding = 0} end}},\n"

@@ -32,7 +32,9 @@ for t in "${targets[@]}"; do
   [ "$t" != lua_space ] || cp "$here"/examples/*.lua "$here"/tests/spaces/*.lua "$corpus/"
   seeds=$(ls "$corpus" | wc -l)
   log="$out/$t/log.txt"
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  # a tmpfs where there is one: cache_entry's files are written and fsynced every execution
+  tmp=/tmp; [ -d /dev/shm ] && [ -w /dev/shm ] && tmp=/dev/shm
+  TMPDIR=$tmp ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     "$out/build/tests/fuzz_$t" "$corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
     -artifact_prefix="$art" -print_final_stats=1 >"$log" 2>&1 || true
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)

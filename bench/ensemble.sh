@@ -52,19 +52,29 @@ for r in $(seq 0 $((reps - 1))); do
   ensemble mode "$r"
 done
 
-# a row per model kind: mean +- sd over the repetitions
+# a row per model kind: mean +- sd (over the repetitions) of one value per
+# repetition; MODEL "members": the mean over an ensemble's members
+value() { # DIR MODEL KEY
+  if [ "$2" = members ]; then
+    for k in $(seq 1 "$members"); do field "$1" "member-$k" "$3"; done | awk '{ s += $1 } END { print s / NR }'
+  else field "$1" "$2" "$3"; fi
+}
+stat() { awk '{ x[NR] = $1; s += $1 } END { m = s / NR; for (i = 1; i <= NR; i++) q += (x[i] - m)^2
+                                            printf "%.4f +- %.4f", m, (NR > 1 ? sqrt(q / (NR - 1)) : 0) }'; }
 summary() { # KIND ENSEMBLE_PICK MODEL
-  local acc nll ece
-  acc=$(for r in $(seq 0 $((reps - 1))); do field "$out/$2-$r" "$3" accuracy; done)
-  nll=$(for r in $(seq 0 $((reps - 1))); do field "$out/$2-$r" "$3" nll; done)
-  ece=$(for r in $(seq 0 $((reps - 1))); do field "$out/$2-$r" "$3" ece; done)
-  stat() { awk '{ s += $1; q += $1 * $1; n++ } END { m = s / n; v = q / n - m * m; printf "%.4f +- %.4f", m, sqrt(v > 0 ? v : 0) }'; }
-  printf "| %s | %s | %s | %s |\n" "$1" "$(echo "$acc" | stat)" "$(echo "$nll" | stat)" "$(echo "$ece" | stat)"
+  local k row="| $1 |"
+  for k in accuracy nll ece; do
+    row+=" $(for r in $(seq 0 $((reps - 1))); do value "$out/$2-$r" "$3" "$k"; done | stat) |"
+  done
+  echo "$row"
 }
 {
   echo "| model | test accuracy | NLL | ECE (15 bins) |"
   echo "| --- | --- | --- | --- |"
   summary "ensemble of $members drawn from pi" sample ensemble
+  summary "one member drawn from pi (mean over the $members)" sample members
   summary "the mode alone" mode member-1
   summary "$members seeds of the mode (deep ensemble)" mode ensemble
+  echo
+  echo "(mean +- sd over $reps repetitions)"
 } | tee "$out/table.md"

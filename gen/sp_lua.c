@@ -426,7 +426,9 @@ static int rd_transfer(rd_ctx *c, int t, sp_space *sp) {
   int tt = lua_gettop(c->L);
   sp_net *n = &sp->transfer_net;
   *n = sp->eval_net;
-  n->drop_path = 0; /* a search on the evaluation network: its loss as the search's */
+  /* the transfer is a search on the evaluation network: no drop path, and
+     the search's plain cross-entropy */
+  n->drop_path = 0;
   n->label_smoothing = 0;
   sp_transfer *tr = &sp->transfer;
   if (rd_int(c, tt, "cells", &n->cells) || rd_int(c, tt, "channels", &n->channels) ||

@@ -85,7 +85,9 @@ expect 2 "already holds a run (checkpoint.bin): continue it with --resume" -- se
 cmp -s "$tmp/a/distribution.json" "$tmp/b/distribution.json" || fail "a refused run touched the earlier run's files"
 [ "$(wc -l <"$tmp/a/log.jsonl")" = 3 ] || fail "a refused run appended to the earlier run's log"
 if command -v flock >/dev/null; then
-  flock "$tmp/a/.parsec.lock" sleep 20 &
+  # the holder is the process that keeps the lock (sleep, exec'd in the
+  # subshell): killing it releases the lock at once
+  (exec 9>>"$tmp/a/.parsec.lock" && flock 9 && exec sleep 20) &
   holder=$!
   sleep 0.5
   expect 1 "is in use by another parsec-run" -- search --resume --out "$tmp/a"

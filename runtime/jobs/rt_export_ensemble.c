@@ -81,34 +81,6 @@ static void member_code(int n, char *decls, size_t dcap, char *table, size_t tca
   }
 }
 
-/* The Makefile: each member compiled with its API renamed, then predict. */
-static char *makefile(int n, int cuda) {
-  size_t cap = 4096 + (size_t)n * 512, o = 0;
-  char *s = malloc(cap), objs[MAX_MEMBERS * 16] = "";
-  if (!s) return NULL;
-  for (int k = 1, q = 0; k <= n; k++) q += snprintf(objs + q, sizeof objs - q, " member-%d.o", k);
-  o += (size_t)snprintf(s + o, cap - o,
-                        cuda ? "# Builds predict for the ensemble: the CUDA toolkit (nvcc, cuBLAS) and zlib.\n"
-                               "NVCC ?= nvcc\nARCH ?= native\n\n"
-                             : "# Builds predict for the ensemble: a C compiler, libm and zlib (OpenMP when the "
-                               "compiler has it).\nCC ?= cc\nCFLAGS ?= -O3 -march=native -fopenmp\n\n");
-  o += (size_t)snprintf(s + o, cap - o, "predict: predict.c ensemble.c network.h%s\n", objs);
-  o += (size_t)snprintf(s + o, cap - o,
-                        cuda ? "\t$(NVCC) -O3 -arch=$(ARCH) -o predict predict.c ensemble.c%s -lcublas -lz\n\n"
-                             : "\t$(CC) $(CFLAGS) -o predict predict.c ensemble.c%s -lm -lz\n\n",
-                        objs);
-  for (int k = 1; k <= n; k++)
-    o += (size_t)snprintf(s + o, cap - o,
-                          "member-%d.o: member-%d/network.%s member-%d/network.h\n"
-                          "\t%s -c member-%d/network.%s -o member-%d.o -Dparsec_net=m%d_net "
-                          "-Dparsec_net_load=m%d_load -Dparsec_net_free=m%d_free -Dparsec_net_normalise=m%d_normalise "
-                          "-Dparsec_net_forward=m%d_forward\n\n",
-                          k, k, cuda ? "cu" : "c", k, cuda ? "$(NVCC) -O3 -arch=$(ARCH)" : "$(CC) $(CFLAGS)", k,
-                          cuda ? "cu" : "c", k, k, k, k, k, k);
-  snprintf(s + o, cap - o, "clean:\n\trm -f predict%s\n", objs);
-  return s;
-}
-
 static int as_sources(const rt_export_opts *o, members *ms, err_t *e) {
   const rt_trained *t0 = &ms->t[0];
   for (int k = 0; k < ms->n; k++) {
@@ -138,7 +110,14 @@ static int as_sources(const rt_export_opts *o, members *ms, err_t *e) {
                                 {"TABLE", table}};
   char *h = rt_export_fill("templates/export/ensemble.h.in", vars, 7, e),
        *c = h ? rt_export_fill("templates/export/ensemble.c.in", vars, 7, e) : NULL;
-  char *mk = c ? makefile(ms->n, strcmp(o->target, "cuda") == 0) : NULL;
+  char objs[MAX_MEMBERS * 16] = "";
+  for (int k = 1, q = 0; k <= ms->n; k++)
+    q += snprintf(objs + q, sizeof objs - q, "%smember-%d.o", k > 1 ? " " : "", k);
+  const rt_export_var mvars[] = {{"OBJS", objs}};
+  char *mk = c ? rt_export_fill(strcmp(o->target, "cuda") ? "templates/export/Makefile.ensemble.c.in"
+                                                          : "templates/export/Makefile.ensemble.cu.in",
+                                mvars, 1, e)
+               : NULL;
   const em_file *pred = em_find("templates/export/predict.c");
   int rc = h && c && mk && pred ? 0 : err_set(e, "out of memory rendering the ensemble");
   const char *names[4] = {"network.h", "ensemble.c", "Makefile", "predict.c"};

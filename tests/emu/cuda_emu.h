@@ -1,0 +1,294 @@
+/* A test double of the CUDA execution model, so that CUDA source parsec
+ * generates (the kernels' CUDA rendering, the exported network.cu) runs on
+ * the CPU unchanged, compiled by the host C++ compiler with this header
+ * included first.
+ *
+ * What it models: every thread of a block is a fiber (its own stack), so
+ * threadIdx, blockIdx, blockDim and gridDim are per thread; __shared__
+ * variables are shared by the block's threads (blocks run one after
+ * another); __syncthreads() is a barrier of the whole block; the xor
+ * shuffle is an exchange within a warp of 32 consecutive threads that waits
+ * for every lane its mask names.  Fibers switch only at those calls, in one
+ * of two deterministic schedules chosen by PARSEC_EMU_ORDER: "up" runs the
+ * lowest-numbered thread that can run, so warp 0 races ahead of the others
+ * up to each barrier; "down" runs the highest first.  Code that reads
+ * shared memory another warp has not yet written, or already overwrote for
+ * the next phase (a missing __syncthreads), gives different numbers in one
+ * schedule or both.  Reported as errors, never silently run: a barrier some
+ * threads never reach (exited, or waiting elsewhere), barriers at different
+ * lines met together, a shuffle whose mask leaves out its own lane, names a
+ * lane that exited or does not exist, disagrees with its partner lanes'
+ * masks, or reads a lane outside the mask; a block that can no longer make
+ * progress.
+ *
+ * What it does not model: timing and memory coalescing; warps running in
+ * lock step (a kernel that relies on warp-synchronous execution without a
+ * shuffle or barrier between its accesses is caught only where a schedule
+ * exposes it); races within one phase that both schedules happen to order
+ * the same way; data races on global memory between blocks (blocks run in
+ * order); atomics, other warp intrinsics, dynamic shared memory and
+ * streams (a launch runs at once, to completion). */
+#ifndef PARSEC_CUDA_EMU_H
+#define PARSEC_CUDA_EMU_H
+
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <tuple>
+#include <utility>
+
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+/* one block runs at a time, so one static copy is the block's shared memory */
+#define __shared__ static
+
+struct dim3 {
+  unsigned x, y, z;
+  dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+static const int warpSize = 32;
+
+namespace emu {
+
+enum { RUN, BAR, WARP, DONE };
+
+struct fiber {
+  ucontext_t ctx;
+  int state, line;  /* line: of the barrier it waits at */
+  unsigned mask;    /* of the shuffle it waits at */
+  int src;          /* the lane it reads */
+  unsigned char val[8], res[8];
+};
+
+struct block_state {
+  fiber *t = nullptr;
+  char *stacks = nullptr;
+  int cap = 0, n = 0, cur = 0, down = 0;
+  ucontext_t sched;
+  dim3 tid, bid, bdim, gdim;
+  void (*fn)(void *) = nullptr;
+  void *arg = nullptr;
+  long errors = 0;
+  char err[512] = "";
+};
+static block_state B;
+static const size_t STACK = 128 * 1024;
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...) {
+  if (B.errors++ == 0) {
+    int o = snprintf(B.err, sizeof B.err, "block (%u,%u,%u) thread %d: ", B.bid.x, B.bid.y, B.bid.z, B.cur);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(B.err + o, sizeof B.err - (size_t)o, fmt, ap);
+    va_end(ap);
+  }
+}
+
+static void set_ids(int i) {
+  B.cur = i;
+  B.tid = dim3((unsigned)i % B.bdim.x, (unsigned)i / B.bdim.x % B.bdim.y, (unsigned)i / (B.bdim.x * B.bdim.y));
+}
+
+static void yield() { swapcontext(&B.t[B.cur].ctx, &B.sched); }
+
+static void entry() {
+  B.fn(B.arg);
+  B.t[B.cur].state = DONE; /* then uc_link: back to the scheduler */
+}
+
+static int grow(int n) {
+  if (n <= B.cap) return 0;
+  if (B.stacks) munmap(B.stacks, STACK * (size_t)B.cap);
+  free(B.t);
+  B.t = (fiber *)calloc((size_t)n, sizeof(fiber));
+  void *m = mmap(nullptr, STACK * (size_t)n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  B.stacks = m == MAP_FAILED ? nullptr : (char *)m;
+  B.cap = B.t && B.stacks ? n : 0;
+  return B.cap ? 0 : -1;
+}
+
+/* the next thread to run in this schedule, or -1 */
+static int pick() {
+  if (B.down) {
+    for (int i = B.n - 1; i >= 0; i--)
+      if (B.t[i].state == RUN) return i;
+  } else {
+    for (int i = 0; i < B.n; i++)
+      if (B.t[i].state == RUN) return i;
+  }
+  return -1;
+}
+
+/* No thread can run: release a barrier every live thread has reached, or
+   report why the block is stuck.  1: released. */
+static int release() {
+  int bar = 0, warp = 0, done = 0, line = -1;
+  for (int i = 0; i < B.n; i++) {
+    const fiber *f = &B.t[i];
+    bar += f->state == BAR;
+    warp += f->state == WARP;
+    done += f->state == DONE;
+    if (f->state == BAR) {
+      if (line >= 0 && f->line != line) fail("__syncthreads at line %d met one at line %d", f->line, line);
+      line = f->line;
+    }
+  }
+  if (bar == 0 && warp == 0) return 0; /* all done */
+  if (bar == B.n) {
+    for (int i = 0; i < B.n; i++) B.t[i].state = RUN;
+    return 1;
+  }
+  if (done > 0 && warp == 0)
+    fail("__syncthreads at line %d: %d of %d threads wait there, %d have exited", line, bar, B.n, done);
+  else
+    fail("stuck: %d threads at a barrier, %d at a shuffle waiting for lanes that never come, %d exited", bar, warp,
+         done);
+  return 0;
+}
+
+static void run_block() {
+  for (int i = 0; i < B.n; i++) {
+    fiber *f = &B.t[i];
+    f->state = RUN;
+    getcontext(&f->ctx);
+    f->ctx.uc_stack.ss_sp = B.stacks + STACK * (size_t)i;
+    f->ctx.uc_stack.ss_size = STACK;
+    f->ctx.uc_link = &B.sched;
+    makecontext(&f->ctx, entry, 0);
+  }
+  for (;;) {
+    int i = pick();
+    if (i < 0 && !release()) break;
+    if (i < 0) continue;
+    set_ids(i);
+    swapcontext(&B.sched, &B.t[i].ctx);
+  }
+}
+
+/* Runs FN(ARG) on every thread of a GRID of BLOCKs.  0, or the errors seen. */
+static long run(dim3 grid, dim3 block, void (*fn)(void *), void *arg) {
+  const char *o = getenv("PARSEC_EMU_ORDER");
+  B.down = o && strcmp(o, "down") == 0;
+  B.n = (int)(block.x * block.y * block.z);
+  B.errors = 0;
+  B.err[0] = 0;
+  if (B.n < 1 || B.n > 1024 || grow(B.n) != 0) {
+    snprintf(B.err, sizeof B.err, "a block of %u x %u x %u threads", block.x, block.y, block.z);
+    return B.errors = 1;
+  }
+  B.bdim = block;
+  B.gdim = grid;
+  B.fn = fn;
+  B.arg = arg;
+  for (unsigned z = 0; z < grid.z; z++)
+    for (unsigned y = 0; y < grid.y; y++)
+      for (unsigned x = 0; x < grid.x && !B.errors; x++) {
+        B.bid = dim3(x, y, z);
+        run_block();
+      }
+  return B.errors;
+}
+
+static void syncthreads(int line) {
+  B.t[B.cur].state = BAR;
+  B.t[B.cur].line = line;
+  yield();
+}
+
+/* The exchange of a warp: each lane leaves its value, the last lane of the
+   mask to arrive hands every lane the value of the lane it reads. */
+static void exchange(unsigned mask, const void *v, size_t size, int src, void *out) {
+  const int lane = B.cur & 31, base = B.cur & ~31;
+  fiber *me = &B.t[B.cur];
+  if (!(mask >> lane & 1u)) fail("a shuffle's mask %#x leaves out the calling lane %d", mask, lane);
+  memcpy(me->val, v, size);
+  memcpy(me->res, v, size);
+  me->mask = mask;
+  me->src = src;
+  me->state = WARP;
+  int all = 1;
+  for (int l = 0; l < 32; l++) {
+    if (!(mask >> l & 1u)) continue;
+    if (base + l >= B.n || B.t[base + l].state == DONE) {
+      fail("a shuffle's mask %#x names lane %d, which %s", mask, l, base + l >= B.n ? "does not exist" : "has exited");
+      all = 0;
+      break;
+    }
+    const fiber *f = &B.t[base + l];
+    if (f->state != WARP) all = 0;
+    else if (f->mask != mask) fail("lanes %d and %d meet at a shuffle with masks %#x and %#x", lane, l, mask, f->mask);
+  }
+  if (all)
+    for (int l = 0; l < 32; l++) {
+      if (!(mask >> l & 1u)) continue;
+      fiber *f = &B.t[base + l];
+      if (f->src < 0 || f->src > 31 || !(mask >> f->src & 1u))
+        fail("lane %d reads lane %d, outside the shuffle's mask %#x", l, f->src, mask);
+      else memcpy(f->res, B.t[base + f->src].val, size);
+      f->state = RUN;
+    }
+  yield();
+  memcpy(out, me->res, size);
+}
+
+/* kernel<<<g, b>>>(args) is written EMU_LAUNCH(kernel, g, b)(args) */
+template <class... P> struct launcher {
+  void (*fn)(P...);
+  dim3 g, b;
+  /* the launch; the number of errors detected (the first in B.err) */
+  template <class... A> long collect(A... a) {
+    std::tuple<P...> args(a...); /* converted as a call converts them */
+    struct call {
+      void (*fn)(P...);
+      std::tuple<P...> *args;
+      static void go(void *p) {
+        call *c = (call *)p;
+        std::apply(c->fn, *c->args); /* each thread gets its own copy of the parameters */
+      }
+    } c = {fn, &args};
+    return run(g, b, call::go, &c);
+  }
+  /* kernel<<<g, b>>>(a...): a detected error ends the program, as a kernel
+     fault ends it on a GPU */
+  template <class... A> void operator()(A... a) {
+    if (collect(a...)) {
+      fprintf(stderr, "emulated CUDA: %s\n", B.err);
+      abort();
+    }
+  }
+};
+template <class... P> launcher<P...> make_launcher(void (*fn)(P...), dim3 g, dim3 b) { return {fn, g, b}; }
+
+} // namespace emu
+
+#define threadIdx (emu::B.tid)
+#define blockIdx (emu::B.bid)
+#define blockDim (emu::B.bdim)
+#define gridDim (emu::B.gdim)
+#define __syncthreads() emu::syncthreads(__LINE__)
+#define EMU_LAUNCH(kernel, g, b) emu::make_launcher(kernel, g, b)
+
+template <class T> static T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = warpSize) {
+  static_assert(sizeof(T) <= 8, "a shuffle moves at most 8 bytes");
+  if (width != warpSize) emu::fail("a shuffle of width %d: only whole warps are modelled", width);
+  T out;
+  emu::exchange(mask, &v, sizeof v, (emu::B.cur & 31) ^ lane_mask, &out);
+  return out;
+}
+
+static inline float __int_as_float(int i) {
+  float f;
+  memcpy(&f, &i, sizeof f);
+  return f;
+}
+
+#endif

@@ -290,6 +290,7 @@ static void test_bn(void **state) {
   check_bn(4, 3, 10, 0, 1.0f);
   check_bn(3, 2, 7, 1, 1.0f);
   check_bn(1, 2, 9, 1, 2.0f); /* batch 1; an edge taken twice (alpha 2) */
+  check_bn(2, 2, 151, 1, 1.0f); /* more values per channel than a CUDA block has threads */
 }
 
 /* BN apply into a slice with accumulate: the fused node sum. */
@@ -596,6 +597,19 @@ static void test_optimizers(void **state) {
   kt_run(&sq, 3, 3, c);
   double want = kt_dot(g, g, n), got = part[0] + part[1] + part[2];
   kt_close("sumsq", &got, &want, 1, 1e-12, 1e-12);
+  /* chunks longer than a CUDA block: each lane sums several values, every
+     warp of the block holds a partial sum; the last chunk is short */
+  const long nl = 2 * 700 + 123;
+  double *gl = kt_randv(nl), pl[3];
+  KSPEC(sql, "sumsq", {"CHUNK", 700});
+  karg cl[3] = {KP(pl), KP(gl), KL(nl)};
+  kt_run(&sql, 3, 3, cl);
+  for (int k = 0; k < 3; k++) {
+    const long lo = 700 * k, len = k < 2 ? 700 : 123;
+    double wk = kt_dot(gl + lo, gl + lo, len);
+    kt_close("sumsq over long chunks", &pl[k], &wk, 1, 1e-12, 1e-12);
+  }
+  free(gl);
   free(w), free(m), free(g), free(w0), free(m0), free(p), free(v), free(p0), free(v0);
 }
 

@@ -40,6 +40,7 @@
 #include <tuple>
 #include <utility>
 
+#include <setjmp.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 
@@ -60,9 +61,13 @@ namespace emu {
 
 enum { RUN, BAR, WARP, DONE };
 
+/* A fiber starts through its ucontext (its own stack) and then switches
+   with _setjmp/_longjmp, which save no signal mask: no system call per
+   switch. */
 struct fiber {
   ucontext_t ctx;
-  int state, line;  /* line: of the barrier it waits at */
+  jmp_buf jb;
+  int started, state, line;  /* line: of the barrier it waits at */
   unsigned mask;    /* of the shuffle it waits at */
   int src;          /* the lane it reads */
   unsigned char val[8], res[8];
@@ -72,7 +77,8 @@ struct block_state {
   fiber *t = nullptr;
   char *stacks = nullptr;
   int cap = 0, n = 0, cur = 0, down = 0;
-  ucontext_t sched;
+  ucontext_t tmpl; /* the context each fiber starts from */
+  jmp_buf sched;
   dim3 tid, bid, bdim, gdim;
   void (*fn)(void *) = nullptr;
   void *arg = nullptr;
@@ -98,11 +104,14 @@ static void set_ids(int i) {
   B.tid = dim3((unsigned)i % B.bdim.x, (unsigned)i / B.bdim.x % B.bdim.y, (unsigned)i / (B.bdim.x * B.bdim.y));
 }
 
-static void yield() { swapcontext(&B.t[B.cur].ctx, &B.sched); }
+static void yield() {
+  if (!_setjmp(B.t[B.cur].jb)) _longjmp(B.sched, 1);
+}
 
 static void entry() {
   B.fn(B.arg);
-  B.t[B.cur].state = DONE; /* then uc_link: back to the scheduler */
+  B.t[B.cur].state = DONE;
+  _longjmp(B.sched, 1); /* its stack is left as it is, reused by the next launch */
 }
 
 static int grow(int n) {
@@ -159,10 +168,11 @@ static void run_block() {
   for (int i = 0; i < B.n; i++) {
     fiber *f = &B.t[i];
     f->state = RUN;
-    getcontext(&f->ctx);
+    f->started = 0;
+    f->ctx = B.tmpl;
     f->ctx.uc_stack.ss_sp = B.stacks + STACK * (size_t)i;
     f->ctx.uc_stack.ss_size = STACK;
-    f->ctx.uc_link = &B.sched;
+    f->ctx.uc_link = nullptr;
     makecontext(&f->ctx, entry, 0);
   }
   for (;;) {
@@ -170,7 +180,12 @@ static void run_block() {
     if (i < 0 && !release()) break;
     if (i < 0) continue;
     set_ids(i);
-    swapcontext(&B.sched, &B.t[i].ctx);
+    fiber *f = &B.t[i];
+    if (!_setjmp(B.sched)) {
+      if (f->started) _longjmp(f->jb, 1);
+      f->started = 1;
+      setcontext(&f->ctx);
+    }
   }
 }
 
@@ -185,6 +200,7 @@ static long run(dim3 grid, dim3 block, void (*fn)(void *), void *arg) {
     snprintf(B.err, sizeof B.err, "a block of %u x %u x %u threads", block.x, block.y, block.z);
     return B.errors = 1;
   }
+  getcontext(&B.tmpl);
   B.bdim = block;
   B.gdim = grid;
   B.fn = fn;

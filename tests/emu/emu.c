@@ -48,7 +48,7 @@ static int compile(const char *src, const char *dir, err_t *e) {
   snprintf(so, sizeof so, "%s/k.so", dir);
   if (io_write_text(cpp, src, e) != 0) return -1;
   const char *env = getenv("CXX");
-  char *argv[] = {(char *)(env && *env ? env : "c++"), "-std=gnu++17", "-O1", "-fPIC", "-shared", "-w", "-include",
+  char *argv[] = {(char *)(env && *env ? env : "c++"), "-std=gnu++17", "-O1", "-U_FORTIFY_SOURCE", "-fPIC", "-shared", "-w", "-include",
                   PARSEC_SOURCE_DIR "/tests/emu/cuda_emu.h", "-o", so, cpp, NULL};
   char *log = NULL;
   int st = 0;

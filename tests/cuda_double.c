@@ -129,12 +129,18 @@ static int d_load(void **mod, const void *image) {
   return 0;
 }
 
-/* symbol -> the C rendering of the same spec, compiled by the CPU backend */
+/* symbol -> the C rendering of the same spec, compiled by the CPU backend,
+   or its CUDA rendering on emulated threads (cd_emulate) */
 typedef struct {
   char name[96];
-  const rt_kernel *k;
+  const rt_kernel *k; /* the C rendering */
+  emu_entry emu;      /* or the emulated CUDA one */
+  const char *(*emu_error)(void);
+  cg_grid grid;
   const cg_kernel *tk; /* its template: the sizes of its arguments, for recording */
 } entry;
+int cd_emulate;
+long cd_emulated;
 static entry cd_table[512];
 int cd_ntable;
 
@@ -154,6 +160,7 @@ static int d_func(void **fn, void *mod, const char *name) {
 typedef struct {
   char kind; /* 'k' launch, 'g' GEMM, 'z' memset */
   const entry *en;
+  unsigned gx, bx;
   unsigned char args[CG_MAXARGS + 1][8];
   int ta, tb, m, n, k, lda, ldb, ldc;
   float alpha, beta;
@@ -177,28 +184,34 @@ static void record(const rec *r) {
   g->v[g->n++] = *r;
 }
 
-static void run_kernel(const entry *en, void **params) {
+/* on GX blocks of BX threads, as the backend launched it */
+static void run_kernel(const entry *en, unsigned gx, unsigned bx, void **params) {
   cd_launches++;
-  cd_gpu_forms += strstr(en->k->name, "_px_") || strstr(en->k->name, "_tap_"); /* dwconv_fwd_px_<hash> */
-  ((void (*)(void **))en->k->fn)(params);
+  cd_gpu_forms += strstr(en->name, "_px_") || strstr(en->name, "_tap_"); /* dwconv_fwd_px_<hash> */
+  if (!en->emu) {
+    ((void (*)(void **))en->k->fn)(params);
+    return;
+  }
+  cd_emulated++;
+  if (en->emu(gx, bx, params) != 0) fail_msg("%s on emulated CUDA threads: %s", en->name, en->emu_error());
 }
 
 static int d_launch(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                     unsigned shared, void *stream, void **params, void **extra) {
   const entry *en = fn;
-  const rt_kernel *k = en->k;
   long N = *(long *)params[0];
-  long items = (k->grid.g0n * N + k->grid.g0c) * k->grid.g1;
+  long items = (en->grid.g0n * N + en->grid.g0c) * en->grid.g1;
   if ((long)gx * gy * gz * bx * by * bz < items) cd_short_grids++;
+  if (gy * gz * by * bz != 1) cd_bad_blocks++; /* the backend's grids are one-dimensional */
   /* an @block kernel: exactly one block per work item, whole warps (the
      block sum's shuffles assume them) */
-  if (k->grid.block) {
+  if (en->grid.block) {
     cd_block_launches++;
     if ((long)gx * gy * gz != items || by * bz != 1 || bx % 32 != 0 || bx > 1024) cd_bad_blocks++;
   }
   if (capturing) {
     if (stream != STREAM) cd_bad_captures++;
-    rec r = {.kind = 'k', .en = en};
+    rec r = {.kind = 'k', .en = en, .gx = gx, .bx = bx};
     memcpy(r.args[0], params[0], sizeof(long));
     for (int i = 0; i < en->tk->nargs; i++) {
       cg_argkind a = en->tk->arg_kind[i];
@@ -208,7 +221,7 @@ static int d_launch(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx
     return 0;
   }
   on_stream(stream);
-  run_kernel(en, params);
+  run_kernel(en, gx, bx, params);
   return 0;
 }
 
@@ -260,7 +273,7 @@ static int d_graph_launch(void *exec, void *s) {
     if (r->kind == 'k') {
       void *params[CG_MAXARGS + 1];
       for (int a = 0; a <= r->en->tk->nargs; a++) params[a] = (void *)r->args[a];
-      run_kernel(r->en, params);
+      run_kernel(r->en, r->gx, r->bx, params);
     } else if (r->kind == 'g') {
       cd_gemms++;
       cblas_sgemm(CblasColMajor, r->ta ? CblasTrans : CblasNoTrans, r->tb ? CblasTrans : CblasNoTrans, r->m, r->n, r->k,
@@ -336,24 +349,52 @@ static const rt_cuda_driver DOUBLE = {
 sp_space cd_space;
 nw_layout cd_layout;
 
-/* SPECS in the form CUDA runs (the GPU forms where a kernel names one),
-   rendered for C and compiled by the cd_cpu backend: the double's "GPU code" */
+/* the table's entry for symbol NAME: 1 when it is new */
+static int add_entry(const char *name, const cg_spec *on, err_t *e) {
+  for (int j = 0; j < cd_ntable; j++)
+    if (strcmp(cd_table[j].name, name) == 0) return 0;
+  if (cd_ntable == 512) return err_set(e, "the double's kernel table is full");
+  entry *en = &cd_table[cd_ntable];
+  memset(en, 0, sizeof *en);
+  snprintf(en->name, sizeof en->name, "%s", name);
+  en->tk = on->k;
+  if (cg_spec_grid(on, &en->grid, e) != 0) return -1;
+  cd_ntable++;
+  return 1;
+}
+
+/* SPECS' CUDA rendering, compiled by the host C++ compiler for the
+   emulation (one module per call, kept for the process) */
+static int add_emulated(const cg_spec *on, int n, err_t *e) {
+  emu_mod *m = calloc(1, sizeof *m);
+  if (!m || emu_build(m, on, n, CG_F32, NULL, NULL, e) != 0) return -1;
+  for (int i = 0; i < n; i++) {
+    char sym[128];
+    cg_symbol(&on[i], CG_F32, sym, sizeof sym);
+    int added = add_entry(sym, &on[i], e);
+    if (added < 0) return -1;
+    if (added) {
+      cd_table[cd_ntable - 1].emu = m->fn[i];
+      cd_table[cd_ntable - 1].emu_error = m->error;
+    }
+  }
+  return 0;
+}
+
+/* SPECS in the form CUDA runs (the GPU forms where a kernel names one):
+   rendered for C and compiled by the cd_cpu backend, or (cd_emulate)
+   rendered for CUDA and run on emulated threads: the double's "GPU code" */
 int cd_add_kernels(const cg_spec *specs, int n, err_t *e) {
   cg_spec *on = calloc((size_t)n + 1, sizeof *on);
   const rt_kernel **ks = calloc((size_t)n + 1, sizeof *ks);
   int rc = on && ks ? 0 : err_set(e, "out of memory");
   for (int i = 0; i < n && rc == 0; i++) on[i] = cg_spec_on(&specs[i], CG_TARGET_CUDA);
-  if (rc == 0) rc = rt_kernels_get(cd_cpu, on, n, ks, e);
-  for (int i = 0; i < n && rc == 0; i++) {
-    int seen = 0;
-    for (int j = 0; j < cd_ntable && !seen; j++) seen = strcmp(cd_table[j].name, ks[i]->name) == 0;
-    if (seen) continue;
-    if (cd_ntable == 512) rc = err_set(e, "the double's kernel cd_table is full");
-    else {
-      snprintf(cd_table[cd_ntable].name, sizeof cd_table[cd_ntable].name, "%s", ks[i]->name);
-      cd_table[cd_ntable].tk = on[i].k;
-      cd_table[cd_ntable++].k = ks[i];
-    }
+  if (rc == 0 && cd_emulate) rc = add_emulated(on, n, e);
+  else if (rc == 0) rc = rt_kernels_get(cd_cpu, on, n, ks, e);
+  for (int i = 0; i < n && rc == 0 && !cd_emulate; i++) {
+    int added = add_entry(ks[i]->name, &on[i], e);
+    if (added < 0) rc = -1;
+    else if (added) cd_table[cd_ntable - 1].k = ks[i];
   }
   free(on);
   free(ks);
@@ -368,6 +409,8 @@ int cd_setup(void **state) {
     fprintf(stderr, "NVRTC is missing (%s): the double needs real cubins\n", why);
     return 0;
   }
+  const char *emu = getenv("PARSEC_CD_EMULATE");
+  cd_emulate = emu && strcmp(emu, "1") == 0;
   if (sp_load_file(&cd_space, PARSEC_SOURCE_DIR "/tests/spaces/tiny.lua", &e) != 0 ||
       nw_search_layout(&cd_layout, &cd_space, &cd_space.net, &e) != 0 || rt_cpu_open(&cd_cpu, CG_F32, 0, &e) != 0) {
     fprintf(stderr, "%s\n", err_msg(&e));

@@ -4,12 +4,18 @@
 #ifndef PARSEC_CUDA_DOUBLE_H
 #define PARSEC_CUDA_DOUBLE_H
 #include "ktest.h"
+#include "emu/emu.h"
 #include "rt_cuda_driver.h"
 
 /* what the backend did through the double */
 extern long cd_launches, cd_short_grids, cd_gemms, cd_block_launches, cd_bad_blocks, cd_gpu_forms;
 extern long cd_busy_frees, cd_pinned_uploads, cd_off_stream, cd_stream_syncs, cd_bad_captures, cd_captures,
     cd_graph_runs;
+/* PARSEC_CD_EMULATE=1: launches run the kernels' CUDA rendering on emulated
+   CUDA threads (emu/cuda_emu.h) on the grid the backend asked for, instead
+   of their C rendering; cd_emulated counts them */
+extern int cd_emulate;
+extern long cd_emulated;
 /* set: the next stream capture fails, as a driver that refuses one would */
 extern int cd_refuse_capture;
 /* kernels the double knows (0: NVRTC is missing, and the tests skip) */

@@ -3,7 +3,10 @@
  * a "module" is the cubin NVRTC really compiled (through the kernel cache),
  * and the function looked up in it by symbol is the C rendering of the same
  * spec in the same form (the GPU form where the kernel names one), so a
- * launch runs the same kernel source on the CPU.
+ * launch runs the same kernel source on the CPU.  Run with
+ * PARSEC_CD_EMULATE=1 (ctest's test_cuda_double_emu), a launch runs the
+ * CUDA rendering NVRTC compiled, unchanged, on emulated CUDA threads
+ * (emu/cuda_emu.h) on the grid and block the backend asked for.
  *
  * What this proves: the backend allocates, copies and zeroes the sizes the
  * plans need, loads each kernel by its symbol from the cubin NVRTC produced
@@ -16,10 +19,13 @@
  * queued copies late), records and replays graphs of repeated plans, and
  * reports failures with the call and the kernel; whole children, and
  * `parsec-run search` and `train` themselves, run through it give the CPU
- * backend's results, and a search step waits only where it must.  What it
- * does not prove: that the CUDA kernels compute correctly on a GPU (only
- * that they compile), their speed, how a real GPU overlaps the copies with
- * its work, or that the real driver accepts every call in a graph capture. */
+ * backend's results, and a search step waits only where it must; emulated,
+ * the same holds for the CUDA source itself: its grid mapping, its GPU
+ * forms' indexing and its block reductions across warps.  What it does not
+ * prove: what cuda_emu.h does not model (a real GPU's warps in lock step,
+ * its memory model, timing), the kernels' speed, how a real GPU overlaps
+ * the copies with its work, or that the real driver accepts every call in
+ * a graph capture. */
 #include "cuda_double.h"
 #include "rt_device.h"
 #include "rt_model.h"
@@ -146,6 +152,7 @@ static void test_children_match_cpu(void **state) {
   assert_int_equal(cd_off_stream, 0);  /* every copy, launch and GEMM on the backend's stream */
   assert_int_equal(cd_busy_frees, 0);
   assert_true(q.gpu->mem_used(q.gpu) == (size_t)1 << 32);
+  if (cd_emulate) assert_int_equal(cd_emulated, cd_launches); /* every launch ran the CUDA rendering */
   pair_close(&q);
 }
 

@@ -40,7 +40,6 @@
 #include <tuple>
 #include <utility>
 
-#include <setjmp.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 
@@ -61,12 +60,13 @@ namespace emu {
 
 enum { RUN, BAR, WARP, DONE };
 
-/* A fiber starts through its ucontext (its own stack) and then switches
-   with _setjmp/_longjmp, which save no signal mask: no system call per
-   switch. */
+/* A fiber starts on its own stack (a jump onto it where the architecture
+   is known, else through a ucontext) and then switches with GCC's
+   __builtin_setjmp/__builtin_longjmp: a handful of registers, no signal
+   mask, no system call. */
 struct fiber {
   ucontext_t ctx;
-  jmp_buf jb;
+  void *jb[5];
   int started, state, line;  /* line: of the barrier it waits at */
   unsigned mask;    /* of the shuffle it waits at */
   int src;          /* the lane it reads */
@@ -76,9 +76,9 @@ struct fiber {
 struct block_state {
   fiber *t = nullptr;
   char *stacks = nullptr;
-  int cap = 0, n = 0, cur = 0, down = 0;
-  ucontext_t tmpl; /* the context each fiber starts from */
-  jmp_buf sched;
+  int cap = 0, n = 0, cur = 0, down = 0, lo = 0, hi = -1;
+  ucontext_t tmpl; /* the context each fiber starts from (no known architecture) */
+  void *sched[5];
   dim3 tid, bid, bdim, gdim;
   void (*fn)(void *) = nullptr;
   void *arg = nullptr;
@@ -101,17 +101,56 @@ static void fail(const char *fmt, ...) {
 
 static void set_ids(int i) {
   B.cur = i;
-  B.tid = dim3((unsigned)i % B.bdim.x, (unsigned)i / B.bdim.x % B.bdim.y, (unsigned)i / (B.bdim.x * B.bdim.y));
+  if (B.bdim.y == 1 && B.bdim.z == 1) B.tid.x = (unsigned)i;
+  else B.tid = dim3((unsigned)i % B.bdim.x, (unsigned)i / B.bdim.x % B.bdim.y, (unsigned)i / (B.bdim.x * B.bdim.y));
 }
+
+static int pick();
+/* __builtin_longjmp may not share a function with its __builtin_setjmp */
+static __attribute__((noinline)) void jump(void **buf) { __builtin_longjmp(buf, 1); }
+
+static void entry();
+
+/* runs entry() on the stack that ends at TOP (it never returns: it jumps back
+   to the scheduler) */
+static void start(fiber *f, char *top) {
+#if defined(__x86_64__)
+  (void)f;
+  __asm__ volatile("mov %0, %%rsp\n\tcall *%1" : : "r"(top), "r"(entry) : "memory");
+#elif defined(__aarch64__)
+  (void)f;
+  __asm__ volatile("mov sp, %0\n\tblr %1" : : "r"(top), "r"(entry) : "memory");
+#else
+  f->ctx = B.tmpl;
+  f->ctx.uc_stack.ss_sp = top - STACK;
+  f->ctx.uc_stack.ss_size = STACK;
+  f->ctx.uc_link = nullptr;
+  makecontext(&f->ctx, entry, 0);
+  setcontext(&f->ctx);
+#endif
+  __builtin_unreachable();
+}
+
 
 static void yield() {
-  if (!_setjmp(B.t[B.cur].jb)) _longjmp(B.sched, 1);
+  if (!__builtin_setjmp(B.t[B.cur].jb)) jump(B.sched);
 }
 
+/* A fiber runs its thread; when that ends and the next thread to run has
+   not started, it runs that one on the same stack (no switch: a kernel
+   without barriers runs a block on one fiber); else back to the scheduler.
+   A stack is only ever handed on by the thread that finished on it, so the
+   stack of a thread that has not started is always free. */
 static void entry() {
-  B.fn(B.arg);
-  B.t[B.cur].state = DONE;
-  _longjmp(B.sched, 1); /* its stack is left as it is, reused by the next launch */
+  for (;;) {
+    B.fn(B.arg);
+    B.t[B.cur].state = DONE;
+    const int next = pick();
+    if (next < 0 || B.t[next].started) break;
+    B.t[next].started = 1;
+    set_ids(next);
+  }
+  jump(B.sched); /* the stack is left as it is, reused by the next launch */
 }
 
 static int grow(int n) {
@@ -125,16 +164,22 @@ static int grow(int n) {
   return B.cap ? 0 : -1;
 }
 
-/* the next thread to run in this schedule, or -1 */
+/* the next thread to run in this schedule, or -1.  No thread below lo
+   (above hi) can run: a scan resumes where the last one stopped. */
 static int pick() {
   if (B.down) {
-    for (int i = B.n - 1; i >= 0; i--)
-      if (B.t[i].state == RUN) return i;
-  } else {
-    for (int i = 0; i < B.n; i++)
-      if (B.t[i].state == RUN) return i;
+    while (B.hi >= 0 && B.t[B.hi].state != RUN) B.hi--;
+    return B.hi;
   }
-  return -1;
+  while (B.lo < B.n && B.t[B.lo].state != RUN) B.lo++;
+  return B.lo < B.n ? B.lo : -1;
+}
+
+/* threads FIRST..LAST can run again */
+static void wake(int first, int last) {
+  for (int i = first; i <= last; i++) B.t[i].state = RUN;
+  if (first < B.lo) B.lo = first;
+  if (last > B.hi) B.hi = last;
 }
 
 /* No thread can run: release a barrier every live thread has reached, or
@@ -153,7 +198,7 @@ static int release() {
   }
   if (bar == 0 && warp == 0) return 0; /* all done */
   if (bar == B.n) {
-    for (int i = 0; i < B.n; i++) B.t[i].state = RUN;
+    wake(0, B.n - 1);
     return 1;
   }
   if (done > 0 && warp == 0)
@@ -165,26 +210,20 @@ static int release() {
 }
 
 static void run_block() {
-  for (int i = 0; i < B.n; i++) {
-    fiber *f = &B.t[i];
-    f->state = RUN;
-    f->started = 0;
-    f->ctx = B.tmpl;
-    f->ctx.uc_stack.ss_sp = B.stacks + STACK * (size_t)i;
-    f->ctx.uc_stack.ss_size = STACK;
-    f->ctx.uc_link = nullptr;
-    makecontext(&f->ctx, entry, 0);
-  }
+  for (int i = 0; i < B.n; i++) B.t[i].started = 0;
+  B.lo = B.n;
+  B.hi = -1;
+  wake(0, B.n - 1);
   for (;;) {
     int i = pick();
     if (i < 0 && !release()) break;
     if (i < 0) continue;
     set_ids(i);
     fiber *f = &B.t[i];
-    if (!_setjmp(B.sched)) {
-      if (f->started) _longjmp(f->jb, 1);
+    if (!__builtin_setjmp(B.sched)) {
+      if (f->started) jump(f->jb);
       f->started = 1;
-      setcontext(&f->ctx);
+      start(f, B.stacks + STACK * (size_t)(i + 1));
     }
   }
 }
@@ -250,7 +289,7 @@ static void exchange(unsigned mask, const void *v, size_t size, int src, void *o
       if (f->src < 0 || f->src > 31 || !(mask >> f->src & 1u))
         fail("lane %d reads lane %d, outside the shuffle's mask %#x", l, f->src, mask);
       else memcpy(f->res, B.t[base + f->src].val, size);
-      f->state = RUN;
+      wake(base + l, base + l);
     }
   yield();
   memcpy(out, me->res, size);

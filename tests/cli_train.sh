@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # parsec-run train end to end: a short training on a few Fashion-MNIST images
-# that improves and writes every output; resume; a published genotype; bad
+# that improves and writes every output; its C and CUDA exports (the CUDA one
+# run on emulated CUDA threads) give its logits; resume; a published genotype; bad
 # genotypes, weights and directories give clear messages.
 set -u
 run=$1 same=$2 src=$3 check=$4
@@ -83,6 +84,15 @@ if [ -x "$nvcc" ]; then
 else
   echo "skipped: no nvcc to compile the CUDA export"
 fi
+# and runs: network.cu built against the CUDA emulation (cuBLAS on OpenBLAS)
+# gives parsec's logits on the same images
+bash "$src/tests/emu/build_export.sh" "$tmp/exp_cu" >"$tmp/emu.out" 2>&1 ||
+  { fail "the exported CUDA does not build against the emulation"; tail -20 "$tmp/emu.out"; }
+"$tmp/exp_cu/predict_emu" "$tmp/exp_cu/weights.bin" "$F/t10k-images-idx3-ubyte.gz" "$F/t10k-labels-idx1-ubyte.gz" \
+  --limit 300 -q --logits "$tmp/exp_cu/logits.npy" >"$tmp/pred_cu.out" 2>&1 ||
+  { fail "the exported CUDA program failed on emulated CUDA threads"; cat "$tmp/pred_cu.out"; }
+"$check" "$tmp/a" fashion-mnist 300 "$tmp/exp_cu/logits.npy" ||
+  fail "the exported CUDA network's logits (emulated) differ from parsec's"
 expect 2 "already exists" -- export --run "$tmp/a" --target c -o "$tmp/exp_c"
 expect 1 "cannot be made" -- export --run "$tmp/a" --target c -o /dev/null/exp
 expect 1 "is not a training run" -- export --run "$tmp/nothing" --target c -o "$tmp/exp_gone"

@@ -188,7 +188,8 @@ static void record(const rec *r) {
 static void run_kernel(const entry *en, unsigned gx, unsigned bx, void **params) {
   cd_launches++;
   cd_gpu_forms += strstr(en->name, "_px_") || strstr(en->name, "_tap_"); /* dwconv_fwd_px_<hash> */
-  if (!en->emu) {
+  if (!cd_emulate || !en->emu) {
+    if (!en->k) fail_msg("%s: the double has no C rendering of it", en->name);
     ((void (*)(void **))en->k->fn)(params);
     return;
   }
@@ -349,53 +350,67 @@ static const rt_cuda_driver DOUBLE = {
 sp_space cd_space;
 nw_layout cd_layout;
 
-/* the table's entry for symbol NAME: 1 when it is new */
-static int add_entry(const char *name, const cg_spec *on, err_t *e) {
+/* the table's entry for symbol NAME, made when there is none */
+static entry *entry_for(const char *name, const cg_spec *on, err_t *e) {
   for (int j = 0; j < cd_ntable; j++)
-    if (strcmp(cd_table[j].name, name) == 0) return 0;
-  if (cd_ntable == 512) return err_set(e, "the double's kernel table is full");
+    if (strcmp(cd_table[j].name, name) == 0) return &cd_table[j];
+  if (cd_ntable == 512) {
+    err_set(e, "the double's kernel table is full");
+    return NULL;
+  }
   entry *en = &cd_table[cd_ntable];
   memset(en, 0, sizeof *en);
   snprintf(en->name, sizeof en->name, "%s", name);
   en->tk = on->k;
-  if (cg_spec_grid(on, &en->grid, e) != 0) return -1;
+  if (cg_spec_grid(on, &en->grid, e) != 0) return NULL;
   cd_ntable++;
-  return 1;
+  return en;
 }
 
-/* SPECS' CUDA rendering, compiled by the host C++ compiler for the
-   emulation (one module per call, kept for the process) */
+/* the CUDA rendering of those of SPECS the table has none for, compiled by
+   the host C++ compiler for the emulation (one module, kept for the process) */
 static int add_emulated(const cg_spec *on, int n, err_t *e) {
+  cg_spec *todo = calloc((size_t)n + 1, sizeof *todo);
+  entry **dst = calloc((size_t)n + 1, sizeof *dst);
   emu_mod *m = calloc(1, sizeof *m);
-  if (!m || emu_build(m, on, n, CG_F32, NULL, NULL, e) != 0) return -1;
-  for (int i = 0; i < n; i++) {
+  int nt = 0, rc = todo && dst && m ? 0 : err_set(e, "out of memory");
+  for (int i = 0; i < n && rc == 0; i++) {
     char sym[128];
     cg_symbol(&on[i], CG_F32, sym, sizeof sym);
-    int added = add_entry(sym, &on[i], e);
-    if (added < 0) return -1;
-    if (added) {
-      cd_table[cd_ntable - 1].emu = m->fn[i];
-      cd_table[cd_ntable - 1].emu_error = m->error;
+    entry *en = entry_for(sym, &on[i], e);
+    if (!en) rc = -1;
+    else if (!en->emu) {
+      int dup = 0; /* a spec twice in SPECS */
+      for (int k = 0; k < nt && !dup; k++) dup = dst[k] == en;
+      if (!dup) todo[nt] = on[i], dst[nt++] = en;
     }
   }
-  return 0;
+  if (rc == 0 && nt > 0) rc = emu_build(m, todo, nt, CG_F32, NULL, NULL, e);
+  for (int k = 0; k < nt && rc == 0; k++) {
+    dst[k]->emu = m->fn[k];
+    dst[k]->emu_error = m->error;
+  }
+  if (rc != 0 || nt == 0) free(m);
+  free(todo);
+  free(dst);
+  return rc;
 }
 
-/* SPECS in the form CUDA runs (the GPU forms where a kernel names one):
-   rendered for C and compiled by the cd_cpu backend, or (cd_emulate)
-   rendered for CUDA and run on emulated threads: the double's "GPU code" */
+/* SPECS in the form CUDA runs (the GPU forms where a kernel names one),
+   rendered for C and compiled by the cd_cpu backend: the double's "GPU
+   code"; with cd_emulate also rendered for CUDA, for emulated threads */
 int cd_add_kernels(const cg_spec *specs, int n, err_t *e) {
   cg_spec *on = calloc((size_t)n + 1, sizeof *on);
   const rt_kernel **ks = calloc((size_t)n + 1, sizeof *ks);
   int rc = on && ks ? 0 : err_set(e, "out of memory");
   for (int i = 0; i < n && rc == 0; i++) on[i] = cg_spec_on(&specs[i], CG_TARGET_CUDA);
-  if (rc == 0 && cd_emulate) rc = add_emulated(on, n, e);
-  else if (rc == 0) rc = rt_kernels_get(cd_cpu, on, n, ks, e);
-  for (int i = 0; i < n && rc == 0 && !cd_emulate; i++) {
-    int added = add_entry(ks[i]->name, &on[i], e);
-    if (added < 0) rc = -1;
-    else if (added) cd_table[cd_ntable - 1].k = ks[i];
+  if (rc == 0) rc = rt_kernels_get(cd_cpu, on, n, ks, e);
+  for (int i = 0; i < n && rc == 0; i++) {
+    entry *en = entry_for(ks[i]->name, &on[i], e);
+    if (!en) rc = -1;
+    else en->k = ks[i];
   }
+  if (rc == 0 && cd_emulate) rc = add_emulated(on, n, e);
   free(on);
   free(ks);
   return rc;

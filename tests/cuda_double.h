@@ -11,9 +11,10 @@
 extern long cd_launches, cd_short_grids, cd_gemms, cd_block_launches, cd_bad_blocks, cd_gpu_forms;
 extern long cd_busy_frees, cd_pinned_uploads, cd_off_stream, cd_stream_syncs, cd_bad_captures, cd_captures,
     cd_graph_runs;
-/* PARSEC_CD_EMULATE=1: launches run the kernels' CUDA rendering on emulated
-   CUDA threads (emu/cuda_emu.h) on the grid the backend asked for, instead
-   of their C rendering; cd_emulated counts them */
+/* PARSEC_CD_EMULATE=1 at setup: launches run the kernels' CUDA rendering on
+   emulated CUDA threads (emu/cuda_emu.h) on the grid the backend asked for,
+   instead of their C rendering, while cd_emulate is set (a test may clear
+   it to run the C rendering of the same forms); cd_emulated counts them */
 extern int cd_emulate;
 extern long cd_emulated;
 /* set: the next stream capture fails, as a driver that refuses one would */

@@ -368,12 +368,15 @@ static entry *entry_for(const char *name, const cg_spec *on, err_t *e) {
 }
 
 /* the CUDA rendering of those of SPECS the table has none for, compiled by
-   the host C++ compiler for the emulation (one module, kept for the process) */
+   the host C++ compiler for the emulation (one module, kept to teardown) */
+static emu_mod *mods[64];
+static int nmods;
 static int add_emulated(const cg_spec *on, int n, err_t *e) {
   cg_spec *todo = calloc((size_t)n + 1, sizeof *todo);
   entry **dst = calloc((size_t)n + 1, sizeof *dst);
   emu_mod *m = calloc(1, sizeof *m);
   int nt = 0, rc = todo && dst && m ? 0 : err_set(e, "out of memory");
+  if (rc == 0 && nmods == 64) rc = err_set(e, "the double holds 64 emulated modules already");
   for (int i = 0; i < n && rc == 0; i++) {
     char sym[128];
     cg_symbol(&on[i], CG_F32, sym, sizeof sym);
@@ -390,7 +393,8 @@ static int add_emulated(const cg_spec *on, int n, err_t *e) {
     dst[k]->emu = m->fn[k];
     dst[k]->emu_error = m->error;
   }
-  if (rc != 0 || nt == 0) free(m);
+  if (rc == 0 && nt > 0) mods[nmods++] = m;
+  else free(m);
   free(todo);
   free(dst);
   return rc;
@@ -448,6 +452,12 @@ int cd_teardown(void **state) {
   nw_free(&cd_layout);
   sp_free(&cd_space);
   rt_backend_close(cd_cpu);
+  for (int i = 0; i < nmods; i++) {
+    emu_free(mods[i]);
+    free(mods[i]);
+  }
+  nmods = 0;
+  cd_ntable = 0;
   return 0;
 }
 

@@ -164,6 +164,15 @@ static int grow(int n) {
   return B.cap ? 0 : -1;
 }
 
+/* the fibers go with the module (dlclose) */
+__attribute__((destructor)) static void release_fibers() {
+  if (B.stacks) munmap(B.stacks, STACK * (size_t)B.cap);
+  free(B.t);
+  B.t = nullptr;
+  B.stacks = nullptr;
+  B.cap = 0;
+}
+
 /* the next thread to run in this schedule, or -1.  No thread below lo
    (above hi) can run: a scan resumes where the last one stopped. */
 static int pick() {

@@ -102,7 +102,10 @@ int emu_build(emu_mod *m, const cg_spec *specs, int n, cg_prec prec, const char 
     cg_symbol(&on, prec, sym, sizeof sym - 8);
     strcat(sym, "__emu");
     *(void **)&m->fn[i] = dlsym(m->so, sym);
-    if (!m->fn[i]) return err_set(e, "no %s in the emulated module", sym);
+    if (!m->fn[i]) {
+      emu_free(m);
+      return err_set(e, "no %s in the emulated module", sym);
+    }
   }
   return 0;
 }

@@ -67,9 +67,9 @@ enum { RUN, BAR, WARP, DONE };
 struct fiber {
   ucontext_t ctx;
   void *jb[5];
-  int started, state, line;  /* line: of the barrier it waits at */
-  unsigned mask;    /* of the shuffle it waits at */
-  int src;          /* the lane it reads */
+  int started, state, line; /* line: of the barrier it waits at */
+  unsigned mask;            /* of the shuffle it waits at */
+  int src;                  /* the lane it reads */
   unsigned char val[8], res[8];
 };
 
@@ -101,8 +101,10 @@ static void fail(const char *fmt, ...) {
 
 static void set_ids(int i) {
   B.cur = i;
-  if (B.bdim.y == 1 && B.bdim.z == 1) B.tid.x = (unsigned)i;
-  else B.tid = dim3((unsigned)i % B.bdim.x, (unsigned)i / B.bdim.x % B.bdim.y, (unsigned)i / (B.bdim.x * B.bdim.y));
+  if (B.bdim.y == 1 && B.bdim.z == 1)
+    B.tid.x = (unsigned)i;
+  else
+    B.tid = dim3((unsigned)i % B.bdim.x, (unsigned)i / B.bdim.x % B.bdim.y, (unsigned)i / (B.bdim.x * B.bdim.y));
 }
 
 static int pick();
@@ -131,7 +133,6 @@ static void start(fiber *f, char *top) {
   __builtin_unreachable();
 }
 
-
 static void yield() {
   if (!__builtin_setjmp(B.t[B.cur].jb)) jump(B.sched);
 }
@@ -158,7 +159,8 @@ static int grow(int n) {
   if (B.stacks) munmap(B.stacks, STACK * (size_t)B.cap);
   free(B.t);
   B.t = (fiber *)calloc((size_t)n, sizeof(fiber));
-  void *m = mmap(nullptr, STACK * (size_t)n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void *m =
+      mmap(nullptr, STACK * (size_t)n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   B.stacks = m == MAP_FAILED ? nullptr : (char *)m;
   B.cap = B.t && B.stacks ? n : 0;
   return B.cap ? 0 : -1;
@@ -288,8 +290,10 @@ static void exchange(unsigned mask, const void *v, size_t size, int src, void *o
       break;
     }
     const fiber *f = &B.t[base + l];
-    if (f->state != WARP) all = 0;
-    else if (f->mask != mask) fail("lanes %d and %d meet at a shuffle with masks %#x and %#x", lane, l, mask, f->mask);
+    if (f->state != WARP)
+      all = 0;
+    else if (f->mask != mask)
+      fail("lanes %d and %d meet at a shuffle with masks %#x and %#x", lane, l, mask, f->mask);
   }
   if (all)
     for (int l = 0; l < 32; l++) {
@@ -297,7 +301,8 @@ static void exchange(unsigned mask, const void *v, size_t size, int src, void *o
       fiber *f = &B.t[base + l];
       if (f->src < 0 || f->src > 31 || !(mask >> f->src & 1u))
         fail("lane %d reads lane %d, outside the shuffle's mask %#x", l, f->src, mask);
-      else memcpy(f->res, B.t[base + f->src].val, size);
+      else
+        memcpy(f->res, B.t[base + f->src].val, size);
       wake(base + l, base + l);
     }
   yield();
@@ -305,11 +310,13 @@ static void exchange(unsigned mask, const void *v, size_t size, int src, void *o
 }
 
 /* kernel<<<g, b>>>(args) is written EMU_LAUNCH(kernel, g, b)(args) */
-template <class... P> struct launcher {
+template <class... P>
+struct launcher {
   void (*fn)(P...);
   dim3 g, b;
   /* the launch; the number of errors detected (the first in B.err) */
-  template <class... A> long collect(A... a) {
+  template <class... A>
+  long collect(A... a) {
     std::tuple<P...> args(a...); /* converted as a call converts them */
     struct call {
       void (*fn)(P...);
@@ -323,16 +330,20 @@ template <class... P> struct launcher {
   }
   /* kernel<<<g, b>>>(a...): a detected error ends the program, as a kernel
      fault ends it on a GPU */
-  template <class... A> void operator()(A... a) {
+  template <class... A>
+  void operator()(A... a) {
     if (collect(a...)) {
       fprintf(stderr, "emulated CUDA: %s\n", B.err);
       abort();
     }
   }
 };
-template <class... P> launcher<P...> make_launcher(void (*fn)(P...), dim3 g, dim3 b) { return {fn, g, b}; }
+template <class... P>
+launcher<P...> make_launcher(void (*fn)(P...), dim3 g, dim3 b) {
+  return {fn, g, b};
+}
 
-} // namespace emu
+}  // namespace emu
 
 #define threadIdx (emu::B.tid)
 #define blockIdx (emu::B.bid)
@@ -341,7 +352,8 @@ template <class... P> launcher<P...> make_launcher(void (*fn)(P...), dim3 g, dim
 #define __syncthreads() emu::syncthreads(__LINE__)
 #define EMU_LAUNCH(kernel, g, b) emu::make_launcher(kernel, g, b)
 
-template <class T> static T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = warpSize) {
+template <class T>
+static T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = warpSize) {
   static_assert(sizeof(T) <= 8, "a shuffle moves at most 8 bytes");
   if (width != warpSize) emu::fail("a shuffle of width %d: only whole warps are modelled", width);
   T out;

@@ -48,8 +48,19 @@ static int compile(const char *src, const char *dir, err_t *e) {
   snprintf(so, sizeof so, "%s/k.so", dir);
   if (io_write_text(cpp, src, e) != 0) return -1;
   const char *env = getenv("CXX");
-  char *argv[] = {(char *)(env && *env ? env : "c++"), "-std=gnu++17", "-O1", "-U_FORTIFY_SOURCE", "-fPIC", "-shared", "-w", "-include",
-                  PARSEC_SOURCE_DIR "/tests/emu/cuda_emu.h", "-o", so, cpp, NULL};
+  char *argv[] = {(char *)(env && *env ? env : "c++"),
+                  "-std=gnu++17",
+                  "-O1",
+                  "-U_FORTIFY_SOURCE",
+                  "-fPIC",
+                  "-shared",
+                  "-w",
+                  "-include",
+                  PARSEC_SOURCE_DIR "/tests/emu/cuda_emu.h",
+                  "-o",
+                  so,
+                  cpp,
+                  NULL};
   char *log = NULL;
   int st = 0;
   int rc = io_spawn(argv, &log, &st, e);
@@ -146,7 +157,6 @@ int emu_run(const cg_spec *spec, cg_prec prec, long N, void **params, err_t *e) 
   unsigned gx, bx;
   emu_dims(&g, N, &gx, &bx);
   if (gx == 0) return 0;
-  if (built[i].m.fn[0](gx, bx, params) != 0)
-    return err_set(e, "%s in emulated CUDA: %s", sym, built[i].m.error());
+  if (built[i].m.fn[0](gx, bx, params) != 0) return err_set(e, "%s in emulated CUDA: %s", sym, built[i].m.error());
   return 0;
 }

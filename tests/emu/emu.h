@@ -13,7 +13,7 @@ typedef long (*emu_entry)(unsigned gx, unsigned bx, void **params);
 typedef struct {
   void *so;
   int n;
-  emu_entry *fn;             /* one per spec */
+  emu_entry *fn;              /* one per spec */
   const char *(*error)(void); /* the first error of the last launch */
 } emu_mod;
 

@@ -3,6 +3,7 @@
  * exit, with the status the runtime's error carries. */
 #include "cli.h"
 #include "rt_cache.h"
+#include "rt_comm.h"
 #include "rt_ensemble.h"
 #include "rt_export.h"
 #include "rt_genotypes.h"
@@ -78,6 +79,15 @@ static char **whole_argv;
 static int finish(const char *cmd, int status, err_t *e) {
   if (status != 0 && status != ERR_INTERRUPTED) fprintf(stderr, "parsec-run %s: %s\n", cmd, err_msg(e));
   err_clear(e);
+  /* one of several ranks failed: the others would wait for it in their next
+     collective, so the whole job ends now, with this status */
+  rt_comm c;
+  err_t ce = ERR_INIT;
+  if (status != 0 && status != ERR_INTERRUPTED && rt_comm_open(&c, &ce) == 0 && c.size > 1) {
+    fflush(NULL);
+    rt_comm_abort(&c, status);
+  }
+  err_clear(&ce);
   return status;
 }
 
@@ -454,6 +464,11 @@ int main(int argc, char **argv) {
     return c->run(1, help);
   }
   const command *c = find_command(cmd);
+  if (c && strcmp(cmd, "search") != 0 && rt_comm_launched() > 1) {
+    fprintf(stderr, "parsec-run %s: launched as one of %d ranks, but only 'search' runs on several ranks: run it "
+                    "without mpirun or srun\n", cmd, rt_comm_launched());
+    return ERR_USAGE;
+  }
   if (c) return c->run(argc - 2, argv + 2);
   fprintf(stderr, "parsec-run: unknown command '%s'\n\n", cmd);
   overview(stderr);

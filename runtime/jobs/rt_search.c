@@ -4,6 +4,7 @@
 #include "rt_search_state.h"
 #include "rt_device.h"
 #include "sp_json.h"
+#include "version.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -105,19 +106,156 @@ static void epoch_order(const search *s, int epoch, int *train, int *srch) {
   rng_shuffle(&r, srch, s->nsearch);
 }
 
-/* ---------- running plans ---------- */
-
 static void stage(search *s, const int *idx, int n, const rt_augment *aug) {
   rt_data_batch(&s->data, idx, n, s->mean, s->std, aug, &s->aug_rng, s->run.himg, s->b->elem, s->run.hlab);
 }
+
+#define BN_MOMENTUM 0.1f /* of the running statistics, as PyTorch's */
+
+/* ---------- several ranks ---------- */
+
+/* This rank's share of the K children: a contiguous block (R <= K). */
+static void split_children(search *s) {
+  const long K = s->st.samples, R = s->comm.size, r = s->comm.rank;
+  s->k0 = (int)(K * r / R);
+  s->k1 = (int)(K * (r + 1) / R);
+}
+
+/* Counts, per running-statistic element, the updates a training plan of
+   this rank makes (its BN steps that take a momentum). */
+static void count_stat_updates(search *s, const pl_plan *p) {
+  for (int i = 0; i < p->nsteps; i++) {
+    const pl_step *st = &p->steps[i];
+    int bn = 0;
+    for (int a = 0; a < st->nargs; a++) bn |= st->args[a].kind == PA_BN_MOMENTUM;
+    for (int a = 0; a < st->nargs && bn; a++) {
+      const pl_arg *g = &st->args[a];
+      if (g->kind != PA_REF || g->ref.space != PR_STAT) continue;
+      for (int t = 0; t < s->lay.n; t++)
+        if (s->lay.t[t].kind == NW_STAT && (long)s->lay.t[t].offset == g->ref.off)
+          for (size_t j = 0; j < s->lay.t[t].numel; j++) s->stat_count[(size_t)g->ref.off + j] += 1;
+    }
+  }
+}
+
+/* FNV-1a over BYTES, continuing from H */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
+  return h;
+}
+
+/* Every rank runs the same binary on the same settings, space and data. */
+static int same_setup(search *s, err_t *e) {
+  uint64_t h = fnv(1469598103934665603ULL, &s->st, sizeof s->st), all[1024];
+  h = fnv(h, PARSEC_VERSION, sizeof PARSEC_VERSION);
+  const uint64_t sizes[4] = {s->lay.nparams, s->lay.nstats, (uint64_t)s->data.n, (uint64_t)s->b->elem};
+  h = fnv(h, sizes, sizeof sizes);
+  h = fnv(h, s->mean, sizeof s->mean);
+  if (s->comm.size > 1024) return err_set(e, "%d ranks: at most 1024 are supported", s->comm.size);
+  if (rt_comm_gather_u64(&s->comm, &h, 1, all, e) != 0) return -1;
+  for (int r = 1; r < s->comm.size; r++)
+    if (all[r] != all[0])
+      return err_set_code(e, ERR_USAGE,
+                          "rank %d was started with other settings, space, data or parsec-run than rank 0: every "
+                          "rank must run the same parsec-run %s with the same options",
+                          r, PARSEC_VERSION);
+  return 0;
+}
+
+/* pi and the weights are the same on every rank (they are computed the same
+   way from the same sums); a difference means the ranks diverged. */
+static int same_state(search *s, err_t *e) {
+  if (s->comm.size == 1) return 0;
+  size_t pb = s->lay.nparams * s->b->elem;
+  void *w = malloc(pb ? pb : 1);
+  if (!w) return err_set(e, "out of memory");
+  int rc = rt_model_get(&s->m, w, s->m.params, pb, e);
+  uint64_t h = fnv(fnv(1469598103934665603ULL, w, pb), s->d.logits, sizeof(double) * (size_t)s->d.total), all[1024];
+  free(w);
+  if (rc == 0) rc = rt_comm_gather_u64(&s->comm, &h, 1, all, e);
+  for (int r = 1; r < s->comm.size && rc == 0; r++)
+    if (all[r] != all[0])
+      rc = err_set(e, "after epoch %d, rank %d's weights or pi differ from rank 0's: the ranks diverged", s->epoch + 1,
+                   r);
+  return rc;
+}
+
+/* Before a step's training passes on several ranks: the running statistics
+   saved in XFER after the gradients' place, and zeroed, so that this rank's children leave
+   their share there. */
+static int stats_before(search *s, err_t *e) {
+  size_t ns = s->lay.nstats;
+  memset(s->stat_count, 0, sizeof(float) * ns);
+  float *r0 = s->xfer + s->lay.nparams;
+  return rt_model_get(&s->m, r0, s->m.stats, ns * 4, e) || s->b->zero(s->b, s->m.stats, ns * 4, e) ? -1 : 0;
+}
+
+/* After them: every rank's share combined as one rank would have applied
+   them in turn.  An update is r = (1 - m) r + m x, so the n updates of a
+   rank from r = 0 leave B, and from r they leave (1 - m)^n r + B: the
+   ranks' (B, n), in rank order (the children's order), give one rank's
+   result up to rounding. */
+static int stats_after(search *s, err_t *e) {
+  const size_t ns = s->lay.nstats, R = (size_t)s->comm.size;
+  float *r0 = s->xfer + s->lay.nparams, *mine = r0 + ns, *all = mine + 2 * ns;
+  if (rt_model_get(&s->m, mine, s->m.stats, ns * 4, e) != 0) return -1;
+  memcpy(mine + ns, s->stat_count, sizeof(float) * ns);
+  if (rt_comm_gather_f32(&s->comm, mine, 2 * ns, all, e) != 0) return -1;
+  const double keep = 1 - (double)BN_MOMENTUM;
+  for (size_t j = 0; j < ns; j++) {
+    double r = r0[j];
+    for (size_t q = 0; q < R; q++) r = pow(keep, all[q * 2 * ns + ns + j]) * r + all[q * 2 * ns + j];
+    r0[j] = (float)r;
+  }
+  return s->b->upload(s->b, s->m.stats, r0, ns * 4, e);
+}
+
+/* After the training passes: the ranks' gradients summed, their touched
+   tensors joined, their running statistics combined. */
+static int join_ranks(search *s, err_t *e) {
+  const size_t np = s->lay.nparams;
+  int *touched = malloc(sizeof(int) * (size_t)(s->lay.n + 1));
+  int rc = touched ? 0 : err_set(e, "out of memory");
+  if (rc == 0) rc = rt_model_get(&s->m, s->xfer, s->m.grads, np * 4, e);
+  if (rc == 0) rc = rt_comm_sum_f32(&s->comm, s->xfer, np, e);
+  if (rc == 0) rc = s->b->upload(s->b, s->m.grads, s->xfer, np * 4, e);
+  for (int t = 0; t < s->lay.n && rc == 0; t++) touched[t] = s->m.touched[t];
+  if (rc == 0) rc = rt_comm_max(&s->comm, touched, s->lay.n, e);
+  for (int t = 0; t < s->lay.n && rc == 0; t++) s->m.touched[t] = (unsigned char)touched[t];
+  free(touched);
+  return rc == 0 ? stats_after(s, e) : -1;
+}
+
+/* The buffers several ranks need, and the check that they can share K. */
+static int ranks_setup(search *s, err_t *e) {
+  split_children(s);
+  if (s->comm.size == 1) return 0;
+  if (s->comm.size > s->st.samples)
+    return err_set_code(e, ERR_USAGE,
+                        "%d ranks for K = %d children a step: a rank trains whole children, so give at most %d ranks "
+                        "(mpirun -np) or more --samples",
+                        s->comm.size, s->st.samples, s->st.samples);
+  if (s->b->elem != 4) return err_set(e, "several ranks need the float32 backends");
+  if (s->comm.size > 64) return err_set(e, "%d ranks: at most 64 share a search", s->comm.size);
+  /* the gradients; the statistics before the step, this rank's (B, n), every rank's */
+  size_t ns = s->lay.nstats, np = s->lay.nparams, need = np + (3 + 2 * (size_t)s->comm.size) * ns;
+  s->xfer = malloc(sizeof(float) * need + 4);
+  s->stat_count = malloc(sizeof(float) * ns + 4);
+  if (!s->xfer || !s->stat_count) return err_set(e, "out of memory");
+  return same_setup(s, e);
+}
+
+/* ---------- running plans ---------- */
 
 /* Builds child G's plan of MODE and queues it on the staged batch of N
    (training plans mark the tensors they touch); results in slot K. */
 static int queue_child(search *s, const gt_genotype *g, pl_mode mode, int n, float loss_scale, int k, err_t *e) {
   pl_plan p;
   if (pl_build_child(&p, &s->sp, s->net, &s->lay, g, mode, e) != 0) return -1;
-  int rc = rt_runner_submit(&s->run, &p, n, loss_scale, mode == PL_TRAIN ? 0.1f : 0, k, e);
+  int rc = rt_runner_submit(&s->run, &p, n, loss_scale, mode == PL_TRAIN ? BN_MOMENTUM : 0, k, e);
   if (rc == 0 && mode == PL_TRAIN) rt_model_touch(&s->m, &p);
+  if (rc == 0 && mode == PL_TRAIN && s->comm.size > 1) count_stat_updates(s, &p);
   pl_free(&p);
   if (rc != 0) rt_runner_wait(&s->run, NULL); /* nothing stays queued behind an error */
   return rc;
@@ -128,15 +266,17 @@ static int queue_child(search *s, const gt_genotype *g, pl_mode mode, int n, flo
  * queued together (a GPU runs one while the next is built). */
 static int importance_weights(search *s, const gt_genotype *g, int K, const int *sidx, int sn, double *w, size_t *peak,
                               err_t *e) {
-  double logw[MAXK];
+  double logw[MAXK] = {0};
   stage(s, sidx, sn, &s->aug);
-  for (int k = 0; k < K; k++)
+  for (int k = s->k0; k < s->k1; k++)
     if (queue_child(s, &g[k], PL_FORWARD, sn, 0, k, e) != 0) return -1;
   if (rt_runner_wait(&s->run, e) != 0) return -1;
-  for (int k = 0; k < K; k++) {
+  for (int k = s->k0; k < s->k1; k++) {
     logw[k] = s->run.results[k].loglik;
     if (s->run.results[k].arena_bytes > *peak) *peak = s->run.results[k].arena_bytes;
   }
+  /* on several ranks, each holds its children's: the sum gives all K */
+  if (rt_comm_sum(&s->comm, logw, K, e) != 0) return -1;
   rt_softmax(logw, K, rt_search_temperature(&s->st, s->epoch), w);
   return 0;
 }
@@ -169,17 +309,20 @@ static int search_step(search *s, const int *tidx, int tn, const int *sidx, int 
      transfer search, joins the gradients, not the weights) */
   stage(s, tidx, tn, &s->aug);
   if (rt_model_zero_grads(&s->m, e) != 0) return -1;
-  double loss = 0, acc = 0;
-  for (int k = 0; k < K; k++)
+  if (s->comm.size > 1 && stats_before(s, e) != 0) return -1;
+  double sums[2] = {0, 0}; /* loss, accuracy */
+  for (int k = s->k0; k < s->k1; k++)
     if (queue_child(s, &g[k], PL_TRAIN, tn, (float)(gw[k] / tn), k, e) != 0) return -1;
   if (rt_runner_wait(&s->run, e) != 0) return -1;
-  for (int k = 0; k < K; k++) {
+  for (int k = s->k0; k < s->k1; k++) {
     const rt_result r = s->run.results[k];
-    loss += gw[k] * (-r.loglik / tn);
-    acc += gw[k] * (r.correct / tn);
+    sums[0] += gw[k] * (-r.loglik / tn);
+    sums[1] += gw[k] * (r.correct / tn);
     if (r.arena_bytes > peak) peak = r.arena_bytes;
     if (r.arena_bytes > alone) alone = r.arena_bytes;
   }
+  if (s->comm.size > 1 && (join_ranks(s, e) != 0 || rt_comm_sum(&s->comm, sums, 2, e) != 0)) return -1;
+  const double loss = sums[0], acc = sums[1];
   if (!warm && update_pi(s, g, w, K, e) != 0) return -1;
   double gnorm;
   if (rt_model_sgd(&s->m, (float)lr, (float)s->st.momentum, (float)s->st.weight_decay, (float)s->st.grad_clip, &gnorm,
@@ -231,8 +374,9 @@ static int setup(search *s, err_t *e) {
   const rt_search_opts *o = s->o;
   rt_ckpt ck = {0};
   cJSON *hdr = NULL;
-  if (rt_rundir_claim(&s->rd, o->out, o->resume, e) != 0) return -1; /* before any work: a bad --out fails now */
-  snprintf(s->dir, sizeof s->dir, "%s", s->rd.dir);
+  /* before any work: a bad --out fails now; rank 0 alone writes the run */
+  if (s->comm.rank == 0 && rt_rundir_claim(&s->rd, o->out, o->resume, e) != 0) return -1;
+  snprintf(s->dir, sizeof s->dir, "%s", s->comm.rank == 0 ? s->rd.dir : o->out);
   if (o->resume) {
     if (rt_search_load_checkpoint(s, &ck, &hdr, e) != 0 || rt_search_same_run(s, e) != 0) goto fail;
     if (o->epochs >= 0) s->st.epochs = o->epochs; /* a resumed run may be given more epochs */
@@ -266,9 +410,9 @@ static int setup(search *s, err_t *e) {
     snprintf(path, sizeof path, "%s/distribution.json", s->st.init_from);
     if (rt_dist_load_json(&s->d, path, e) != 0) goto fail;
   }
-  if (load_data(s, e) != 0) goto fail;
+  if (load_data(s, e) != 0 || ranks_setup(s, e) != 0) goto fail;
   if (o->resume && rt_search_restore_state(s, &ck, hdr, e) != 0) goto fail;
-  if (o->resume ? rt_search_resume_record(s, e) : rt_search_start_record(s, e)) goto fail;
+  if (s->comm.rank == 0 && (o->resume ? rt_search_resume_record(s, e) : rt_search_start_record(s, e))) goto fail;
   /* the supernet's activations on the same configuration, for comparison */
   pl_plan sup;
   if (pl_build_supernet(&sup, &s->sp, s->net, &s->lay, PL_TRAIN, e) != 0) goto fail;
@@ -295,6 +439,8 @@ static void teardown(search *s) {
   free(s->train_idx);
   free(s->search_idx);
   sp_free(&s->sp);
+  free(s->xfer);
+  free(s->stat_count);
   rt_rundir_release(&s->rd);
 }
 
@@ -319,6 +465,8 @@ static int run_step(search *s, const int *torder, const int *sorder, double lr, 
 static int end_epoch(search *s, double lr, err_t *e) {
   gt_genotype mode;
   rt_dist_mode(&s->d, &mode);
+  if (same_state(s, e) != 0) return -1;
+  if (s->comm.rank != 0) return 0; /* rank 0 evaluates and writes */
   double macc, mloss;
   if (evaluate_mode(s, &mode, &macc, &mloss, e) != 0 || rt_search_log_epoch(s, lr, &mode, macc, mloss, e) != 0 ||
       rt_search_write_outputs(s, &mode, e) != 0)
@@ -342,6 +490,7 @@ static int run_epochs(search *s, err_t *e) {
     s->step_peak = s->child_alone = 0;
     s->worst_ratio = 1;
     s->cache0 = rt_kernel_stats(s->b);
+    s->comm_secs0 = s->comm.secs;
     while (rc == 0 && s->step < nsteps) {
       if (run_step(s, torder, sorder, lr, e) != 0) {
         rc = err_status(e);
@@ -350,9 +499,15 @@ static int run_epochs(search *s, err_t *e) {
       s->step++;
       rt_job_step(&s->job, s->epoch, s->st.epochs, s->step, nsteps, s->wall / s->steps_done,
                   s->loss_sum / s->steps_done, s->children / (s->wall > 0 ? s->wall : 1));
-      if (rt_job_stopping(&s->job) && s->step < nsteps) { /* at an epoch's end, its own checkpoint serves */
+      int stop = rt_job_stopping(&s->job); /* on several ranks: when any rank was told to */
+      if (rt_comm_max(&s->comm, &stop, 1, e) != 0) {
+        rc = err_status(e);
+        break;
+      }
+      if (stop && s->step < nsteps) { /* at an epoch's end, its own checkpoint serves */
         rt_progress_clear(&s->job.prog);
-        rc = rt_search_save_checkpoint(s, s->epoch, s->step, e) == 0 ? ERR_INTERRUPTED : err_status(e);
+        rc = s->comm.rank > 0 || rt_search_save_checkpoint(s, s->epoch, s->step, e) == 0 ? ERR_INTERRUPTED
+                                                                                          : err_status(e);
       }
     }
     if (rc != 0) break;
@@ -362,7 +517,9 @@ static int run_epochs(search *s, err_t *e) {
     }
     s->epoch++;
     s->step = 0;
-    if (rt_job_stopping(&s->job)) rc = ERR_INTERRUPTED;
+    int stop = rt_job_stopping(&s->job);
+    if (rt_comm_max(&s->comm, &stop, 1, e) != 0) rc = err_status(e);
+    else if (stop) rc = ERR_INTERRUPTED;
   }
   free(torder);
   free(sorder);
@@ -381,6 +538,9 @@ static void say_start(const search *s) {
     printf("against early collapse: warm-up %d epoch%s (pi frozen), %s weight gradients, temperature %g -> %g\n",
            s->st.warmup, s->st.warmup == 1 ? "" : "s", s->st.uniform_weights ? "uniform" : "importance-weighted",
            s->st.temperature, s->st.temperature_end > 0 ? s->st.temperature_end : s->st.temperature);
+  if (s->comm.size > 1)
+    printf("%d ranks (MPI): each step's %d children split %d..%d per rank; rank 0 writes the run\n", s->comm.size,
+           s->st.samples, s->st.samples / s->comm.size, (s->st.samples + s->comm.size - 1) / s->comm.size);
   if (s->o->resume) printf("resuming at epoch %d, step %d\n", s->epoch + 1, s->step + 1);
   fflush(stdout);
 }
@@ -403,7 +563,15 @@ static void say_end(search *s, int rc) {
 int rt_search_run(const rt_search_opts *o, err_t *e) {
   search *s = calloc(1, sizeof *s);
   if (!s) return err_set(e, "out of memory"), ERR_FAILED;
-  s->o = o;
+  if (rt_comm_open(&s->comm, e) != 0) {
+    free(s);
+    return err_status(e);
+  }
+  rt_search_opts quiet = *o; /* ranks after the first say nothing */
+  quiet.quiet = 1;
+  quiet.progress = 0;
+  s->o = s->comm.rank == 0 ? o : &quiet;
+  o = s->o;
   int rc = setup(s, e) == 0 ? 0 : err_status(e);
   if (rc == 0) {
     if (!o->quiet) say_start(s);
@@ -412,6 +580,7 @@ int rt_search_run(const rt_search_opts *o, err_t *e) {
     rt_job_end(&s->job);
     if (!o->quiet) say_end(s, rc);
   }
+  if (rc != 0 && s->comm.size > 1) err_prefix(e, "rank %d of %d", s->comm.rank, s->comm.size);
   teardown(s);
   free(s);
   return rc;

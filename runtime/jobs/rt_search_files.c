@@ -110,6 +110,12 @@ int rt_search_log_epoch(search *s, double lr, const gt_genotype *mode, double ma
   cJSON_AddNumberToObject(j, "mode_search_loss", mloss);
   cJSON_AddNumberToObject(j, "seconds", s->wall);
   cJSON_AddNumberToObject(j, "children_per_s", s->wall > 0 ? s->children / s->wall : 0);
+  if (s->comm.size > 1) { /* several ranks: how the children were shared, and the time spent exchanging */
+    cJSON_AddNumberToObject(j, "ranks", s->comm.size);
+    cJSON_AddNumberToObject(j, "children_per_rank_max", (s->st.samples + s->comm.size - 1) / s->comm.size);
+    cJSON_AddNumberToObject(j, "children_per_rank_min", s->st.samples / s->comm.size);
+    cJSON_AddNumberToObject(j, "rank0_communication_seconds", s->comm.secs - s->comm_secs0);
+  }
   cJSON *k = cJSON_AddObjectToObject(j, "kernels");
   cJSON_AddNumberToObject(k, "requests", (double)req);
   cJSON_AddNumberToObject(k, "hits", (double)(req - miss));

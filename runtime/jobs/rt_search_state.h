@@ -5,6 +5,7 @@
 #ifndef PARSEC_RT_SEARCH_STATE_H
 #define PARSEC_RT_SEARCH_STATE_H
 #include "rt_ckpt.h"
+#include "rt_comm.h"
 #include "rt_data.h"
 #include "rt_dist.h"
 #include "rt_job.h"
@@ -60,7 +61,13 @@ typedef struct {
   double worst_ratio;
   rt_cache_stats cache0;
   rt_job job;
-  rt_rundir rd; /* the run directory, locked while the search runs */
+  rt_rundir rd; /* the run directory, locked while the search runs (rank 0) */
+  /* several ranks (mpirun): each trains children [k0, k1) of a step */
+  rt_comm comm;
+  int k0, k1;
+  float *xfer;       /* host staging: the gradients, then the running statistics' (ranks_setup) */
+  float *stat_count; /* per running-statistic element: how often this rank's children updated it */
+  double comm_secs0; /* s->comm.secs at the epoch's start */
 } search;
 
 static inline int rt_search_steps(const search *s) { return (s->ntrain + s->st.batch - 1) / s->st.batch; }

@@ -400,7 +400,8 @@ static int setup(search *s, err_t *e) {
     goto fail;
   }
   if (nw_search_layout(&s->lay, &s->sp, s->net, e) != 0) goto fail;
-  if (rt_device_open(&s->b, o->device, o->threads, !o->quiet, e) != 0) goto fail;
+  /* a rank's GPU: its rank among the ranks on its machine */
+  if (rt_device_open_at(&s->b, o->device, s->comm.local_rank, o->threads, !o->quiet, e) != 0) goto fail;
   if (rt_model_init(&s->m, s->b, &s->lay, (uint64_t)s->st.seed, e) != 0) goto fail;
   if (rt_dist_init(&s->d, &s->sp, s->b, s->st.beta1, s->st.beta2, e) != 0) goto fail;
   rng_seed(&s->sample_rng, (uint64_t)s->st.seed * 2 + 11);

@@ -77,6 +77,15 @@ grep -qF "rank 1 was started with other settings" <<<"$out" || { fail "mismatche
 out=$(mpi 2 "$run" train --genotype DARTS_V2 "$tiny" --out "$tmp/t" 2>&1) && fail "train ran on 2 ranks"
 grep -qF "only 'search' runs on several ranks" <<<"$out" || { fail "train under mpirun: no clear message"; echo "$out" | tail -3; }
 
+# a run directory another job holds: refused by rank 0, and the job ends
+"$run" search "${common[@]}" --epochs 400 --out "$tmp/r2" --resume -q >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 100); do grep -qw "$holder" "$tmp/r2/.parsec.lock" 2>/dev/null && break; sleep 0.1; done
+out=$(mpi 2 "$run" search "${common[@]}" --epochs 400 --out "$tmp/r2" --resume 2>&1) && fail "a held run directory was resumed"
+grep -qF "rank 0 of 2: $tmp/r2 is in use" <<<"$out" || { fail "a held run directory: no clear message"; echo "$out" | tail -3; }
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+
 # a rank killed mid-run ends the job (not a hang); the last checkpoint resumes
 long=("$tiny" --data "$data" --epochs 40 --samples 4 --seed 5 --threads 1 --no-progress)
 mpi 2 "$run" search "${long[@]}" --out "$tmp/rk" -q >"$tmp/rk.out" 2>&1 &

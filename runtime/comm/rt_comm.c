@@ -56,19 +56,27 @@ int rt_comm_open(rt_comm *c, err_t *e) {
   const int n = rt_comm_launched();
   if (n == 1) return 0;
 #ifdef PARSEC_HAVE_MPI
-  int init = 0;
-  MPI_Initialized(&init);
-  if (!init) {
-    if (check(MPI_Init(NULL, NULL), "MPI_Init", e) != 0) return -1;
-    atexit(finish);
+  /* once: finding the machine-local rank is itself a collective, which a
+     later call (a failing rank's abort) must not enter alone */
+  static rt_comm once;
+  static int done;
+  if (!done) {
+    int init = 0;
+    MPI_Initialized(&init);
+    if (!init) {
+      if (check(MPI_Init(NULL, NULL), "MPI_Init", e) != 0) return -1;
+      atexit(finish);
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &once.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &once.size);
+    MPI_Comm local;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, once.rank, MPI_INFO_NULL, &local) == MPI_SUCCESS) {
+      MPI_Comm_rank(local, &once.local_rank);
+      MPI_Comm_free(&local);
+    }
+    done = 1;
   }
-  MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &c->size);
-  MPI_Comm local;
-  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &local) == MPI_SUCCESS) {
-    MPI_Comm_rank(local, &c->local_rank);
-    MPI_Comm_free(&local);
-  }
+  *c = once;
   return 0;
 #else
   return err_set(e,

@@ -25,6 +25,7 @@ run=${run:-$root/build/parsec-run}
 [ -x "$run" ] || { echo "bench/mpi.sh: no $run (build first, or give --parsec-run)" >&2; exit 2; }
 command -v mpirun >/dev/null || { echo "bench/mpi.sh: no mpirun (apt-get install openmpi-bin)" >&2; exit 2; }
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_plm_rsh_agent=${OMPI_MCA_plm_rsh_agent:-false} # one machine: no ssh needed
 args=(small --samples "$samples" --epochs 2 --limit 4096 --seed 1 --no-progress -q "$@")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

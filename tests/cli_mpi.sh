@@ -16,8 +16,10 @@ if [ "$with_mpi" != 1 ] || ! command -v mpirun >/dev/null; then
   echo "skipped: parsec-run built without MPI, or no mpirun (Debian: apt-get install libopenmpi-dev openmpi-bin)"
   exit 77
 fi
-# Open MPI refuses root unless told, and two ranks may exceed the cores here
+# Open MPI refuses root unless told, two ranks may exceed the cores here, and
+# on one machine it needs no ssh (a machine without one would stop it)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_plm_rsh_agent=${OMPI_MCA_plm_rsh_agent:-false}
 # Under the sanitizers (CI), no leak report at a rank's exit: Open MPI's own
 # allocations (from plugins unloaded by then) would fill it; the same code
 # run as one process is leak-checked by the other tests.

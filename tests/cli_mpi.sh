@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# parsec-run search on two MPI ranks (mpirun on this machine, the CPU): it
-# matches one rank within the rounding a change of thread count also makes,
-# with the same mode; two ranks twice give the same run bit for bit; a run of
-# two ranks resumes on one; more ranks than children, ranks started with
-# different options, and commands other than search under mpirun are refused
-# with messages naming the rank and the value; a killed rank ends the whole
+# parsec-run search and train on two MPI ranks (mpirun on this machine, the
+# CPU): a search matches one rank up to the order of its sums, with the same
+# mode; two ranks twice give the same run bit for bit; a run of two ranks
+# resumes on one; more ranks than children (or than a batch's images), ranks
+# started with different options, a held run directory, and other commands
+# under mpirun are refused with messages naming the rank and the value; a killed rank ends the whole
 # job within seconds, never a hang, and leaves a checkpoint that resumes.
 # Skipped (77) where parsec-run was built without MPI or mpirun is missing.
 set -u
@@ -76,8 +76,28 @@ grep -qF "3 ranks for K = 2 children" <<<"$out" || { fail "3 ranks for K = 2: no
 out=$(mpi 1 "$run" search "${common[@]}" --out "$tmp/rm" : -np 1 "$run" search "${common[@]}" --seed 6 --out "$tmp/rm" 2>&1) &&
   fail "ranks with different seeds ran"
 grep -qF "rank 1 was started with other settings" <<<"$out" || { fail "mismatched ranks: no clear message"; echo "$out" | tail -5; }
-out=$(mpi 2 "$run" train --genotype DARTS_V2 "$tiny" --out "$tmp/t" 2>&1) && fail "train ran on 2 ranks"
-grep -qF "only 'search' runs on several ranks" <<<"$out" || { fail "train under mpirun: no clear message"; echo "$out" | tail -3; }
+out=$(mpi 2 "$run" sample "$tiny" 2>&1) && fail "sample ran on 2 ranks"
+grep -qF "only 'search' and 'train' run on several ranks" <<<"$out" || { fail "sample under mpirun: no clear message"; echo "$out" | tail -3; }
+
+# training, data-parallel: each rank a slice of every batch (the whole batch
+# staged, so augmentation and drop path draw as on one rank); the same run
+# twice; interrupted on 2 ranks in its second epoch (38 steps an epoch),
+# resumed on 1
+f0=$fails
+train=("$tiny" --genotype DARTS_V2 --data "$data" --epochs 2 --batch 16 --seed 4 --threads 1 --drop-path 0.3 --no-progress -q)
+mpi 2 "$run" train "${train[@]}" --out "$tmp/t2" >"$tmp/t2.out" 2>&1 || { fail "a training on 2 ranks failed"; cat "$tmp/t2.out"; }
+mpi 2 "$run" train "${train[@]}" --out "$tmp/t2b" >/dev/null 2>&1 || fail "the second 2-rank training failed"
+"$same" "$tmp/t2/checkpoint.bin" "$tmp/t2b/checkpoint.bin" >/dev/null || fail "2 ranks twice trained differently"
+[ "$(wc -l <"$tmp/t2/log.jsonl")" = 2 ] || fail "the 2-rank training should log 2 epochs"
+PARSEC_TEST_INTERRUPT_AFTER=40 mpi 2 -x PARSEC_TEST_INTERRUPT_AFTER "$run" train "${train[@]}" --epochs 3 --out "$tmp/ti" >/dev/null 2>&1
+rc=$?
+[ "$rc" = 130 ] || fail "an interrupted 2-rank training exited $rc, expected 130"
+"$run" train "${train[@]}" --epochs 3 --out "$tmp/ti" --resume >"$tmp/ti.out" 2>&1 ||
+  { fail "resuming a 2-rank training on 1 rank failed"; cat "$tmp/ti.out"; }
+[ "$(wc -l <"$tmp/ti/log.jsonl")" = 3 ] || fail "the resumed training should log 3 epochs"
+out=$(mpi 3 "$run" train "${train[@]}" --batch 2 --out "$tmp/t3" 2>&1) && fail "3 ranks for batches of 2 ran"
+grep -qF "3 ranks for batches of 2" <<<"$out" || { fail "3 ranks for batches of 2: no clear message"; echo "$out" | tail -3; }
+[ "$fails" = "$f0" ] && echo "ok: training on 2 ranks: twice the same, interrupted and resumed on 1"
 
 # a run directory another job holds: refused by rank 0, and the job ends
 "$run" search "${common[@]}" --epochs 400 --out "$tmp/r2" --resume -q >/dev/null 2>&1 &

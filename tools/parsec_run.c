@@ -464,9 +464,9 @@ int main(int argc, char **argv) {
     return c->run(1, help);
   }
   const command *c = find_command(cmd);
-  if (c && strcmp(cmd, "search") != 0 && rt_comm_launched() > 1) {
-    fprintf(stderr, "parsec-run %s: launched as one of %d ranks, but only 'search' runs on several ranks: run it "
-                    "without mpirun or srun\n", cmd, rt_comm_launched());
+  if (c && strcmp(cmd, "search") != 0 && strcmp(cmd, "train") != 0 && rt_comm_launched() > 1) {
+    fprintf(stderr, "parsec-run %s: launched as one of %d ranks, but only 'search' and 'train' run on several ranks: "
+                    "run it without mpirun or srun\n", cmd, rt_comm_launched());
     return ERR_USAGE;
   }
   if (c) return c->run(argc - 2, argv + 2);

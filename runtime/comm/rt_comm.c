@@ -166,3 +166,20 @@ int rt_comm_gather_u64(rt_comm *c, const uint64_t *mine, int n, uint64_t *all, e
   return err_set(e, "no MPI");
 #endif
 }
+
+uint64_t rt_comm_hash(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
+  return h;
+}
+
+int rt_comm_same(rt_comm *c, uint64_t hash, const char *what, int usage, err_t *e) {
+  if (c->size == 1) return 0;
+  uint64_t *all = malloc(sizeof *all * (size_t)c->size);
+  if (!all) return err_set(e, "out of memory");
+  int rc = rt_comm_gather_u64(c, &hash, 1, all, e);
+  for (int r = 1; r < c->size && rc == 0; r++)
+    if (all[r] != all[0]) rc = err_set_code(e, usage ? ERR_USAGE : ERR_FAILED, "rank %d %s", r, what);
+  free(all);
+  return rc;
+}

@@ -34,5 +34,11 @@ int rt_comm_max(rt_comm *c, int *v, int n, err_t *e);
 /* Every rank's N values of MINE, rank after rank, into ALL (N * size). */
 int rt_comm_gather_f32(rt_comm *c, const float *mine, size_t n, float *all, err_t *e);
 int rt_comm_gather_u64(rt_comm *c, const uint64_t *mine, int n, uint64_t *all, err_t *e);
+/* FNV-1a of N bytes at P, continuing from H (start: RT_COMM_HASH0) */
+#define RT_COMM_HASH0 1469598103934665603ULL
+uint64_t rt_comm_hash(uint64_t h, const void *p, size_t n);
+/* Whether every rank holds the same HASH: -1 with WHAT and the first rank
+   that differs from rank 0 in E otherwise (ERR_USAGE when USAGE). */
+int rt_comm_same(rt_comm *c, uint64_t hash, const char *what, int usage, err_t *e);
 
 #endif

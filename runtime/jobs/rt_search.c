@@ -138,29 +138,16 @@ static void count_stat_updates(search *s, const pl_plan *p) {
   }
 }
 
-/* FNV-1a over BYTES, continuing from H */
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-  const unsigned char *b = p;
-  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
-  return h;
-}
-
 /* Every rank runs the same binary on the same settings, space and data. */
 static int same_setup(search *s, err_t *e) {
-  uint64_t h = fnv(1469598103934665603ULL, &s->st, sizeof s->st), all[1024];
-  h = fnv(h, PARSEC_VERSION, sizeof PARSEC_VERSION);
+  uint64_t h = rt_comm_hash(RT_COMM_HASH0, &s->st, sizeof s->st);
+  h = rt_comm_hash(h, PARSEC_VERSION, sizeof PARSEC_VERSION);
   const uint64_t sizes[4] = {s->lay.nparams, s->lay.nstats, (uint64_t)s->data.n, (uint64_t)s->b->elem};
-  h = fnv(h, sizes, sizeof sizes);
-  h = fnv(h, s->mean, sizeof s->mean);
-  if (s->comm.size > 1024) return err_set(e, "%d ranks: at most 1024 are supported", s->comm.size);
-  if (rt_comm_gather_u64(&s->comm, &h, 1, all, e) != 0) return -1;
-  for (int r = 1; r < s->comm.size; r++)
-    if (all[r] != all[0])
-      return err_set_code(e, ERR_USAGE,
-                          "rank %d was started with other settings, space, data or parsec-run than rank 0: every "
-                          "rank must run the same parsec-run %s with the same options",
-                          r, PARSEC_VERSION);
-  return 0;
+  h = rt_comm_hash(rt_comm_hash(h, sizes, sizeof sizes), s->mean, sizeof s->mean);
+  return rt_comm_same(&s->comm, h,
+                      "was started with other settings, space, data or parsec-run than rank 0: every rank must run "
+                      "the same parsec-run " PARSEC_VERSION " with the same options",
+                      1, e);
 }
 
 /* pi and the weights are the same on every rank (they are computed the same
@@ -171,13 +158,10 @@ static int same_state(search *s, err_t *e) {
   void *w = malloc(pb ? pb : 1);
   if (!w) return err_set(e, "out of memory");
   int rc = rt_model_get(&s->m, w, s->m.params, pb, e);
-  uint64_t h = fnv(fnv(1469598103934665603ULL, w, pb), s->d.logits, sizeof(double) * (size_t)s->d.total), all[1024];
+  uint64_t h = rt_comm_hash(rt_comm_hash(RT_COMM_HASH0, w, pb), s->d.logits, sizeof(double) * (size_t)s->d.total);
   free(w);
-  if (rc == 0) rc = rt_comm_gather_u64(&s->comm, &h, 1, all, e);
-  for (int r = 1; r < s->comm.size && rc == 0; r++)
-    if (all[r] != all[0])
-      rc = err_set(e, "after epoch %d, rank %d's weights or pi differ from rank 0's: the ranks diverged", s->epoch + 1,
-                   r);
+  if (rc == 0) rc = rt_comm_same(&s->comm, h, "holds other weights or another pi than rank 0: the ranks diverged", 0, e);
+  if (rc != 0) err_append(e, " (after epoch %d)", s->epoch + 1);
   return rc;
 }
 

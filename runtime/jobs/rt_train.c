@@ -1,5 +1,6 @@
 #include "rt_train.h"
 #include "rt_ckpt.h"
+#include "rt_comm.h"
 #include "rt_data.h"
 #include "rt_device.h"
 #include "io.h"
@@ -10,6 +11,7 @@
 #include "rt_runner.h"
 #include "rt_safetensors.h"
 #include "sp_json.h"
+#include "version.h"
 
 #include <cJSON.h>
 #include <inttypes.h>
@@ -74,7 +76,10 @@ typedef struct {
   long batches;
   char dir[4096];
   rt_job job;
-  rt_rundir rd; /* the run directory, locked while the training runs */
+  rt_rundir rd; /* the run directory, locked while the training runs (rank 0) */
+  /* several ranks (mpirun): each takes a slice of every batch */
+  rt_comm comm;
+  float *xfer; /* host staging of the gradients */
 } trainer;
 
 static double now_s(void) {
@@ -362,10 +367,30 @@ static int start_record(trainer *t, err_t *e) {
   return rt_record_start(t->dir, &r, e);
 }
 
+/* Several ranks: every rank runs the same binary on the same settings and
+   data, and there is at least an image a rank in every full batch. */
+static int ranks_setup(trainer *t, err_t *e) {
+  if (t->comm.size == 1) return 0;
+  if (t->comm.size > t->st.batch)
+    return err_set_code(e, ERR_USAGE, "%d ranks for batches of %d: give at most %d ranks (mpirun -np) or a larger --batch",
+                        t->comm.size, t->st.batch, t->st.batch);
+  if (t->b->elem != 4) return err_set(e, "several ranks need the float32 backends");
+  if (!(t->xfer = malloc(sizeof(float) * t->lay.nparams + 4))) return err_set(e, "out of memory");
+  uint64_t h = rt_comm_hash(RT_COMM_HASH0, &t->st, sizeof t->st);
+  const uint64_t sizes[4] = {t->lay.nparams, (uint64_t)t->train.n, (uint64_t)t->epoch, (uint64_t)t->b->elem};
+  h = rt_comm_hash(rt_comm_hash(rt_comm_hash(h, sizes, sizeof sizes), &t->g, sizeof t->g), PARSEC_VERSION,
+                   sizeof PARSEC_VERSION);
+  return rt_comm_same(&t->comm, h,
+                      "was started with other settings, genotype, data or parsec-run than rank 0: every rank must run "
+                      "the same parsec-run " PARSEC_VERSION " with the same options",
+                      1, e);
+}
+
 static int setup(trainer *t, err_t *e) {
   const rt_train_opts *o = t->o;
-  if (rt_rundir_claim(&t->rd, o->out, o->resume, e) != 0) return -1; /* before any work: a bad --out fails now */
-  snprintf(t->dir, sizeof t->dir, "%s", t->rd.dir);
+  /* before any work: a bad --out fails now; rank 0 alone writes the run */
+  if (t->comm.rank == 0 && rt_rundir_claim(&t->rd, o->out, o->resume, e) != 0) return -1;
+  snprintf(t->dir, sizeof t->dir, "%s", t->comm.rank == 0 ? t->rd.dir : o->out);
   if (o->resume) {
     if (restore(t, e) != 0 || same_run(t, e) != 0) return -1;
     if (o->epochs > 0) t->st.epochs = o->epochs;
@@ -380,14 +405,16 @@ static int setup(trainer *t, err_t *e) {
   if (t->st.batch < 1 || t->st.batch > 4096) return err_set(e, "--batch %d is out of range (1..4096)", t->st.batch);
   if (sp_validate_net(&t->sp, &t->net, "evaluation network", e) != 0) return -1;
   if (nw_eval_layout(&t->lay, &t->sp, &t->net, &t->g, e) != 0) return -1;
-  if (rt_device_open(&t->b, o->device, o->threads, !o->quiet, e) != 0) return -1;
+  /* a rank's GPU: its rank among the ranks on its machine */
+  if (rt_device_open_at(&t->b, o->device, t->comm.local_rank, o->threads, !o->quiet, e) != 0) return -1;
   if (rt_model_init(&t->m, t->b, &t->lay, (uint64_t)t->st.seed, e) != 0) return -1;
   if (o->resume && load_blocks(t, e) != 0) return -1;
   if (pl_build_eval(&t->ptrain, &t->sp, &t->net, &t->lay, &t->g, PL_TRAIN, t->st.drop_path > 0,
                     t->st.auxiliary ? (float)t->st.aux_weight : 0, e) != 0 ||
       pl_build_eval(&t->peval, &t->sp, &t->net, &t->lay, &t->g, PL_EVAL, 0, 0, e) != 0)
     return -1;
-  if (load_data(t, e) != 0) return -1;
+  if (load_data(t, e) != 0 || ranks_setup(t, e) != 0) return -1;
+  if (t->comm.rank > 0) return 0;
   return o->resume ? rt_record_resumed(t->dir, o->argc, o->argv, t->epoch, e) : start_record(t, e);
 }
 
@@ -404,6 +431,7 @@ static void teardown(trainer *t) {
   rt_data_free(&t->test);
   rt_ckpt_free(&t->ck);
   sp_free(&t->sp);
+  free(t->xfer);
   rt_rundir_release(&t->rd);
 }
 
@@ -430,6 +458,56 @@ static int evaluate(trainer *t, double *acc, double *loss, err_t *e) {
   return rc;
 }
 
+/* Several ranks: this rank's images [lo, lo + n) of a staged batch of M
+   moved to the front of the staging (images CNHW, labels, drop-path scales
+   [drop][sample]), so that it trains on them as one rank would. */
+static void take_slice(trainer *t, int m, int lo, int n) {
+  const size_t el = t->b->elem, hw = (size_t)t->net.input_size * (size_t)t->net.input_size;
+  char *img = t->run.himg, *mask = t->run.hmask;
+  for (int c = 0; c < t->net.input_channels; c++)
+    memmove(img + (size_t)c * (size_t)n * hw * el, img + ((size_t)c * (size_t)m + (size_t)lo) * hw * el,
+            (size_t)n * hw * el);
+  memmove(t->run.hlab, t->run.hlab + lo, sizeof(int32_t) * (size_t)n);
+  for (int d = 0; d < t->ptrain.ndrops; d++)
+    memmove(mask + (size_t)d * (size_t)n * el, mask + ((size_t)d * (size_t)m + (size_t)lo) * el, (size_t)n * el);
+}
+
+/* Several ranks: the gradients of the batch's slices summed (each was
+   scaled by 1 / the whole batch), and the loss and hit counts. */
+static int join_ranks(trainer *t, double *sums, err_t *e) {
+  const size_t np = t->lay.nparams;
+  if (rt_model_get(&t->m, t->xfer, t->m.grads, np * 4, e) != 0 || rt_comm_sum_f32(&t->comm, t->xfer, np, e) != 0 ||
+      t->b->upload(t->b, t->m.grads, t->xfer, np * 4, e) != 0)
+    return -1;
+  return rt_comm_sum(&t->comm, sums, 2, e);
+}
+
+/* One SGD step on the batch ORDER[0..M): on several ranks each takes its
+   slice (the whole batch staged, so the augmentation and drop-path draws
+   stay those of one rank). */
+static int train_step(trainer *t, const int *order, int m, double lr, double drop, double sums[2], err_t *e) {
+  const long R = t->comm.size, r = t->comm.rank;
+  const int lo = (int)(m * r / R), n = (int)(m * (r + 1) / R) - lo;
+  rt_data_batch(&t->train, order, m, t->mean, t->std, &t->aug, &t->data_rng, t->run.himg, t->b->elem, t->run.hlab);
+  if (rt_runner_drops(&t->run, &t->ptrain, m, drop, &t->drop_rng, e) || rt_model_zero_grads(&t->m, e)) return -1;
+  rt_result res = {0};
+  if (R > 1) take_slice(t, m, lo, n);
+  if (n > 0 && rt_runner_run(&t->run, &t->ptrain, n, 1.0f / (float)m, 0.1f, &res, e) != 0) return -1;
+  sums[0] = -res.loglik;
+  sums[1] = res.correct;
+  if (R > 1 && join_ranks(t, sums, e) != 0) return -1;
+  rt_model_touch(&t->m, &t->ptrain);
+  double gnorm;
+  return rt_model_sgd(&t->m, (float)lr, (float)t->st.momentum, (float)t->st.weight_decay, (float)t->st.grad_clip,
+                      &gnorm, e);
+}
+
+/* a stop asked of any rank stops them all at the same step */
+static int stopping(trainer *t, err_t *e) {
+  int stop = rt_job_stopping(&t->job);
+  return rt_comm_max(&t->comm, &stop, 1, e) != 0 ? -1 : stop;
+}
+
 static int train_epoch(trainer *t, double lr, double drop, double *loss, double *acc, err_t *e) {
   int B = t->st.batch, n = t->train.n, steps = (n + B - 1) / B;
   int *order = malloc(sizeof *order * (size_t)n);
@@ -439,31 +517,38 @@ static int train_epoch(trainer *t, double lr, double drop, double *loss, double 
   rng_seed(&r, ((uint64_t)t->st.seed << 20) ^ (uint64_t)(t->epoch + 1) * 0xd1b54a32d192ed03ULL);
   rng_shuffle(&r, order, n);
   double ls = 0, cs = 0, t0 = now_s();
-  int rc = 0;
-  for (int s = 0; s < steps && rc == 0 && !rt_job_stopping(&t->job); s++) {
+  int rc = 0, stop = 0;
+  for (int s = 0; s < steps && rc == 0 && !stop; s++) {
     int m = n - s * B < B ? n - s * B : B;
-    rt_data_batch(&t->train, order + s * B, m, t->mean, t->std, &t->aug, &t->data_rng, t->run.himg, t->b->elem,
-                  t->run.hlab);
-    rt_result res;
-    double gnorm;
-    rc = rt_runner_drops(&t->run, &t->ptrain, m, drop, &t->drop_rng, e) || rt_model_zero_grads(&t->m, e) ||
-         rt_runner_run(&t->run, &t->ptrain, m, 1.0f / (float)m, 0.1f, &res, e);
-    if (rc == 0) {
-      rt_model_touch(&t->m, &t->ptrain);
-      rc = rt_model_sgd(&t->m, (float)lr, (float)t->st.momentum, (float)t->st.weight_decay, (float)t->st.grad_clip,
-                        &gnorm, e);
-    }
-    ls += -res.loglik;
-    cs += res.correct;
+    double sums[2];
+    rc = train_step(t, order + s * B, m, lr, drop, sums, e);
+    ls += sums[0];
+    cs += sums[1];
     t->batches++;
     double el = now_s() - t0;
     rt_job_step(&t->job, t->epoch, t->st.epochs, s + 1, steps, el / (s + 1), ls / ((double)(s + 1) * B),
                 (s + 1) * B / (el > 0 ? el : 1));
+    if (rc == 0 && (stop = stopping(t, e)) < 0) rc = -1;
   }
   free(order);
   *loss = ls / n;
   *acc = cs / n;
-  if (rt_job_stopping(&t->job) && rc == 0) return 1; /* interrupted: the epoch is not finished */
+  if (rc == 0 && !stop && (stop = stopping(t, e)) < 0) rc = -1;
+  if (stop > 0 && rc == 0) return 1; /* interrupted: the epoch is not finished */
+  return rc;
+}
+
+/* the weights are the same on every rank; the BN running statistics are
+   each rank's own (rank 0's are kept) */
+static int same_weights(trainer *t, err_t *e) {
+  if (t->comm.size == 1) return 0;
+  const size_t pb = t->lay.nparams * t->b->elem;
+  void *w = malloc(pb ? pb : 1);
+  int rc = w ? rt_model_get(&t->m, w, t->m.params, pb, e) : err_set(e, "out of memory");
+  if (rc == 0)
+    rc = rt_comm_same(&t->comm, rt_comm_hash(RT_COMM_HASH0, w, pb),
+                      "holds other weights than rank 0: the ranks diverged", 0, e);
+  free(w);
   return rc;
 }
 
@@ -510,8 +595,10 @@ static int run_epochs(trainer *t, double *tacc, double *tloss, err_t *e) {
     double drop = t->st.drop_path * t->epoch / t->st.epochs, loss = 0, acc = 0, t0 = now_s();
     int r = train_epoch(t, lr, drop, &loss, &acc, e);
     if (r == 1) return ERR_INTERRUPTED; /* the last finished epoch's checkpoint stands */
-    if (r != 0 || (t->has_test && evaluate(t, tacc, tloss, e) != 0) ||
-        end_epoch(t, lr, drop, loss, acc, *tloss, *tacc, now_s() - t0, e) != 0)
+    if (r != 0 || same_weights(t, e) != 0) return err_status(e);
+    /* rank 0 evaluates, logs and saves */
+    if (t->comm.rank == 0 && ((t->has_test && evaluate(t, tacc, tloss, e) != 0) ||
+                              end_epoch(t, lr, drop, loss, acc, *tloss, *tacc, now_s() - t0, e) != 0))
       return err_status(e);
     t->epoch++;
   }
@@ -546,8 +633,15 @@ static void say_end(const trainer *t, int rc, double tacc) {
 int rt_train_run(const rt_train_opts *o, err_t *e) {
   trainer *t = calloc(1, sizeof *t);
   if (!t) return err_set(e, "out of memory"), ERR_FAILED;
-  t->o = o;
-  int rc = setup(t, e) == 0 && write_static(t, e) == 0 ? 0 : err_status(e);
+  if (rt_comm_open(&t->comm, e) != 0) {
+    free(t);
+    return err_status(e);
+  }
+  rt_train_opts quiet = *o; /* ranks after the first say nothing */
+  quiet.quiet = 1;
+  quiet.progress = 0;
+  t->o = o = t->comm.rank == 0 ? o : &quiet;
+  int rc = setup(t, e) == 0 && (t->comm.rank > 0 || write_static(t, e) == 0) ? 0 : err_status(e);
   if (rc == 0) {
     if (!o->quiet) say_start(t);
     double tacc = 0, tloss = 0;
@@ -556,6 +650,7 @@ int rt_train_run(const rt_train_opts *o, err_t *e) {
     rt_job_end(&t->job);
     if (!o->quiet) say_end(t, rc, tacc);
   }
+  if (rc != 0 && t->comm.size > 1) err_prefix(e, "rank %d of %d", t->comm.rank, t->comm.size);
   teardown(t);
   free(t);
   return rc;

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# A search on one machine's cores as one rank of T threads against R ranks
-# of T/R threads each (mpirun): children per second and, on R ranks, the
-# share of the time rank 0 spent exchanging (log-likelihoods, gradients,
-# statistics).  The default: the small space (Fashion-MNIST) with K = 8, two
-# epochs over 4096 images, 2 cores as 1 x 2 and 2 x 1; the second epoch's
-# figures (the first compiles kernels).
+# A search and a training on one machine's cores as one rank of T threads
+# against R ranks of T/R threads each (mpirun).  Search: children per second
+# and, on R ranks, the share of the time rank 0 spent exchanging
+# (log-likelihoods, gradients, statistics); the small space (Fashion-MNIST)
+# with K = 8, two epochs over 4096 images.  Training: DARTS_V2 in the small
+# space's network at 5 cells, C 8, batch 64, two epochs of 4096 images
+# (seconds an epoch, the test set's evaluation by rank 0 included).  Both on
+# 2 cores as 1 x 2 and 2 x 1 by default; the second epoch's figures (the
+# first compiles kernels).
 #
 #   bench/mpi.sh [--ranks R] [--threads T] [--samples K] [--parsec-run PATH] [-- SEARCH ARGS]
 set -euo pipefail
@@ -43,3 +46,12 @@ printf '%-28s %14s %16s\n' "search, K = $samples" "children/s" "communication"
 printf '%-28s %14.1f %16s\n' "1 rank x $threads threads" "$c1" "-"
 printf '%-28s %14.1f %15.1f%%\n' "$ranks ranks x $per thread(s)" "$cr" "$(awk -v c="$comm" -v s="$sec" 'BEGIN { print 100 * c / s }')"
 awk -v a="$c1" -v b="$cr" 'BEGIN { printf "ratio (ranks / threads): %.2f\n", b / a }'
+
+targs=(small --genotype DARTS_V2 --epochs 2 --limit 4096 --layers 5 --channels 8 --batch 64 --seed 1 --no-progress -q)
+"$run" train "${targs[@]}" --threads "$threads" --out "$tmp/tone"
+mpirun -np "$ranks" --oversubscribe "$run" train "${targs[@]}" --threads "$per" --out "$tmp/tmany"
+s1=$(field "$tmp/tone" seconds) sr=$(field "$tmp/tmany" seconds)
+printf '\n%-28s %14s\n' "train, batch 64" "s / epoch"
+printf '%-28s %14.1f\n' "1 rank x $threads threads" "$s1"
+printf '%-28s %14.1f\n' "$ranks ranks x $per thread(s)" "$sr"
+awk -v a="$s1" -v b="$sr" 'BEGIN { printf "speed-up (ranks / threads): %.2f\n", a / b }'

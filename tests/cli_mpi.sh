@@ -61,6 +61,14 @@ gap=$(logit_gap "$tmp/r1" "$tmp/r2")
 echo "largest difference in pi's logits, 1 against 2 ranks: $gap"
 awk -v g="$gap" 'BEGIN { exit !(g < 1e-4) }' || fail "2 ranks moved pi's logits by $gap from 1 rank's (allowed 1e-4)"
 cmp -s "$tmp/r1/genotype.txt" "$tmp/r2/genotype.txt" || fail "1 and 2 ranks found different modes"
+# and after one epoch the weights, momenta and BN running statistics (which
+# the ranks combine as one rank would have applied them) agree
+"$run" search "${common[@]}" --epochs 1 --out "$tmp/e1" -q || fail "a 1-epoch search failed"
+mpi 2 "$run" search "${common[@]}" --epochs 1 --out "$tmp/e2" -q || fail "a 1-epoch search on 2 ranks failed"
+# (the momenta, sums of small gradients, to 1e-3: 2.6e-4 here)
+"$same" "$tmp/e1/checkpoint.bin" "$tmp/e2/checkpoint.bin" --close 1e-4 params bn_stats &&
+  "$same" "$tmp/e1/checkpoint.bin" "$tmp/e2/checkpoint.bin" --close 1e-3 momentum ||
+  fail "1 and 2 ranks hold different weights or statistics after an epoch"
 
 # interrupted on 2 ranks (after 5 steps), resumed on 1
 PARSEC_TEST_INTERRUPT_AFTER=5 mpi 2 -x PARSEC_TEST_INTERRUPT_AFTER "$run" search "${common[@]}" --out "$tmp/ri" -q

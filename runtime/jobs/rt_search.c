@@ -130,10 +130,9 @@ static void count_stat_updates(search *s, const pl_plan *p) {
     for (int a = 0; a < st->nargs; a++) bn |= st->args[a].kind == PA_BN_MOMENTUM;
     for (int a = 0; a < st->nargs && bn; a++) {
       const pl_arg *g = &st->args[a];
-      if (g->kind != PA_REF || g->ref.space != PR_STAT) continue;
-      for (int t = 0; t < s->lay.n; t++)
-        if (s->lay.t[t].kind == NW_STAT && (long)s->lay.t[t].offset == g->ref.off)
-          for (size_t j = 0; j < s->lay.t[t].numel; j++) s->stat_count[(size_t)g->ref.off + j] += 1;
+      if (g->kind != PA_REF || g->ref.space != PR_STAT || g->ref.off < 0 || (size_t)g->ref.off >= s->lay.nstats)
+        continue;
+      for (size_t j = 0; j < s->stat_len[g->ref.off]; j++) s->stat_count[(size_t)g->ref.off + j] += 1;
     }
   }
 }
@@ -226,7 +225,10 @@ static int ranks_setup(search *s, err_t *e) {
   size_t ns = s->lay.nstats, np = s->lay.nparams, need = np + (3 + 2 * (size_t)s->comm.size) * ns;
   s->xfer = malloc(sizeof(float) * need + 4);
   s->stat_count = malloc(sizeof(float) * ns + 4);
-  if (!s->xfer || !s->stat_count) return err_set(e, "out of memory");
+  s->stat_len = calloc(ns + 1, sizeof *s->stat_len);
+  if (!s->xfer || !s->stat_count || !s->stat_len) return err_set(e, "out of memory");
+  for (int t = 0; t < s->lay.n; t++) /* a statistic's length at its first element */
+    if (s->lay.t[t].kind == NW_STAT) s->stat_len[s->lay.t[t].offset] = s->lay.t[t].numel;
   return same_setup(s, e);
 }
 
@@ -426,6 +428,7 @@ static void teardown(search *s) {
   sp_free(&s->sp);
   free(s->xfer);
   free(s->stat_count);
+  free(s->stat_len);
   rt_rundir_release(&s->rd);
 }
 

@@ -39,6 +39,7 @@ mpi 2 "$run" search "${common[@]}" --out "$tmp/r2" >"$tmp/r2.out" 2>&1 || { fail
 grep -q "2 ranks (MPI)" "$tmp/r2.out" || fail "the search does not say it runs on 2 ranks"
 grep -q '"ranks":2' "$tmp/r2/log.jsonl" || fail "log.jsonl lacks the ranks"
 grep -q '"rank0_communication_seconds"' "$tmp/r2/log.jsonl" || fail "log.jsonl lacks the time spent communicating"
+grep -qE '"rank_step_peak_activation_bytes":\[[0-9]+,[0-9]+\]' "$tmp/r2/log.jsonl" || fail "log.jsonl lacks each rank's memory"
 [ "$(wc -l <"$tmp/r2/log.jsonl")" = 2 ] || fail "log.jsonl should hold 2 epochs"
 
 # the same seed and ranks: the same run, bit for bit

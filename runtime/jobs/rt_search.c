@@ -226,7 +226,8 @@ static int ranks_setup(search *s, err_t *e) {
   s->xfer = malloc(sizeof(float) * need + 4);
   s->stat_count = malloc(sizeof(float) * ns + 4);
   s->stat_len = calloc(ns + 1, sizeof *s->stat_len);
-  if (!s->xfer || !s->stat_count || !s->stat_len) return err_set(e, "out of memory");
+  s->rank_peak = calloc((size_t)s->comm.size, sizeof *s->rank_peak);
+  if (!s->xfer || !s->stat_count || !s->stat_len || !s->rank_peak) return err_set(e, "out of memory");
   for (int t = 0; t < s->lay.n; t++) /* a statistic's length at its first element */
     if (s->lay.t[t].kind == NW_STAT) s->stat_len[s->lay.t[t].offset] = s->lay.t[t].numel;
   return same_setup(s, e);
@@ -429,6 +430,7 @@ static void teardown(search *s) {
   free(s->xfer);
   free(s->stat_count);
   free(s->stat_len);
+  free(s->rank_peak);
   rt_rundir_release(&s->rd);
 }
 
@@ -454,6 +456,10 @@ static int end_epoch(search *s, double lr, err_t *e) {
   gt_genotype mode;
   rt_dist_mode(&s->d, &mode);
   if (same_state(s, e) != 0) return -1;
+  if (s->comm.size > 1) { /* each rank's memory, for rank 0's log */
+    const uint64_t mine = s->step_peak;
+    if (rt_comm_gather_u64(&s->comm, &mine, 1, s->rank_peak, e) != 0) return -1;
+  }
   if (s->comm.rank != 0) return 0; /* rank 0 evaluates and writes */
   double macc, mloss;
   if (evaluate_mode(s, &mode, &macc, &mloss, e) != 0 || rt_search_log_epoch(s, lr, &mode, macc, mloss, e) != 0 ||

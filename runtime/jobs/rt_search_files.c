@@ -127,6 +127,10 @@ int rt_search_log_epoch(search *s, double lr, const gt_genotype *mode, double ma
   cJSON_AddNumberToObject(m, "step_peak_over_largest_child", s->worst_ratio);
   cJSON_AddNumberToObject(m, "parameter_bytes", (double)(s->lay.nparams * 3 + s->lay.nstats) * (double)s->b->elem);
   cJSON_AddNumberToObject(m, "supernet_activation_bytes", (double)s->supernet_bytes);
+  if (s->comm.size > 1) {
+    cJSON *rp = cJSON_AddArrayToObject(m, "rank_step_peak_activation_bytes");
+    for (int r = 0; r < s->comm.size; r++) cJSON_AddItemToArray(rp, cJSON_CreateNumber((double)s->rank_peak[r]));
+  }
   int rc = rt_job_log(&s->job, j, m, &s->run, e);
   char gpu_mem[64];
   rt_job_screen_note(&s->job, &s->run, gpu_mem, sizeof gpu_mem);

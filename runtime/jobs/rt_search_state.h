@@ -69,6 +69,7 @@ typedef struct {
   float *stat_count; /* per running-statistic element: how often this rank's children updated it */
   size_t *stat_len;  /* per running-statistic element: its tensor's length where the tensor starts, else 0 */
   double comm_secs0; /* s->comm.secs at the epoch's start */
+  uint64_t *rank_peak; /* each rank's step peak of activations this epoch (rank 0 logs them) */
 } search;
 
 static inline int rt_search_steps(const search *s) { return (s->ntrain + s->st.batch - 1) / s->st.batch; }

@@ -209,9 +209,11 @@ expect 0 "Exit status: 0 done" -- search --help
 expect 0 "--version" -- show --help
 expect 0 "parsec-run 0" -- cache --version
 expect 2 "no command 'serach'" -- help serach
-expect 2 "--device takes cpu, cuda or auto, not 'gpu'" -- search --device gpu
+expect 2 "--device takes cpu, cuda, cuda:N or auto, not 'gpu'" -- search --device gpu
 expect 2 "--resume: --seed is 5 in $tmp/a, and 3 here" -- search --resume --out "$tmp/a" --seed 3
 expect 3 "no usable GPU" -- search "$tiny" "${common[@]}" --device cuda --out "$tmp/gpu"
+expect 3 "no usable GPU 1" -- search "$tiny" "${common[@]}" --device cuda:1 --out "$tmp/gpu1"
+expect 2 "--device takes cpu, cuda, cuda:N or auto, not 'cuda:x'" -- search "$tiny" "${common[@]}" --device cuda:x
 head -c 3000 "$tmp/img.npy" >"$tmp/short.npy"
 expect 1 "short.npy: truncated" -- search "$tiny" --data "npy:$tmp/short.npy,$tmp/lab.npy" --out "$tmp/x"
 "$mkdata" "$tmp/img2.npy" "$tmp/lab2.npy" 500 8 8 2 5 2

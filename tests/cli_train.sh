@@ -141,7 +141,7 @@ expect 1 "genotypes.py holds 2 genotypes (MINE, OTHER): name one as" -- train sm
 grep -qF "$v2" "$tmp/named/genotype.txt" || fail "FILE:NAME: genotype.txt is not the genotype named"
 "$run" train small --genotype PDARTS --out "$tmp/pdarts" --quiet "${quick[@]}" || fail "train --genotype PDARTS"
 grep -qF "('dil_conv_5x5', 4)" "$tmp/pdarts/genotype.txt" || fail "--genotype PDARTS: genotype.txt is not P-DARTS's"
-expect 2 "--device takes cpu, cuda or auto, not 'gpu'" -- train small --genotype "$tmp/bad1.txt" --device gpu
+expect 2 "--device takes cpu, cuda, cuda:N or auto, not 'gpu'" -- train small --genotype "$tmp/bad1.txt" --device gpu
 expect 2 "--genotype needs a value" -- train small --genotype
 expect 1 "is not a search run" -- train --run "$tmp/a" --out "$tmp/x" "${quick[@]}"
 expect 1 "there is no such run directory" -- train --resume --out "$tmp/nothing-here"

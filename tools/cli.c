@@ -27,11 +27,15 @@ int cli_usage_error(const cli_cmd *c, const char *fmt, ...) {
 }
 
 /* "a|b|c" holds S as a whole word */
+/* S is one of CHOICES ("a|b|c"); a choice "name:N" takes name: and digits */
 static int is_choice(const char *choices, const char *s) {
   size_t n = strlen(s);
   for (const char *p = choices; *p;) {
     size_t k = strcspn(p, "|");
     if (k == n && strncmp(p, s, n) == 0) return 1;
+    if (k > 2 && strncmp(p + k - 2, ":N", 2) == 0 && n > k - 1 && strncmp(p, s, k - 1) == 0 &&
+        strspn(s + k - 1, "0123456789") == n - (k - 1))
+      return 1;
     p += k + (p[k] == '|');
   }
   return 0;

@@ -28,8 +28,8 @@
 /* The options every job (search, train) takes, into its table. */
 #define JOB_OPTIONS(o, what)                                                                                        \
   {"--threads", NULL, CLI_INT, &(o).threads, "T", "CPU threads (default: all cores)", 1, 1024},                     \
-      {"--device", NULL, CLI_CHOICE, &(o).device, "D", "cpu | cuda | auto (default auto: the GPU when one is usable)", \
-       0, 0, 0, "cpu|cuda|auto"},                                                                                    \
+      {"--device", NULL, CLI_CHOICE, &(o).device, "D", "cpu | cuda | cuda:N | auto (default auto: the GPU when one is usable; cuda:N the GPU numbered N)", \
+       0, 0, 0, "cpu|cuda|cuda:N|auto"},                                                                                    \
       {"--resume", NULL, CLI_FLAG, &(o).resume, NULL, "continue the " what " in --out from its checkpoint", 0, 0, 1},  \
       {"--progress", NULL, CLI_FLAG, &(o).progress, NULL, "draw progress even when stderr is not a terminal", 0, 0, 1}, \
       {"--no-progress", NULL, CLI_FLAG, &(o).progress, NULL, "never draw progress", 0, 0, 0},                       \
@@ -216,8 +216,8 @@ static int cmd_ensemble(int argc, char **argv) {
       {"--out", NULL, CLI_STR, &o.out, "DIR", "the ensemble's directory (default: runs/ensemble-DATE-TIME)"},
       TRAIN_OPTIONS(o.train),
       {"--threads", NULL, CLI_INT, &t->threads, "T", "CPU threads (default: all cores)", 1, 1024},
-      {"--device", NULL, CLI_CHOICE, &t->device, "D", "cpu | cuda | auto (default auto: the GPU when one is usable)",
-       0, 0, 0, "cpu|cuda|auto"},
+      {"--device", NULL, CLI_CHOICE, &t->device, "D", "cpu | cuda | cuda:N | auto (default auto: the GPU when one is usable; cuda:N the GPU numbered N)",
+       0, 0, 0, "cpu|cuda|cuda:N|auto"},
       {"--resume", NULL, CLI_FLAG, &o.resume, NULL, "continue the ensemble in --out: its finished members are kept", 0,
        0, 1},
       {"--progress", NULL, CLI_FLAG, &t->progress, NULL, "draw progress even when stderr is not a terminal", 0, 0, 1},

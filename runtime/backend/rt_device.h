@@ -1,4 +1,4 @@
-/* Choosing the backend once, at start-up: --device cpu, cuda or auto. */
+/* Choosing the backend once, at start-up: --device cpu, cuda, cuda:N or auto. */
 #ifndef PARSEC_RT_DEVICE_H
 #define PARSEC_RT_DEVICE_H
 #include "rt_backend.h"

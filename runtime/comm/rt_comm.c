@@ -1,6 +1,6 @@
 /* MPI behind rt_comm.h.  Built with MPI when CMake finds it (PARSEC_HAVE_MPI);
- * the launcher is recognised by the variables Open MPI, MPICH/PMI and PMIx
- * (srun) set in each rank's environment. */
+ * the launcher is recognised by the variables it sets in each rank's
+ * environment. */
 #include "rt_comm.h"
 
 #include <stdlib.h>
@@ -10,13 +10,16 @@
 #include <mpi.h>
 #endif
 
-/* the job's size from the launcher's environment: 1 when not launched */
+/* the job's size from the launcher's environment: 1 when not launched
+   (Open MPI's mpirun, MPICH's or Slurm's PMI, Slurm's srun --mpi=pmix) */
 int rt_comm_launched(void) {
-  static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"};
+  static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
   for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
     const char *v = getenv(vars[i]);
     if (v && atoi(v) > 1) return atoi(v);
   }
+  const char *tasks = getenv("SLURM_STEP_NUM_TASKS");
+  if (getenv("PMIX_RANK") && tasks && atoi(tasks) > 1) return atoi(tasks);
   return 1;
 }
 
@@ -24,14 +27,6 @@ static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-int rt_comm_built_with_mpi(void) {
-#ifdef PARSEC_HAVE_MPI
-  return 1;
-#else
-  return 0;
-#endif
 }
 
 #ifdef PARSEC_HAVE_MPI

@@ -21,8 +21,6 @@ typedef struct {
 int rt_comm_open(rt_comm *c, err_t *e);
 /* The number of ranks the launcher's environment gives (1: not launched). */
 int rt_comm_launched(void);
-/* Whether this build has MPI. */
-int rt_comm_built_with_mpi(void);
 /* Ends the whole job at once, every rank, with STATUS (a rank that failed
    would otherwise leave the others waiting in a collective). */
 void rt_comm_abort(const rt_comm *c, int status);

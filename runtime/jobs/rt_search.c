@@ -106,10 +106,6 @@ static void epoch_order(const search *s, int epoch, int *train, int *srch) {
   rng_shuffle(&r, srch, s->nsearch);
 }
 
-static void stage(search *s, const int *idx, int n, const rt_augment *aug) {
-  rt_data_batch(&s->data, idx, n, s->mean, s->std, aug, &s->aug_rng, s->run.himg, s->b->elem, s->run.hlab);
-}
-
 #define BN_MOMENTUM 0.1f /* of the running statistics, as PyTorch's */
 
 /* ---------- several ranks ---------- */
@@ -165,8 +161,8 @@ static int same_state(search *s, err_t *e) {
 }
 
 /* Before a step's training passes on several ranks: the running statistics
-   saved in XFER after the gradients' place, and zeroed, so that this rank's children leave
-   their share there. */
+   saved in XFER after the gradients' place, and zeroed, so that this rank's
+   children leave their share there. */
 static int stats_before(search *s, err_t *e) {
   size_t ns = s->lay.nstats;
   memset(s->stat_count, 0, sizeof(float) * ns);
@@ -220,7 +216,6 @@ static int ranks_setup(search *s, err_t *e) {
                         "(mpirun -np) or more --samples",
                         s->comm.size, s->st.samples, s->st.samples);
   if (s->b->elem != 4) return err_set(e, "several ranks need the float32 backends");
-  if (s->comm.size > 64) return err_set(e, "%d ranks: at most 64 share a search", s->comm.size);
   /* the gradients; the statistics before the step, this rank's (B, n), every rank's */
   size_t ns = s->lay.nstats, np = s->lay.nparams, need = np + (3 + 2 * (size_t)s->comm.size) * ns;
   s->xfer = malloc(sizeof(float) * need + 4);
@@ -234,6 +229,10 @@ static int ranks_setup(search *s, err_t *e) {
 }
 
 /* ---------- running plans ---------- */
+
+static void stage(search *s, const int *idx, int n, const rt_augment *aug) {
+  rt_data_batch(&s->data, idx, n, s->mean, s->std, aug, &s->aug_rng, s->run.himg, s->b->elem, s->run.hlab);
+}
 
 /* Builds child G's plan of MODE and queues it on the staged batch of N
    (training plans mark the tensors they touch); results in slot K. */

@@ -149,24 +149,20 @@ static int same_setup(search *s, err_t *e) {
    way from the same sums); a difference means the ranks diverged. */
 static int same_state(search *s, err_t *e) {
   if (s->comm.size == 1) return 0;
-  size_t pb = s->lay.nparams * s->b->elem;
-  void *w = malloc(pb ? pb : 1);
-  if (!w) return err_set(e, "out of memory");
-  int rc = rt_model_get(&s->m, w, s->m.params, pb, e);
-  uint64_t h = rt_comm_hash(rt_comm_hash(RT_COMM_HASH0, w, pb), s->d.logits, sizeof(double) * (size_t)s->d.total);
-  free(w);
+  uint64_t h = rt_comm_hash(RT_COMM_HASH0, s->d.logits, sizeof(double) * (size_t)s->d.total);
+  int rc = rt_model_hash_params(&s->m, &h, e);
   if (rc == 0) rc = rt_comm_same(&s->comm, h, "holds other weights or another pi than rank 0: the ranks diverged", 0, e);
   if (rc != 0) err_append(e, " (after epoch %d)", s->epoch + 1);
   return rc;
 }
 
 /* Before a step's training passes on several ranks: the running statistics
-   saved in XFER after the gradients' place, and zeroed, so that this rank's
-   children leave their share there. */
+   saved in XFER and zeroed, so that this rank's children leave their share
+   there. */
 static int stats_before(search *s, err_t *e) {
   size_t ns = s->lay.nstats;
   memset(s->stat_count, 0, sizeof(float) * ns);
-  float *r0 = s->xfer + s->lay.nparams;
+  float *r0 = s->xfer;
   return rt_model_get(&s->m, r0, s->m.stats, ns * 4, e) || s->b->zero(s->b, s->m.stats, ns * 4, e) ? -1 : 0;
 }
 
@@ -177,7 +173,7 @@ static int stats_before(search *s, err_t *e) {
    result up to rounding. */
 static int stats_after(search *s, err_t *e) {
   const size_t ns = s->lay.nstats, R = (size_t)s->comm.size;
-  float *r0 = s->xfer + s->lay.nparams, *mine = r0 + ns, *all = mine + 2 * ns;
+  float *r0 = s->xfer, *mine = r0 + ns, *all = mine + 2 * ns;
   if (rt_model_get(&s->m, mine, s->m.stats, ns * 4, e) != 0) return -1;
   memcpy(mine + ns, s->stat_count, sizeof(float) * ns);
   if (rt_comm_gather_f32(&s->comm, mine, 2 * ns, all, e) != 0) return -1;
@@ -193,17 +189,7 @@ static int stats_after(search *s, err_t *e) {
 /* After the training passes: the ranks' gradients summed, their touched
    tensors joined, their running statistics combined. */
 static int join_ranks(search *s, err_t *e) {
-  const size_t np = s->lay.nparams;
-  int *touched = malloc(sizeof(int) * (size_t)(s->lay.n + 1));
-  int rc = touched ? 0 : err_set(e, "out of memory");
-  if (rc == 0) rc = rt_model_get(&s->m, s->xfer, s->m.grads, np * 4, e);
-  if (rc == 0) rc = rt_comm_sum_f32(&s->comm, s->xfer, np, e);
-  if (rc == 0) rc = s->b->upload(s->b, s->m.grads, s->xfer, np * 4, e);
-  for (int t = 0; t < s->lay.n && rc == 0; t++) touched[t] = s->m.touched[t];
-  if (rc == 0) rc = rt_comm_max(&s->comm, touched, s->lay.n, e);
-  for (int t = 0; t < s->lay.n && rc == 0; t++) s->m.touched[t] = (unsigned char)touched[t];
-  free(touched);
-  return rc == 0 ? stats_after(s, e) : -1;
+  return rt_model_join(&s->m, &s->comm, e) || stats_after(s, e) ? -1 : 0;
 }
 
 /* The buffers several ranks need, and the check that they can share K. */
@@ -216,8 +202,8 @@ static int ranks_setup(search *s, err_t *e) {
                         "(mpirun -np) or more --samples",
                         s->comm.size, s->st.samples, s->st.samples);
   if (s->b->elem != 4) return err_set(e, "several ranks need the float32 backends");
-  /* the gradients; the statistics before the step, this rank's (B, n), every rank's */
-  size_t ns = s->lay.nstats, np = s->lay.nparams, need = np + (3 + 2 * (size_t)s->comm.size) * ns;
+  /* the statistics before the step, this rank's (B, n), every rank's */
+  size_t ns = s->lay.nstats, need = (3 + 2 * (size_t)s->comm.size) * ns;
   s->xfer = malloc(sizeof(float) * need + 4);
   s->stat_count = malloc(sizeof(float) * ns + 4);
   s->stat_len = calloc(ns + 1, sizeof *s->stat_len);

@@ -65,7 +65,7 @@ typedef struct {
   /* several ranks (mpirun): each trains children [k0, k1) of a step */
   rt_comm comm;
   int k0, k1;
-  float *xfer;       /* host staging: the gradients, then the running statistics' (ranks_setup) */
+  float *xfer;       /* host staging of the running statistics (ranks_setup) */
   float *stat_count; /* per running-statistic element: how often this rank's children updated it */
   size_t *stat_len;  /* per running-statistic element: its tensor's length where the tensor starts, else 0 */
   double comm_secs0; /* s->comm.secs at the epoch's start */

@@ -79,7 +79,6 @@ typedef struct {
   rt_rundir rd; /* the run directory, locked while the training runs (rank 0) */
   /* several ranks (mpirun): each takes a slice of every batch */
   rt_comm comm;
-  float *xfer; /* host staging of the gradients */
 } trainer;
 
 static double now_s(void) {
@@ -375,7 +374,6 @@ static int ranks_setup(trainer *t, err_t *e) {
     return err_set_code(e, ERR_USAGE, "%d ranks for batches of %d: give at most %d ranks (mpirun -np) or a larger --batch",
                         t->comm.size, t->st.batch, t->st.batch);
   if (t->b->elem != 4) return err_set(e, "several ranks need the float32 backends");
-  if (!(t->xfer = malloc(sizeof(float) * t->lay.nparams + 4))) return err_set(e, "out of memory");
   uint64_t h = rt_comm_hash(RT_COMM_HASH0, &t->st, sizeof t->st);
   const uint64_t sizes[4] = {t->lay.nparams, (uint64_t)t->train.n, (uint64_t)t->epoch, (uint64_t)t->b->elem};
   h = rt_comm_hash(rt_comm_hash(rt_comm_hash(h, sizes, sizeof sizes), &t->g, sizeof t->g), PARSEC_VERSION,
@@ -431,7 +429,6 @@ static void teardown(trainer *t) {
   rt_data_free(&t->test);
   rt_ckpt_free(&t->ck);
   sp_free(&t->sp);
-  free(t->xfer);
   rt_rundir_release(&t->rd);
 }
 
@@ -472,16 +469,6 @@ static void take_slice(trainer *t, int m, int lo, int n) {
     memmove(mask + (size_t)d * (size_t)n * el, mask + ((size_t)d * (size_t)m + (size_t)lo) * el, (size_t)n * el);
 }
 
-/* Several ranks: the gradients of the batch's slices summed (each was
-   scaled by 1 / the whole batch), and the loss and hit counts. */
-static int join_ranks(trainer *t, double *sums, err_t *e) {
-  const size_t np = t->lay.nparams;
-  if (rt_model_get(&t->m, t->xfer, t->m.grads, np * 4, e) != 0 || rt_comm_sum_f32(&t->comm, t->xfer, np, e) != 0 ||
-      t->b->upload(t->b, t->m.grads, t->xfer, np * 4, e) != 0)
-    return -1;
-  return rt_comm_sum(&t->comm, sums, 2, e);
-}
-
 /* One SGD step on the batch ORDER[0..M): on several ranks each takes its
    slice (the whole batch staged, so the augmentation and drop-path draws
    stay those of one rank). */
@@ -495,8 +482,10 @@ static int train_step(trainer *t, const int *order, int m, double lr, double dro
   if (n > 0 && rt_runner_run(&t->run, &t->ptrain, n, 1.0f / (float)m, 0.1f, &res, e) != 0) return -1;
   sums[0] = -res.loglik;
   sums[1] = res.correct;
-  if (R > 1 && join_ranks(t, sums, e) != 0) return -1;
   rt_model_touch(&t->m, &t->ptrain);
+  /* several ranks: the slices' gradients (each scaled by 1 / the whole
+     batch) summed, and the loss and hit counts */
+  if (R > 1 && (rt_model_join(&t->m, &t->comm, e) != 0 || rt_comm_sum(&t->comm, sums, 2, e) != 0)) return -1;
   double gnorm;
   return rt_model_sgd(&t->m, (float)lr, (float)t->st.momentum, (float)t->st.weight_decay, (float)t->st.grad_clip,
                       &gnorm, e);
@@ -542,14 +531,11 @@ static int train_epoch(trainer *t, double lr, double drop, double *loss, double 
    each rank's own (rank 0's are kept) */
 static int same_weights(trainer *t, err_t *e) {
   if (t->comm.size == 1) return 0;
-  const size_t pb = t->lay.nparams * t->b->elem;
-  void *w = malloc(pb ? pb : 1);
-  int rc = w ? rt_model_get(&t->m, w, t->m.params, pb, e) : err_set(e, "out of memory");
-  if (rc == 0)
-    rc = rt_comm_same(&t->comm, rt_comm_hash(RT_COMM_HASH0, w, pb),
-                      "holds other weights than rank 0: the ranks diverged", 0, e);
-  free(w);
-  return rc;
+  uint64_t h = RT_COMM_HASH0;
+  return rt_model_hash_params(&t->m, &h, e) ||
+                 rt_comm_same(&t->comm, h, "holds other weights than rank 0: the ranks diverged", 0, e)
+             ? -1
+             : 0;
 }
 
 static int write_static(trainer *t, err_t *e) {

@@ -72,6 +72,7 @@ void rt_model_free(rt_model *m) {
     m->b->free(m->b, m->partial);
   }
   free(m->touched);
+  free(m->host);
   memset(m, 0, sizeof *m);
 }
 
@@ -155,4 +156,30 @@ int rt_model_sgd(rt_model *m, float lr, float momentum, float wd, float clip, do
 
 int rt_model_get(rt_model *m, void *dst, const void *block, size_t bytes, err_t *e) {
   return m->b->download(m->b, dst, block, bytes, e);
+}
+
+int rt_model_join(rt_model *m, rt_comm *c, err_t *e) {
+  if (c->size == 1) return 0;
+  const size_t np = m->lay->nparams;
+  if (m->b->elem != 4) return err_set(e, "several ranks need the float32 backends");
+  if (!m->host && !(m->host = malloc(sizeof(float) * np + 4))) return err_set(e, "out of memory");
+  int *touched = malloc(sizeof(int) * (size_t)(m->lay->n + 1));
+  if (!touched) return err_set(e, "out of memory");
+  int rc = rt_model_get(m, m->host, m->grads, np * 4, e) || rt_comm_sum_f32(c, m->host, np, e) ||
+           m->b->upload(m->b, m->grads, m->host, np * 4, e);
+  for (int t = 0; t < m->lay->n; t++) touched[t] = m->touched[t];
+  if (rc == 0) rc = rt_comm_max(c, touched, m->lay->n, e);
+  for (int t = 0; t < m->lay->n && rc == 0; t++) m->touched[t] = (unsigned char)touched[t];
+  free(touched);
+  return rc ? -1 : 0;
+}
+
+int rt_model_hash_params(rt_model *m, uint64_t *h, err_t *e) {
+  const size_t pb = m->lay->nparams * m->b->elem;
+  void *w = malloc(pb ? pb : 1);
+  if (!w) return err_set(e, "out of memory");
+  int rc = rt_model_get(m, w, m->params, pb, e);
+  if (rc == 0) *h = rt_comm_hash(*h, w, pb);
+  free(w);
+  return rc;
 }

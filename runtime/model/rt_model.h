@@ -7,6 +7,7 @@
  * gradient: during a search, the edges that no sampled child used. */
 #ifndef PARSEC_RT_MODEL_H
 #define PARSEC_RT_MODEL_H
+#include "rt_comm.h"
 #include "rt_exec.h"
 #include "rng.h"
 
@@ -18,6 +19,7 @@ typedef struct {
   void *partial;                      /* device scratch for the gradient norm */
   long npartial;
   const rt_kernel *k_sgd, *k_sumsq;
+  float *host; /* staging of the gradients for rt_model_join (several ranks) */
 } rt_model;
 
 /* Allocates the blocks and initialises them (conv and linear weights
@@ -35,5 +37,11 @@ int rt_model_sgd(rt_model *m, float lr, float momentum, float wd, float clip, do
 
 /* Host copies of a block (params, stats, ...), BYTES long. */
 int rt_model_get(rt_model *m, void *dst, const void *block, size_t bytes, err_t *e);
+
+/* Several ranks: the gradients summed across them (through host memory) and
+ * the touched sets joined, so that every rank's update is the same. */
+int rt_model_join(rt_model *m, rt_comm *c, err_t *e);
+/* A hash of the parameters, continuing from *H (ranks compare them). */
+int rt_model_hash_params(rt_model *m, uint64_t *h, err_t *e);
 
 #endif

@@ -17,11 +17,12 @@ long cd_launches, cd_short_grids, cd_gemms, cd_block_launches, cd_bad_blocks, cd
 static char cd_last_error[256];
 
 static int d_init(unsigned f) { return 0; }
-static int d_count(int *n) { *n = 1; return 0; }
+int cd_devices = 1, cd_device = -1;
+static int d_count(int *n) { *n = cd_devices; return 0; }
 static int d_get(int *d, int i) { *d = i; return 0; }
 static int d_name(char *s, int n, int d) { snprintf(s, (size_t)n, "test double"); return 0; }
 static int d_attr(int *v, int a, int d) { *v = a == 75 ? 9 : 0; return 0; } /* compute capability 9.0 */
-static int d_retain(void **c, int d) { *c = (void *)1; return 0; }
+static int d_retain(void **c, int d) { *c = (void *)1; cd_device = d; return 0; }
 static int d_release(int d) { return 0; }
 static int d_set(void *c) { return 0; }
 static int d_alloc(unsigned long long *p, size_t n) {
@@ -30,6 +31,8 @@ static int d_alloc(unsigned long long *p, size_t n) {
   return m ? 0 : 2; /* CUDA_ERROR_OUT_OF_MEMORY */
 }
 static int nqueue;
+long cd_bad_captures; /* calls a capture must not see */
+static void *capturing;
 long cd_busy_frees;
 static int d_free(unsigned long long p) {
   cd_busy_frees += nqueue > 0; /* queued work may still write to P: the backend must synchronise first */
@@ -53,12 +56,14 @@ static struct {
   void *dst;
   const void *src; /* NULL: a memset of zeros */
   size_t n;
+  void (*call)(void *); /* or a call (cd_enqueue_call) */
 } queue[64];
 long cd_pinned_uploads, cd_off_stream;
 
 static void flush(void) {
   for (int i = 0; i < nqueue; i++)
-    if (queue[i].src) memcpy(queue[i].dst, queue[i].src, queue[i].n);
+    if (queue[i].call) queue[i].call(queue[i].dst);
+    else if (queue[i].src) memcpy(queue[i].dst, queue[i].src, queue[i].n);
     else memset(queue[i].dst, 0, queue[i].n);
   nqueue = 0;
 }
@@ -73,7 +78,15 @@ static void enqueue(void *dst, const void *src, size_t n) {
   if (nqueue == 64) flush();
   queue[nqueue].dst = dst;
   queue[nqueue].src = src;
+  queue[nqueue].call = NULL;
   queue[nqueue++].n = n;
+}
+
+void cd_enqueue_call(void *stream, void (*fn)(void *), void *arg) {
+  if (stream != STREAM) cd_off_stream++;
+  cd_bad_captures += capturing != NULL;
+  enqueue(arg, NULL, 0);
+  queue[nqueue - 1].call = fn;
 }
 
 static int is_pinned(const void *p) {
@@ -102,8 +115,6 @@ static int d_host_free(void *p) {
   free(p);
   return 0;
 }
-long cd_bad_captures; /* calls a capture must not see */
-static void *capturing;
 static int d_htod(unsigned long long d, const void *s, size_t n, void *stream) {
   if (stream != STREAM) cd_off_stream++;
   cd_bad_captures += capturing != NULL;
@@ -461,3 +472,47 @@ int cd_teardown(void **state) {
   return 0;
 }
 
+
+int cd_add_eval_kernels(const gt_genotype *g, err_t *e) {
+  nw_layout lay;
+  if (nw_eval_layout(&lay, &cd_space, &cd_space.eval_net, g, e) != 0) return -1;
+  int rc = 0;
+  for (int mode = 0; mode < 2 && rc == 0; mode++) {
+    pl_plan p;
+    rc = pl_build_eval(&p, &cd_space, &cd_space.eval_net, &lay, g, mode ? PL_EVAL : PL_TRAIN, !mode, mode ? 0 : 0.4f, e);
+    if (rc == 0) {
+      rc = cd_add_kernels(p.specs, p.nspecs, e);
+      pl_free(&p);
+    }
+  }
+  nw_free(&lay);
+  return rc;
+}
+
+double cd_last_logged(const char *dir, const char *key) {
+  char path[512], line[8192], pat[64];
+  snprintf(path, sizeof path, "%s/log.jsonl", dir);
+  snprintf(pat, sizeof pat, "\"%s\":", key);
+  FILE *f = fopen(path, "r");
+  double v = NAN;
+  while (f && fgets(line, sizeof line, f)) {
+    const char *at = strstr(line, pat);
+    v = at ? strtod(at + strlen(pat), NULL) : NAN;
+  }
+  if (f) fclose(f);
+  return v;
+}
+
+void cd_scratch_data(char *dir, char *data, size_t cap, int n, int seed) {
+  char cmd[1024];
+  if (!mkdtemp(dir)) fail_msg("mkdtemp(%s) failed", dir);
+  snprintf(cmd, sizeof cmd, "'%s' %s/img.npy %s/lab.npy %d 8 8 2 5 %d", PARSEC_MKDATA, dir, dir, n, seed);
+  if (system(cmd) != 0) fail_msg("%s failed", cmd);
+  snprintf(data, cap, "npy:%s/img.npy,%s/lab.npy", dir, dir);
+}
+
+void cd_scratch_remove(const char *dir) {
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}

@@ -5,6 +5,7 @@
 #define PARSEC_CUDA_DOUBLE_H
 #include "ktest.h"
 #include "emu/emu.h"
+#include "gt_genotype.h"
 #include "rt_cuda_driver.h"
 
 /* what the backend did through the double */
@@ -17,6 +18,8 @@ extern long cd_busy_frees, cd_pinned_uploads, cd_off_stream, cd_stream_syncs, cd
    it to run the C rendering of the same forms); cd_emulated counts them */
 extern int cd_emulate;
 extern long cd_emulated;
+/* GPUs the double says there are (1), and the one whose context was taken last */
+extern int cd_devices, cd_device;
 /* set: the next stream capture fails, as a driver that refuses one would */
 extern int cd_refuse_capture;
 /* kernels the double knows (0: NVRTC is missing, and the tests skip) */
@@ -27,6 +30,19 @@ extern nw_layout cd_layout;
 
 /* SPECS join the kernels the double can run. */
 int cd_add_kernels(const cg_spec *specs, int n, err_t *e);
+/* The evaluation network of cd_space with genotype G: its kernels join too. */
+int cd_add_eval_kernels(const gt_genotype *g, err_t *e);
+/* FN(ARG) queued on STREAM, run when the stream's queued work runs (a
+   double of another library queuing work on the backend's stream) */
+void cd_enqueue_call(void *stream, void (*fn)(void *), void *arg);
+
+/* The last value of "KEY": in a run's log.jsonl (NAN when absent). */
+double cd_last_logged(const char *dir, const char *key);
+/* DIR (a mkdtemp template) made, holding N synthetic 2x8x8 images of 5
+   classes from SEED (tests/mkdata); DATA names them for --data */
+void cd_scratch_data(char *dir, char *data, size_t cap, int n, int seed);
+void cd_scratch_remove(const char *dir);
+
 /* cmocka group setup and teardown: the space, its kernels, the double installed. */
 int cd_setup(void **state);
 int cd_teardown(void **state);

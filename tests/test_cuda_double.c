@@ -217,37 +217,6 @@ static void test_graph_replays_plan(void **state) {
   pair_close(&q);
 }
 
-/* the last value of "KEY": in a run's log.jsonl (NAN when absent) */
-static double last_logged(const char *dir, const char *key) {
-  char path[512], line[8192], pat[64];
-  snprintf(path, sizeof path, "%s/log.jsonl", dir);
-  snprintf(pat, sizeof pat, "\"%s\":", key);
-  FILE *f = fopen(path, "r");
-  double v = NAN;
-  while (f && fgets(line, sizeof line, f)) {
-    const char *at = strstr(line, pat);
-    v = at ? strtod(at + strlen(pat), NULL) : NAN;
-  }
-  if (f) fclose(f);
-  return v;
-}
-
-/* DIR (a mkdtemp template) made, holding N synthetic 2x8x8 images of 5
-   classes from SEED (tests/mkdata); DATA names them for --data */
-static void scratch_data(char *dir, char *data, size_t cap, int n, int seed) {
-  char cmd[1024];
-  if (!mkdtemp(dir)) fail_msg("mkdtemp(%s) failed", dir);
-  snprintf(cmd, sizeof cmd, "'%s' %s/img.npy %s/lab.npy %d 8 8 2 5 %d", PARSEC_MKDATA, dir, dir, n, seed);
-  if (system(cmd) != 0) fail_msg("%s failed", cmd);
-  snprintf(data, cap, "npy:%s/img.npy,%s/lab.npy", dir, dir);
-}
-
-static void scratch_remove(const char *dir) {
-  char cmd[700];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  assert_int_equal(system(cmd), 0);
-}
-
 /* `parsec-run search` itself, in process, on the cd_cpu and through the CUDA
    backend from one seed: the same distribution, and the GPU's memory in the
    log.  Three children queued per wait, the gradient norm read back once. */
@@ -255,7 +224,7 @@ static void test_search_runs_as_on_the_cpu(void **state) {
   (void)state;
   if (!cd_ntable) skip();
   char dir[] = "/tmp/parsec-double-XXXXXX", data[600], out[2][600];
-  scratch_data(dir, data, sizeof data, 256, 1);
+  cd_scratch_data(dir, data, sizeof data, 256, 1);
   const char *devices[2] = {"cpu", "cuda"};
   long syncs0 = cd_stream_syncs;
   for (int i = 0; i < 2; i++) {
@@ -266,15 +235,15 @@ static void test_search_runs_as_on_the_cpu(void **state) {
     err_t e = ERR_INIT;
     if (rt_search_run(&o, &e) != 0) fail_msg("search on %s: %s", devices[i], err_msg(&e));
   }
-  double h[2] = {last_logged(out[0], "entropy"), last_logged(out[1], "entropy")};
-  double l[2] = {last_logged(out[0], "train_loss"), last_logged(out[1], "train_loss")};
+  double h[2] = {cd_last_logged(out[0], "entropy"), cd_last_logged(out[1], "entropy")};
+  double l[2] = {cd_last_logged(out[0], "train_loss"), cd_last_logged(out[1], "train_loss")};
   if (!(fabs(h[0] - h[1]) < 1e-4 * h[0]) || !(fabs(l[0] - l[1]) < 1e-3 * l[0]))
     fail_msg("entropy %.7g / train loss %.7g on the cd_cpu, %.7g / %.7g through the CUDA backend", h[0], l[0], h[1], l[1]);
-  assert_true(isnan(last_logged(out[0], "device_used_peak_bytes")));
-  assert_true(last_logged(out[1], "device_used_peak_bytes") == (double)((size_t)1 << 32));
+  assert_true(isnan(cd_last_logged(out[0], "device_used_peak_bytes")));
+  assert_true(cd_last_logged(out[1], "device_used_peak_bytes") == (double)((size_t)1 << 32));
   /* the mode's evaluation, 8 batches an epoch: the first step by step, the
      second recorded, the rest replayed; no child is ever recorded */
-  assert_true(last_logged(out[1], "graph_launches") == 14);
+  assert_true(cd_last_logged(out[1], "graph_launches") == 14);
   /* 2 epochs of 8 steps (128 images each way, batch 16). A step waits 4
      times: for its forwards, its training passes, the gradient norm and the
      logits' update; the mode's evaluation once a batch (8 an epoch); the
@@ -282,7 +251,7 @@ static void test_search_runs_as_on_the_cpu(void **state) {
      A wait per child would add 96, one more per step 16. */
   long waits = cd_stream_syncs - syncs0;
   if (waits > 4 * 16 + 16 + 40) fail_msg("the CUDA search waited %ld times in 16 steps", waits);
-  scratch_remove(dir);
+  cd_scratch_remove(dir);
 }
 
 /* `parsec-run train` in process, on the cd_cpu and through the CUDA backend:
@@ -299,19 +268,9 @@ static void test_training_runs_as_on_the_cpu(void **state) {
   err_t e = ERR_INIT;
   gt_genotype g;
   if (gt_parse(&cd_space, v2, &g, "DARTS_V2", &e) != 0) fail_msg("%s", err_msg(&e));
-  /* the evaluation network's kernels join the double's table */
-  nw_layout lay;
-  if (nw_eval_layout(&lay, &cd_space, &cd_space.eval_net, &g, &e) != 0) fail_msg("%s", err_msg(&e));
-  for (int mode = 0; mode < 2; mode++) {
-    pl_plan p;
-    if (pl_build_eval(&p, &cd_space, &cd_space.eval_net, &lay, &g, mode ? PL_EVAL : PL_TRAIN, !mode, mode ? 0 : 0.4f, &e) != 0 ||
-        cd_add_kernels(p.specs, p.nspecs, &e) != 0)
-      fail_msg("%s", err_msg(&e));
-    pl_free(&p);
-  }
-  nw_free(&lay);
+  if (cd_add_eval_kernels(&g, &e) != 0) fail_msg("%s", err_msg(&e));
   char dir[] = "/tmp/parsec-double-XXXXXX", data[600], geno[600], out[2][600];
-  scratch_data(dir, data, sizeof data, 80, 2);
+  cd_scratch_data(dir, data, sizeof data, 80, 2);
   snprintf(geno, sizeof geno, "%s/genotype.txt", dir);
   FILE *f = fopen(geno, "w");
   if (!f || fputs(v2, f) < 0 || fclose(f) != 0) fail_msg("cannot write %s", geno);
@@ -324,14 +283,14 @@ static void test_training_runs_as_on_the_cpu(void **state) {
                        .device = devices[i], .progress = 0, .quiet = 1};
     if (rt_train_run(&o, &e) != 0) fail_msg("train on %s: %s", devices[i], err_msg(&e));
   }
-  double l[2] = {last_logged(out[0], "train_loss"), last_logged(out[1], "train_loss")};
+  double l[2] = {cd_last_logged(out[0], "train_loss"), cd_last_logged(out[1], "train_loss")};
   if (!(fabs(l[0] - l[1]) < 1e-3 * l[0])) fail_msg("train loss %.7g on the cd_cpu, %.7g through the CUDA backend", l[0], l[1]);
   /* 80 images, batch 16: 5 steps an epoch; the first step of the run goes
      step by step, the second is recorded, the rest replay it */
-  assert_true(isnan(last_logged(out[0], "graph_launches")));
-  assert_true(last_logged(out[1], "graph_launches") == 9);
-  assert_true(last_logged(out[1], "device_used_peak_bytes") > 0);
-  scratch_remove(dir);
+  assert_true(isnan(cd_last_logged(out[0], "graph_launches")));
+  assert_true(cd_last_logged(out[1], "graph_launches") == 9);
+  assert_true(cd_last_logged(out[1], "device_used_peak_bytes") > 0);
+  cd_scratch_remove(dir);
 }
 
 /* a kernel the module lacks is reported with the call and the symbol */

@@ -7,6 +7,7 @@
 #ifndef PARSEC_RT_BACKEND_H
 #define PARSEC_RT_BACKEND_H
 #include "cg_kernel.h"
+#include "rt_comm.h"
 
 typedef struct {
   void *fn;     /* CPU: void (*)(void **params); CUDA: CUfunction */
@@ -59,10 +60,21 @@ struct rt_backend {
   int (*graph_launch)(rt_backend *b, void *graph, err_t *e);
   void (*graph_free)(rt_backend *b, void *graph);
   void (*destroy)(rt_backend *b);
+  /* Several ranks (rt_backend_join): sums N floats of device memory across
+     the ranks in place, on the device (NCCL on CUDA), the time spent counted
+     in the ranks' rt_comm; NULL where the backend has no such path, and the
+     caller stages the sums through host memory and MPI. */
+  int (*sum_f32)(rt_backend *b, void *p, size_t n, err_t *e);
+  char sums[160]; /* how several ranks' sums go, for the logs */
+  int (*join)(rt_backend *b, rt_comm *c, err_t *e);
   rt_cache *cache; /* compiled kernels on disk */
   rt_kmap *kmap;   /* the in-memory layer: a process loads a kernel once */
   void *impl;
 };
+
+/* Joins the backend to the ranks of C (collective: every rank calls it, once,
+ * after opening its backend): sets sum_f32 and sums. */
+int rt_backend_join(rt_backend *b, rt_comm *c, err_t *e);
 
 /* Closes any backend: its loaded kernels, its cache, then the device. */
 void rt_backend_close(rt_backend *b);

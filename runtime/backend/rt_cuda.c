@@ -10,6 +10,7 @@
 #include "rt_cuda.h"
 #include "rt_cuda_driver.h"
 #include "io.h"
+#include "rt_nccl.h"
 #include "rt_nvrtc.h"
 
 #include <dlfcn.h>
@@ -36,6 +37,8 @@ typedef struct {
   char arch[16];
   char identity[512];
   rt_compiler comp;
+  rt_nccl *nccl; /* several ranks: the sums between their GPUs */
+  rt_comm *comm;
 } cuda;
 
 static const char *cu_err(const rt_cuda_driver *d, int rc) {
@@ -197,9 +200,39 @@ static int cu_sync(rt_backend *b, err_t *e) {
   return cu_check(c, c->drv->cuStreamSynchronize(c->stream), "cuStreamSynchronize", e);
 }
 
+/* Several ranks: the sum is queued behind this rank's work on its stream;
+   waiting before and after it makes the time counted the exchange's alone
+   (the step waits for its gradients' norm right after anyway). */
+static int cu_sum_f32(rt_backend *b, void *p, size_t n, err_t *e) {
+  cuda *c = b->impl;
+  if (cu_sync(b, e) != 0) return -1;
+  double t0 = rt_comm_clock();
+  int rc = rt_nccl_sum_f32(c->nccl, p, n, c->stream, e) || cu_sync(b, e) || rt_nccl_check(c->nccl, e);
+  c->comm->secs += rt_comm_clock() - t0;
+  return rc ? -1 : 0;
+}
+
+/* NCCL when every rank has it; otherwise the sums stay on MPI, and say why */
+static int cu_join(rt_backend *b, rt_comm *comm, err_t *e) {
+  cuda *c = b->impl;
+  char why[300] = "";
+  if (c->drv->cuCtxSetCurrent(c->ctx) != 0) return err_set(e, "cuCtxSetCurrent failed before NCCL's set-up");
+  if (rt_nccl_open(&c->nccl, comm, why, sizeof why, e) != 0) return -1;
+  if (!c->nccl) {
+    snprintf(b->sums, sizeof b->sums, "MPI, through host memory (no NCCL: %.100s)", why);
+    return 0;
+  }
+  c->comm = comm;
+  b->sum_f32 = cu_sum_f32;
+  int v = rt_nccl_version(c->nccl);
+  snprintf(b->sums, sizeof b->sums, "NCCL %d.%d.%d, on the GPUs", v / 10000, v / 100 % 100, v % 100);
+  return 0;
+}
+
 static void cu_destroy(rt_backend *b) {
   cuda *c = b->impl;
   if (c->stream) c->drv->cuStreamSynchronize(c->stream);
+  rt_nccl_close(c->nccl);
   if (c->handle && c->destroy) c->destroy(c->handle);
   if (c->stream) c->drv->cuStreamDestroy(c->stream);
   if (c->ctx && c->drv->cuDevicePrimaryCtxRelease) c->drv->cuDevicePrimaryCtxRelease(c->dev);
@@ -270,6 +303,7 @@ int rt_cuda_open(rt_backend **out, int device_index, err_t *e) {
   b->gemm = cu_gemm;
   b->sync = cu_sync;
   b->destroy = cu_destroy;
+  b->join = cu_join;
   int major = 0, minor = 0;
   char name[128] = "GPU";
   if ((rc = drv->cuDeviceGet(&c->dev, device_index)) != 0 ||

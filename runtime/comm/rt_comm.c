@@ -23,7 +23,7 @@ int rt_comm_launched(void) {
   return 1;
 }
 
-static double now(void) {
+double rt_comm_clock(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
@@ -91,7 +91,7 @@ void rt_comm_abort(const rt_comm *c, int status) {
 
 #ifdef PARSEC_HAVE_MPI
 static int allreduce(rt_comm *c, void *v, size_t n, MPI_Datatype t, MPI_Op op, err_t *e) {
-  double t0 = now();
+  double t0 = rt_comm_clock();
   int rc = 0;
   /* MPI counts are ints: long buffers go in pieces */
   const size_t piece = (size_t)1 << 28;
@@ -102,7 +102,7 @@ static int allreduce(rt_comm *c, void *v, size_t n, MPI_Datatype t, MPI_Op op, e
     rc = check(MPI_Allreduce(MPI_IN_PLACE, (char *)v + at * (size_t)size, (int)k, t, op, MPI_COMM_WORLD),
                "MPI_Allreduce", e);
   }
-  c->secs += now() - t0;
+  c->secs += rt_comm_clock() - t0;
   return rc;
 }
 #endif
@@ -131,6 +131,28 @@ int rt_comm_max(rt_comm *c, int *v, int n, err_t *e) {
   return 0;
 }
 
+int rt_comm_min(rt_comm *c, int *v, int n, err_t *e) {
+#ifdef PARSEC_HAVE_MPI
+  if (c->size > 1) return allreduce(c, v, (size_t)n, MPI_INT, MPI_MIN, e);
+#endif
+  (void)c, (void)v, (void)n, (void)e;
+  return 0;
+}
+
+int rt_comm_bcast(rt_comm *c, void *p, size_t bytes, int root, err_t *e) {
+#ifdef PARSEC_HAVE_MPI
+  if (c->size > 1) {
+    if (bytes > (size_t)1 << 30) return err_set(e, "rt_comm_bcast: %zu bytes are too many", bytes);
+    double t0 = rt_comm_clock();
+    int rc = check(MPI_Bcast(p, (int)bytes, MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast", e);
+    c->secs += rt_comm_clock() - t0;
+    return rc;
+  }
+#endif
+  (void)c, (void)p, (void)bytes, (void)root, (void)e;
+  return 0;
+}
+
 int rt_comm_gather_f32(rt_comm *c, const float *mine, size_t n, float *all, err_t *e) {
   if (c->size == 1) {
     memcpy(all, mine, n * sizeof *mine);
@@ -138,9 +160,9 @@ int rt_comm_gather_f32(rt_comm *c, const float *mine, size_t n, float *all, err_
   }
 #ifdef PARSEC_HAVE_MPI
   if (n > (size_t)1 << 30) return err_set(e, "rt_comm_gather_f32: %zu values are too many", n);
-  double t0 = now();
+  double t0 = rt_comm_clock();
   int rc = check(MPI_Allgather(mine, (int)n, MPI_FLOAT, all, (int)n, MPI_FLOAT, MPI_COMM_WORLD), "MPI_Allgather", e);
-  c->secs += now() - t0;
+  c->secs += rt_comm_clock() - t0;
   return rc;
 #else
   return err_set(e, "no MPI");
@@ -153,9 +175,9 @@ int rt_comm_gather_u64(rt_comm *c, const uint64_t *mine, int n, uint64_t *all, e
     return 0;
   }
 #ifdef PARSEC_HAVE_MPI
-  double t0 = now();
+  double t0 = rt_comm_clock();
   int rc = check(MPI_Allgather(mine, n, MPI_UINT64_T, all, n, MPI_UINT64_T, MPI_COMM_WORLD), "MPI_Allgather", e);
-  c->secs += now() - t0;
+  c->secs += rt_comm_clock() - t0;
   return rc;
 #else
   return err_set(e, "no MPI");

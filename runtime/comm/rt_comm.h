@@ -29,9 +29,14 @@ void rt_comm_abort(const rt_comm *c, int status);
 int rt_comm_sum(rt_comm *c, double *v, int n, err_t *e);
 int rt_comm_sum_f32(rt_comm *c, float *v, size_t n, err_t *e);
 int rt_comm_max(rt_comm *c, int *v, int n, err_t *e);
+int rt_comm_min(rt_comm *c, int *v, int n, err_t *e);
+/* ROOT's BYTES at P to every rank */
+int rt_comm_bcast(rt_comm *c, void *p, size_t bytes, int root, err_t *e);
 /* Every rank's N values of MINE, rank after rank, into ALL (N * size). */
 int rt_comm_gather_f32(rt_comm *c, const float *mine, size_t n, float *all, err_t *e);
 int rt_comm_gather_u64(rt_comm *c, const uint64_t *mine, int n, uint64_t *all, err_t *e);
+/* seconds on a monotonic clock, for the time spent in exchanges */
+double rt_comm_clock(void);
 /* FNV-1a of N bytes at P, continuing from H (start: RT_COMM_HASH0) */
 #define RT_COMM_HASH0 1469598103934665603ULL
 uint64_t rt_comm_hash(uint64_t h, const void *p, size_t n);

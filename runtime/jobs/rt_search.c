@@ -211,7 +211,7 @@ static int ranks_setup(search *s, err_t *e) {
   if (!s->xfer || !s->stat_count || !s->stat_len || !s->rank_peak) return err_set(e, "out of memory");
   for (int t = 0; t < s->lay.n; t++) /* a statistic's length at its first element */
     if (s->lay.t[t].kind == NW_STAT) s->stat_len[s->lay.t[t].offset] = s->lay.t[t].numel;
-  return same_setup(s, e);
+  return same_setup(s, e) || rt_backend_join(s->b, &s->comm, e) ? -1 : 0;
 }
 
 /* ---------- running plans ---------- */
@@ -520,6 +520,7 @@ static void say_start(const search *s) {
   if (s->comm.size > 1)
     printf("%d ranks (MPI): each step's %d children split %d..%d per rank; rank 0 writes the run\n", s->comm.size,
            s->st.samples, s->st.samples / s->comm.size, (s->st.samples + s->comm.size - 1) / s->comm.size);
+  if (s->comm.size > 1) printf("gradients summed by %s\n", s->b->sums);
   if (s->o->resume) printf("resuming at epoch %d, step %d\n", s->epoch + 1, s->step + 1);
   fflush(stdout);
 }

@@ -115,6 +115,7 @@ int rt_search_log_epoch(search *s, double lr, const gt_genotype *mode, double ma
     cJSON_AddNumberToObject(j, "children_per_rank_max", (s->st.samples + s->comm.size - 1) / s->comm.size);
     cJSON_AddNumberToObject(j, "children_per_rank_min", s->st.samples / s->comm.size);
     cJSON_AddNumberToObject(j, "rank0_communication_seconds", s->comm.secs - s->comm_secs0);
+    cJSON_AddStringToObject(j, "gradient_sums", s->b->sums);
   }
   cJSON *k = cJSON_AddObjectToObject(j, "kernels");
   cJSON_AddNumberToObject(k, "requests", (double)req);

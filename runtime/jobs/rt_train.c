@@ -381,7 +381,10 @@ static int ranks_setup(trainer *t, err_t *e) {
   return rt_comm_same(&t->comm, h,
                       "was started with other settings, genotype, data or parsec-run than rank 0: every rank must run "
                       "the same parsec-run " PARSEC_VERSION " with the same options",
-                      1, e);
+                      1, e) ||
+                 rt_backend_join(t->b, &t->comm, e)
+             ? -1
+             : 0;
 }
 
 static int setup(trainer *t, err_t *e) {
@@ -600,6 +603,9 @@ static void say_start(const trainer *t) {
          (double)nw_param_count_main(&t->lay) / 1e6, (double)nw_param_count(&t->lay) / 1e6, t->st.epochs,
          t->st.epochs == 1 ? "" : "s", t->st.batch, t->st.drop_path, t->st.cutout, smooth, t->dir);
   printf("device: %s%s\n", t->b->device, t->run.graphs ? "; steps replayed as a CUDA graph" : "");
+  if (t->comm.size > 1)
+    printf("%d ranks (MPI): each batch split across them; gradients summed by %s; rank 0 writes the run\n",
+           t->comm.size, t->b->sums);
   if (t->o->resume) printf("resuming after epoch %d\n", t->epoch);
   fflush(stdout);
 }

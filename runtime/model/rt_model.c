@@ -162,11 +162,14 @@ int rt_model_join(rt_model *m, rt_comm *c, err_t *e) {
   if (c->size == 1) return 0;
   const size_t np = m->lay->nparams;
   if (m->b->elem != 4) return err_set(e, "several ranks need the float32 backends");
-  if (!m->host && !(m->host = malloc(sizeof(float) * np + 4))) return err_set(e, "out of memory");
   int *touched = malloc(sizeof(int) * (size_t)(m->lay->n + 1));
   if (!touched) return err_set(e, "out of memory");
-  int rc = rt_model_get(m, m->host, m->grads, np * 4, e) || rt_comm_sum_f32(c, m->host, np, e) ||
-           m->b->upload(m->b, m->grads, m->host, np * 4, e);
+  int rc = 0;
+  if (m->b->sum_f32) rc = m->b->sum_f32(m->b, m->grads, np, e); /* on the device (NCCL) */
+  else if (!m->host && !(m->host = malloc(sizeof(float) * np + 4))) rc = err_set(e, "out of memory");
+  else
+    rc = rt_model_get(m, m->host, m->grads, np * 4, e) || rt_comm_sum_f32(c, m->host, np, e) ||
+         m->b->upload(m->b, m->grads, m->host, np * 4, e);
   for (int t = 0; t < m->lay->n; t++) touched[t] = m->touched[t];
   if (rc == 0) rc = rt_comm_max(c, touched, m->lay->n, e);
   for (int t = 0; t < m->lay->n && rc == 0; t++) m->touched[t] = (unsigned char)touched[t];

@@ -38,8 +38,10 @@ int rt_model_sgd(rt_model *m, float lr, float momentum, float wd, float clip, do
 /* Host copies of a block (params, stats, ...), BYTES long. */
 int rt_model_get(rt_model *m, void *dst, const void *block, size_t bytes, err_t *e);
 
-/* Several ranks: the gradients summed across them (through host memory) and
- * the touched sets joined, so that every rank's update is the same. */
+/* Several ranks: the gradients summed across them (on the device where the
+ * backend was joined to the ranks with a device path, NCCL; through host
+ * memory and MPI otherwise) and the touched sets joined, so that every
+ * rank's update is the same. */
 int rt_model_join(rt_model *m, rt_comm *c, err_t *e);
 /* A hash of the parameters, continuing from *H (ranks compare them). */
 int rt_model_hash_params(rt_model *m, uint64_t *h, err_t *e);

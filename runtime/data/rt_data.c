@@ -1,4 +1,6 @@
 #include "rt_data.h"
+#include "rt_folder.h"
+#include "rt_image.h"
 #include "rt_readers.h"
 #include "io.h"
 
@@ -67,6 +69,25 @@ const char *const *rt_data_class_names(const char *spec, int classes) {
 
 int rt_data_is_cifar(const char *spec) { return strncmp(spec, "cifar10:", 8) == 0 || strncmp(spec, "cifar100:", 9) == 0; }
 
+int rt_data_has_test(const char *spec) {
+  if (strncmp(spec, "folder:", 7) == 0) return rt_folder_has_splits(spec + 7);
+  return strncmp(spec, "idx:", 4) != 0 && strncmp(spec, "npy:", 4) != 0;
+}
+
+static int folder(rt_dataset *d, const char *dir, rt_split split, err_t *e) {
+  rt_folder *f = calloc(1, sizeof *f);
+  if (!f) return err_set(e, "out of memory");
+  if (rt_folder_open(f, dir, split == RT_SPLIT_TEST, isatty(2), e) != 0) {
+    free(f);
+    return -1;
+  }
+  d->folder = f;
+  d->n = f->n;
+  d->labels = f->labels; /* the data set's from now on */
+  f->labels = NULL;
+  return 0;
+}
+
 int rt_data_open(rt_dataset *d, const char *spec, rt_split split, err_t *e) {
   memset(d, 0, sizeof *d);
   snprintf(d->name, sizeof d->name, "%s", spec);
@@ -97,9 +118,11 @@ int rt_data_open(rt_dataset *d, const char *spec, rt_split split, err_t *e) {
     if (split == RT_SPLIT_TEST) return err_set(e, "--data %s names one set; give the test set with --test-data", spec);
     rc = two_paths(spec + 4, a, b, sizeof a, "npy:IMAGES.npy,LABELS.npy", e) || load(d, a, rt_read_npy_images, e) ||
          load(d, b, rt_read_npy_labels, e);
+  } else if (strncmp(spec, "folder:", 7) == 0) {
+    rc = folder(d, spec + 7, split, e);
   } else {
-    return err_set(e, "unknown data set '%s': use fashion-mnist, idx:IMAGES,LABELS, cifar10:DIR, cifar100:DIR or "
-                      "npy:IMAGES.npy,LABELS.npy",
+    return err_set(e, "unknown data set '%s': use fashion-mnist, idx:IMAGES,LABELS, cifar10:DIR, cifar100:DIR, "
+                      "npy:IMAGES.npy,LABELS.npy or folder:DIR",
                    spec);
   }
   if (rc) {
@@ -112,44 +135,126 @@ int rt_data_open(rt_dataset *d, const char *spec, rt_split split, err_t *e) {
   }
   for (int i = 0; i < d->n; i++)
     if (d->labels[i] + 1 > d->classes) d->classes = d->labels[i] + 1;
+  if (d->folder) d->classes = d->folder->nclasses; /* an empty class directory still counts */
   return 0;
 }
 
 void rt_data_free(rt_dataset *d) {
   free(d->images);
   free(d->labels);
+  if (d->folder) rt_folder_free(d->folder);
+  free(d->folder);
   d->images = NULL;
   d->labels = NULL;
+  d->folder = NULL;
+}
+
+void rt_data_fit(rt_dataset *d, int c, int s) {
+  if (!d->folder) return;
+  d->c = c;
+  d->h = d->w = s;
+}
+
+long rt_data_unreadable(const rt_dataset *d) { return d->folder ? d->folder->unreadable : -1; }
+
+int rt_data_write_classes(const rt_dataset *d, const char *dir, err_t *e) {
+  if (!d->folder) return 0;
+  size_t cap = 64, len = 0;
+  for (int k = 0; k < d->folder->nclasses; k++) cap += strlen(rt_folder_class(d->folder, k)) + 16;
+  char *text = malloc(cap), path[4200];
+  if (!text) return err_set(e, "out of memory");
+  for (int k = 0; k < d->folder->nclasses; k++)
+    len += (size_t)snprintf(text + len, cap - len, "%d %s\n", k, rt_folder_class(d->folder, k));
+  snprintf(path, sizeof path, "%s/classes.txt", dir);
+  int rc = io_write_text(path, text, e);
+  free(text);
+  return rc;
+}
+
+/* Image IDX of a folder, fitted to the data set's shape, at OUT [c, h, w];
+   0 when it cannot be read (named on stderr, the first few times). */
+static int folder_image(const rt_dataset *d, int idx, uint8_t *out) {
+  err_t e = ERR_INIT;
+  rt_image im;
+  if (rt_image_read(rt_folder_path(d->folder, idx), d->c, d->h, &im, &e) == 0) {
+    rt_image_fit(&im, d->h, out);
+    rt_image_free(&im);
+    return 1;
+  }
+  long k;
+#pragma omp atomic capture
+  k = ++d->folder->unreadable;
+  if (k <= 10) fprintf(stderr, "warning: %s (staged as zeros%s)\n", err_msg(&e), k == 10 ? "; no more such warnings" : "");
+  err_clear(&e);
+  memset(out, 0, (size_t)d->c * d->h * d->w);
+  return 0;
+}
+
+/* The batch's images decoded in parallel into [n, c, h, w]; OK[i]: whether
+   image i could be read */
+static uint8_t *folder_batch(const rt_dataset *d, const int *idx, int n, uint8_t *ok) {
+  size_t one = (size_t)d->c * d->h * d->w;
+  uint8_t *px = malloc(one * (size_t)(n ? n : 1));
+  if (!px) return NULL;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int i = 0; i < n; i++) ok[i] = (uint8_t)folder_image(d, idx[i], px + one * (size_t)i);
+  return px;
 }
 
 void rt_data_limit(rt_dataset *d, int n) {
   if (n > 0 && n < d->n) d->n = n;
 }
 
+/* an image folder: a sample of at most this many images, evenly spaced */
+#define STATS_SAMPLE 1000
+
 void rt_data_stats(const rt_dataset *d, float *mean, float *std) {
   size_t hw = (size_t)d->h * d->w;
+  const uint8_t *images = d->images;
+  int n = d->n;
+  uint8_t *sample = NULL;
+  if (d->folder) {
+    n = d->n < STATS_SAMPLE ? d->n : STATS_SAMPLE;
+    int *idx = malloc(sizeof *idx * (size_t)n);
+    uint8_t *ok = malloc((size_t)n + 1);
+    for (int i = 0; idx && i < n; i++) idx[i] = (int)((long)i * d->n / n);
+    images = sample = idx && ok ? folder_batch(d, idx, n, ok) : NULL;
+    free(idx);
+    free(ok);
+    if (!sample) n = 0;
+  }
   for (int c = 0; c < d->c; c++) {
     double s = 0, ss = 0;
-    for (int i = 0; i < d->n; i++) {
-      const uint8_t *p = d->images + ((size_t)i * d->c + c) * hw;
+    for (int i = 0; i < n; i++) {
+      const uint8_t *p = images + ((size_t)i * d->c + c) * hw;
       for (size_t k = 0; k < hw; k++) {
         double v = p[k] / 255.0;
         s += v;
         ss += v * v;
       }
     }
-    double m = s / ((double)d->n * hw), var = ss / ((double)d->n * hw) - m * m;
+    double m = n ? s / ((double)n * hw) : 0.5, var = n ? ss / ((double)n * hw) - m * m : 0.25;
     mean[c] = (float)m;
     std[c] = (float)sqrt(var > 1e-12 ? var : 1e-12);
   }
+  free(sample);
 }
 
 void rt_data_batch(const rt_dataset *d, const int *idx, int n, const float *mean, const float *std,
                    const rt_augment *aug, rng_t *rng, void *images, size_t elem, int32_t *labels) {
   int H = d->h, W = d->w, C = d->c;
   size_t hw = (size_t)H * W;
+  uint8_t *ok = d->folder ? malloc((size_t)n + 1) : NULL;
+  uint8_t *decoded = ok ? folder_batch(d, idx, n, ok) : NULL;
+  if (d->folder && !decoded) { /* no memory for the batch: counted as unreadable, staged as zeros */
+    free(ok);
+    d->folder->unreadable += n;
+    memset(images, 0, elem * (size_t)C * n * hw);
+    for (int i = 0; i < n; i++) labels[i] = d->labels[idx[i]];
+    return;
+  }
   for (int i = 0; i < n; i++) {
-    const uint8_t *src = d->images + (size_t)idx[i] * C * hw;
+    const uint8_t *src = decoded ? decoded + (size_t)i * C * hw : d->images + (size_t)idx[i] * C * hw;
     labels[i] = d->labels[idx[i]];
     int dy = 0, dx = 0, flip = 0, cy = -1, cx = -1;
     if (aug && aug->crop_pad > 0) {
@@ -169,7 +274,8 @@ void rt_data_batch(const rt_dataset *d, const int *idx, int n, const float *mean
           double v = sy >= 0 && sy < H && sx >= 0 && sx < W ? src[(size_t)c * hw + (size_t)sy * W + sx] / 255.0 : 0.0;
           v = (v - mean[c]) / std[c];
           /* cutout as DARTS: the square [c - L/2, c + L/2) around a random centre, clipped */
-          if (cy >= 0 && y >= cy - aug->cutout / 2 && y < cy + aug->cutout / 2 && x >= cx - aug->cutout / 2 &&
+          if (ok && !ok[i]) v = 0; /* an unreadable image: zeros after normalising */
+          else if (cy >= 0 && y >= cy - aug->cutout / 2 && y < cy + aug->cutout / 2 && x >= cx - aug->cutout / 2 &&
               x < cx + aug->cutout / 2)
             v = 0;
           size_t o = (((size_t)c * n + i) * H + y) * W + x;
@@ -178,4 +284,6 @@ void rt_data_batch(const rt_dataset *d, const int *idx, int n, const float *mean
         }
     }
   }
+  free(decoded);
+  free(ok);
 }

@@ -1,7 +1,10 @@
 /* Data sets: Fashion-MNIST (Debian's dataset-fashion-mnist), IDX files
- * (.gz or not), CIFAR-10/100 binary batches, and NumPy .npy pairs.  Images
- * are kept as uint8 NCHW; batches are normalised per channel (statistics of
- * the training images) and written in the runtime's CNHW layout. */
+ * (.gz or not), CIFAR-10/100 binary batches, and NumPy .npy pairs, held in
+ * memory as uint8 NCHW; and image folders (rt_folder.h), of which only the
+ * index is held: their images are decoded, on all cores, when a batch needs
+ * them, resized to the network's input (rt_data_fit).  Batches are
+ * normalised per channel (statistics of the training images) and written in
+ * the runtime's CNHW layout. */
 #ifndef PARSEC_RT_DATA_H
 #define PARSEC_RT_DATA_H
 #include "err.h"
@@ -15,14 +18,28 @@ typedef struct {
   int classes; /* 1 + the largest label */
   uint8_t *images; /* [n, c, h, w] */
   int32_t *labels;
+  struct rt_folder_s *folder; /* folder:DIR, decoded per batch (images NULL) */
 } rt_dataset;
 
 typedef enum { RT_SPLIT_TRAIN, RT_SPLIT_TEST } rt_split;
 
 #define RT_FMNIST_DIR "/usr/share/datasets/fashion-mnist"
 
-/* SPEC: fashion-mnist | idx:IMAGES[.gz],LABELS[.gz] | cifar10:DIR | cifar100:DIR | npy:IMAGES.npy,LABELS.npy */
+/* SPEC: fashion-mnist | idx:IMAGES[.gz],LABELS[.gz] | cifar10:DIR | cifar100:DIR | npy:IMAGES.npy,LABELS.npy
+ * | folder:DIR */
 int rt_data_open(rt_dataset *d, const char *spec, rt_split split, err_t *e);
+/* Whether SPEC brings its own test split (RT_SPLIT_TEST opens). */
+int rt_data_has_test(const char *spec);
+/* An image folder takes the network's input shape: C channels (1: gray,
+ * 3: RGB), S x S pixels (the shorter side resized to S, the centre kept);
+ * other data sets have their own shape, and this does nothing. */
+void rt_data_fit(rt_dataset *d, int c, int s);
+/* Images of an image folder that failed to decode so far (staged as the
+ * channel means), -1 for other data sets. */
+long rt_data_unreadable(const rt_dataset *d);
+/* Writes DIR/classes.txt ("LABEL NAME" lines) for a data set whose classes
+ * have names of their own (an image folder's directories). */
+int rt_data_write_classes(const rt_dataset *d, const char *dir, err_t *e);
 void rt_data_free(rt_dataset *d);
 /* Keeps the first N images. */
 void rt_data_limit(rt_dataset *d, int n);

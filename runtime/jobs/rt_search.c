@@ -56,6 +56,7 @@ static void resolve(search *s) {
 static int load_data(search *s, err_t *e) {
   if (rt_data_open(&s->data, s->st.data, RT_SPLIT_TRAIN, e) != 0) return -1;
   const sp_net *n = s->net;
+  rt_data_fit(&s->data, n->input_channels, n->input_size); /* an image folder takes the network's shape */
   if (s->data.c != n->input_channels || s->data.h != n->input_size || s->data.w != n->input_size)
     return err_set(e,
                    "%s holds %dx%dx%d images, but the space '%s' expects %dx%dx%d (network.input): give matching "

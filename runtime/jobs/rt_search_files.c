@@ -117,6 +117,7 @@ int rt_search_log_epoch(search *s, double lr, const gt_genotype *mode, double ma
     cJSON_AddNumberToObject(j, "rank0_communication_seconds", s->comm.secs - s->comm_secs0);
     cJSON_AddStringToObject(j, "gradient_sums", s->b->sums);
   }
+  if (rt_data_unreadable(&s->data) >= 0) cJSON_AddNumberToObject(j, "unreadable_images", (double)rt_data_unreadable(&s->data));
   cJSON *k = cJSON_AddObjectToObject(j, "kernels");
   cJSON_AddNumberToObject(k, "requests", (double)req);
   cJSON_AddNumberToObject(k, "hits", (double)(req - miss));
@@ -316,7 +317,7 @@ int rt_search_start_record(search *s, err_t *e) {
                  data,
                  s->b->device,
                  extra};
-  if (rt_record_start(s->dir, &r, e) != 0) return -1;
+  if (rt_record_start(s->dir, &r, e) != 0 || rt_data_write_classes(&s->data, s->dir, e) != 0) return -1;
   return rt_record_append(s->dir, RT_RECORD_HISTORY, rt_dist_history_line(&s->d, 0), e);
 }
 

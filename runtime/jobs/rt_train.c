@@ -278,6 +278,7 @@ static int load_blocks(trainer *t, err_t *e) {
 static int load_data(trainer *t, err_t *e) {
   if (rt_data_open(&t->train, t->st.data, RT_SPLIT_TRAIN, e) != 0) return -1;
   const sp_net *n = &t->net;
+  rt_data_fit(&t->train, n->input_channels, n->input_size); /* an image folder takes the network's shape */
   if (t->train.c != n->input_channels || t->train.h != n->input_size || t->train.w != n->input_size)
     return err_set(e, "%s holds %dx%dx%d images, but the space '%s' expects %dx%dx%d", t->st.data, t->train.c,
                    t->train.h, t->train.w, t->sp.name, n->input_channels, n->input_size, n->input_size);
@@ -291,10 +292,11 @@ static int load_data(trainer *t, err_t *e) {
   if (test) {
     if (rt_data_open(&t->test, test, RT_SPLIT_TRAIN, e) != 0) return -1;
     t->has_test = 1;
-  } else if (strncmp(t->st.data, "idx:", 4) != 0 && strncmp(t->st.data, "npy:", 4) != 0) {
+  } else if (rt_data_has_test(t->st.data)) {
     if (rt_data_open(&t->test, t->st.data, RT_SPLIT_TEST, e) != 0) return -1;
     t->has_test = 1;
   }
+  rt_data_fit(&t->test, n->input_channels, n->input_size);
   if (t->has_test && (t->test.c != t->train.c || t->test.h != t->train.h || t->test.w != t->train.w))
     return err_set(e, "the test images (%dx%dx%d) differ from the training images (%dx%dx%d)", t->test.c, t->test.h,
                    t->test.w, t->train.c, t->train.h, t->train.w);
@@ -363,7 +365,7 @@ static int start_record(trainer *t, err_t *e) {
   cJSON_AddNumberToObject(extra, "parameters", (double)nw_param_count_main(&t->lay));
   cJSON_AddNumberToObject(extra, "parameters_with_auxiliary", (double)nw_param_count(&t->lay));
   rt_record r = {"train", t->o->argc, t->o->argv, &t->sp, settings_json(t), data, t->b->device, extra};
-  return rt_record_start(t->dir, &r, e);
+  return rt_record_start(t->dir, &r, e) || rt_data_write_classes(&t->train, t->dir, e) ? -1 : 0;
 }
 
 /* Several ranks: every rank runs the same binary on the same settings and
@@ -559,6 +561,8 @@ static int end_epoch(trainer *t, double lr, double drop, double loss, double acc
     cJSON_AddNumberToObject(j, "test_acc", tacc);
   }
   cJSON_AddNumberToObject(j, "seconds", secs);
+  long bad = rt_data_unreadable(&t->train) + (t->has_test && t->test.folder ? rt_data_unreadable(&t->test) : 0);
+  if (t->train.folder) cJSON_AddNumberToObject(j, "unreadable_images", (double)bad);
   cJSON *m = cJSON_CreateObject();
   cJSON_AddNumberToObject(m, "arena_bytes", (double)t->run.cap);
   if (rt_job_log(&t->job, j, m, &t->run, e) != 0 || save(t, t->epoch + 1, e) != 0) return -1;

@@ -1,0 +1,331 @@
+/* Image files and folders: PNG decodes exactly (gray, RGB, RGBA with its
+ * alpha dropped, RGB to gray by PIL's L = (299 R + 587 G + 114 B) / 1000);
+ * JPEG within its compression's error (gray, RGB, Adobe's inverted CMYK),
+ * and at the DCT scale asked for; resampling against values worked out by
+ * hand from PIL's bilinear filter; a folder's index (classes in byte order,
+ * nested directories, files skipped and ignored, the test split); a corrupt
+ * file staged as the mean image and counted. */
+#include "rt_data.h"
+#include "rt_folder.h"
+#include "rt_image.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h> /* before jpeglib.h */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jpeglib.h>
+#include <png.h>
+
+static char dir[64];
+
+static const char *path_of(const char *name) {
+  static char buf[4][256];
+  static int k;
+  k = (k + 1) % 4;
+  snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+  return buf[k];
+}
+
+/* a test pattern: channel c of pixel (x, y) */
+static uint8_t pattern(int x, int y, int c) { return (uint8_t)((x * 37 + y * 11 + c * 85) % 256); }
+
+static void write_png(const char *name, int w, int h, int channels) {
+  uint8_t *px = malloc((size_t)w * h * channels);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      for (int c = 0; c < channels; c++) px[((size_t)y * w + x) * channels + c] = pattern(x, y, c);
+  png_image p;
+  memset(&p, 0, sizeof p);
+  p.version = PNG_IMAGE_VERSION;
+  p.width = (png_uint_32)w;
+  p.height = (png_uint_32)h;
+  p.format = channels == 1 ? PNG_FORMAT_GRAY : channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_RGBA;
+  assert_true(png_image_write_to_file(&p, path_of(name), 0, px, 0, NULL));
+  free(px);
+}
+
+/* smooth, so that JPEG keeps it well */
+static uint8_t smooth(int x, int y, int c) { return (uint8_t)(64 + x * 2 + y + c * 30); }
+
+static void write_jpeg(const char *name, int w, int h, int comps, J_COLOR_SPACE cs) {
+  FILE *f = fopen(path_of(name), "wb");
+  assert_non_null(f);
+  struct jpeg_compress_struct c;
+  struct jpeg_error_mgr err;
+  c.err = jpeg_std_error(&err);
+  jpeg_create_compress(&c);
+  jpeg_stdio_dest(&c, f);
+  c.image_width = (JDIMENSION)w;
+  c.image_height = (JDIMENSION)h;
+  c.input_components = comps;
+  c.in_color_space = cs;
+  jpeg_set_defaults(&c);
+  if (cs == JCS_CMYK) jpeg_set_colorspace(&c, JCS_CMYK);
+  jpeg_set_quality(&c, 98, TRUE);
+  jpeg_start_compress(&c, TRUE);
+  uint8_t *row = malloc((size_t)w * comps);
+  for (int y = 0; y < h; y++) {
+    for (int x = 0; x < w; x++)
+      for (int k = 0; k < comps; k++) row[x * comps + k] = cs == JCS_CMYK && k == 3 ? 255 : smooth(x, y, k);
+    JSAMPROW r = row;
+    jpeg_write_scanlines(&c, &r, 1);
+  }
+  free(row);
+  jpeg_finish_compress(&c);
+  jpeg_destroy_compress(&c);
+  fclose(f);
+}
+
+static void test_png_exact(void **state) {
+  (void)state;
+  err_t e = ERR_INIT;
+  rt_image im;
+  write_png("g.png", 5, 3, 1);
+  write_png("rgb.png", 5, 3, 3);
+  write_png("rgba.png", 5, 3, 4);
+  assert_int_equal(rt_image_read(path_of("g.png"), 1, 0, &im, &e), 0);
+  assert_true(im.w == 5 && im.h == 3 && im.c == 1);
+  for (int y = 0; y < 3; y++)
+    for (int x = 0; x < 5; x++) assert_int_equal(im.px[y * 5 + x], pattern(x, y, 0));
+  rt_image_free(&im);
+  /* gray to RGB: the value thrice */
+  assert_int_equal(rt_image_read(path_of("g.png"), 3, 0, &im, &e), 0);
+  for (int k = 0; k < 3; k++) assert_int_equal(im.px[(2 * 5 + 4) * 3 + k], pattern(4, 2, 0));
+  rt_image_free(&im);
+  for (int a = 0; a < 2; a++) {
+    const char *name = a ? "rgba.png" : "rgb.png";
+    assert_int_equal(rt_image_read(path_of(name), 3, 0, &im, &e), 0);
+    for (int y = 0; y < 3; y++)
+      for (int x = 0; x < 5; x++)
+        for (int c = 0; c < 3; c++) assert_int_equal(im.px[(y * 5 + x) * 3 + c], pattern(x, y, c));
+    rt_image_free(&im);
+    assert_int_equal(rt_image_read(path_of(name), 1, 0, &im, &e), 0);
+    for (int y = 0; y < 3; y++)
+      for (int x = 0; x < 5; x++) {
+        int l = (pattern(x, y, 0) * 299 + pattern(x, y, 1) * 587 + pattern(x, y, 2) * 114) / 1000;
+        assert_int_equal(im.px[y * 5 + x], l);
+      }
+    rt_image_free(&im);
+  }
+}
+
+/* the largest difference from the smooth pattern */
+static int jpeg_error(const rt_image *im, int gray_of_rgb) {
+  int worst = 0;
+  for (int y = 0; y < im->h; y++)
+    for (int x = 0; x < im->w; x++)
+      for (int c = 0; c < im->c; c++) {
+        int want = gray_of_rgb ? (smooth(x, y, 0) * 299 + smooth(x, y, 1) * 587 + smooth(x, y, 2) * 114) / 1000
+                               : smooth(x, y, c);
+        int d = abs(im->px[(y * im->w + x) * im->c + c] - want);
+        if (d > worst) worst = d;
+      }
+  return worst;
+}
+
+static void test_jpeg_forms(void **state) {
+  (void)state;
+  err_t e = ERR_INIT;
+  rt_image im;
+  write_jpeg("g.jpg", 40, 24, 1, JCS_GRAYSCALE);
+  write_jpeg("rgb.jpg", 40, 24, 3, JCS_RGB);
+  write_jpeg("cmyk.jpg", 40, 24, 4, JCS_CMYK);
+  assert_int_equal(rt_image_read(path_of("g.jpg"), 1, 0, &im, &e), 0);
+  assert_true(im.w == 40 && im.h == 24);
+  assert_in_range(jpeg_error(&im, 0), 0, 3);
+  rt_image_free(&im);
+  assert_int_equal(rt_image_read(path_of("rgb.jpg"), 3, 0, &im, &e), 0);
+  assert_in_range(jpeg_error(&im, 0), 0, 6); /* chroma subsampled */
+  rt_image_free(&im);
+  assert_int_equal(rt_image_read(path_of("rgb.jpg"), 1, 0, &im, &e), 0);
+  assert_in_range(jpeg_error(&im, 1), 0, 3);
+  rt_image_free(&im);
+  /* Adobe's inverted CMYK: (r, g, b, 255) stored is RGB (r, g, b) */
+  assert_int_equal(rt_image_read(path_of("cmyk.jpg"), 3, 0, &im, &e), 0);
+  assert_in_range(jpeg_error(&im, 0), 0, 6);
+  rt_image_free(&im);
+  assert_int_equal(rt_image_read(path_of("cmyk.jpg"), 1, 0, &im, &e), 0);
+  assert_in_range(jpeg_error(&im, 1), 0, 6);
+  rt_image_free(&im);
+  /* DCT scaling: the smallest k/8 keeping the shorter side >= 12: 2/8 */
+  assert_int_equal(rt_image_read(path_of("rgb.jpg"), 3, 12, &im, &e), 0);
+  assert_int_equal(im.h, 12);
+  assert_int_equal(im.w, 20);
+  rt_image_free(&im);
+  assert_int_equal(rt_image_read(path_of("rgb.jpg"), 3, 13, &im, &e), 0);
+  assert_int_equal(im.h, 15); /* 5/8 */
+  assert_int_equal(im.w, 25);
+  rt_image_free(&im);
+}
+
+static void test_bad_files_named(void **state) {
+  (void)state;
+  err_t e = ERR_INIT;
+  rt_image im;
+  FILE *f = fopen(path_of("bad.jpg"), "wb");
+  fputs("\xff\xd8\xff\xe0 not the rest of a JPEG", f);
+  fclose(f);
+  assert_int_equal(rt_image_read(path_of("bad.jpg"), 3, 0, &im, &e), -1);
+  assert_non_null(strstr(err_msg(&e), "bad.jpg: not a readable JPEG"));
+  err_clear(&e);
+  f = fopen(path_of("text.png"), "w");
+  fputs("hello", f);
+  fclose(f);
+  assert_int_equal(rt_image_read(path_of("text.png"), 3, 0, &im, &e), -1);
+  assert_non_null(strstr(err_msg(&e), "text.png: neither a JPEG nor a PNG"));
+  err_clear(&e);
+  /* a PNG cut short */
+  write_png("cut.png", 64, 64, 3);
+  struct stat st;
+  assert_int_equal(stat(path_of("cut.png"), &st), 0);
+  assert_int_equal(truncate(path_of("cut.png"), st.st_size / 2), 0);
+  assert_int_equal(rt_image_read(path_of("cut.png"), 3, 0, &im, &e), -1);
+  assert_non_null(strstr(err_msg(&e), "cut.png: not a readable PNG"));
+  err_clear(&e);
+}
+
+/* PIL's bilinear resize of the row [0, 100, 200, 100] to 2 pixels: centres
+   1 and 3, the triangle widened to 2 pixels, weights (3, 3, 1) / 7 and
+   (1, 3, 3) / 7: 500 / 7 = 71.4 and 1000 / 7 = 142.9 */
+static void test_resample_by_hand(void **state) {
+  (void)state;
+  uint8_t px[16], out[4];
+  for (int y = 0; y < 4; y++) px[y * 4] = 0, px[y * 4 + 1] = 100, px[y * 4 + 2] = 200, px[y * 4 + 3] = 100;
+  rt_image im = {4, 4, 1, px};
+  rt_image_crop_resize(&im, 0, 0, 4, 4, 2, 0, out);
+  assert_int_equal(out[0], 71);
+  assert_int_equal(out[1], 143);
+  assert_int_equal(out[2], 71);
+  assert_int_equal(out[3], 143);
+  rt_image_crop_resize(&im, 0, 0, 4, 4, 2, 1, out); /* flipped */
+  assert_int_equal(out[0], 143);
+  assert_int_equal(out[1], 71);
+  /* the identity box: the pixels themselves; a 2 x 2 box at (1, 1) too */
+  uint8_t same[16];
+  rt_image_crop_resize(&im, 0, 0, 4, 4, 4, 0, same);
+  assert_memory_equal(same, px, 16);
+  rt_image_crop_resize(&im, 1, 1, 2, 2, 2, 0, out);
+  assert_int_equal(out[0], 100);
+  assert_int_equal(out[1], 200);
+  /* fit: a 4 x 2 image to 2: the shorter side is 2 already, the centre
+     columns 1 and 2 kept (torchvision's CenterCrop: round((4 - 2) / 2)) */
+  uint8_t wide[8] = {1, 2, 3, 4, 5, 6, 7, 8}, fit[4];
+  rt_image w = {4, 2, 1, wide};
+  rt_image_fit(&w, 2, fit);
+  assert_int_equal(fit[0], 2);
+  assert_int_equal(fit[1], 3);
+  assert_int_equal(fit[2], 6);
+  assert_int_equal(fit[3], 7);
+  /* RGB planes out: channel-major */
+  uint8_t rgb[2 * 2 * 3] = {10, 20, 30, 11, 21, 31, 12, 22, 32, 13, 23, 33}, planes[12];
+  rt_image c3 = {2, 2, 3, rgb};
+  rt_image_fit(&c3, 2, planes);
+  const uint8_t want[12] = {10, 11, 12, 13, 20, 21, 22, 23, 30, 31, 32, 33};
+  assert_memory_equal(planes, want, 12);
+}
+
+static void touch(const char *name, const char *text) {
+  FILE *f = fopen(path_of(name), "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* classes in byte order, images below them at any depth in sorted order,
+   a text file named .png skipped, other files ignored */
+static void test_folder_index(void **state) {
+  (void)state;
+  err_t e = ERR_INIT;
+  const char *dirs[] = {"f", "f/b", "f/a", "f/a/deep", "f/B", "f/empty"};
+  for (int i = 0; i < 6; i++) assert_int_equal(mkdir(path_of(dirs[i]), 0755), 0);
+  write_png("f/b/1.png", 3, 3, 1);
+  write_png("f/a/deep/0.PNG", 3, 3, 3);
+  write_jpeg("f/a/z.jpeg", 8, 8, 1, JCS_GRAYSCALE);
+  write_jpeg("f/B/x.jpg", 8, 8, 3, JCS_RGB);
+  touch("f/a/notes.png", "text");
+  touch("f/a/README", "text");
+  touch("f/loose.txt", "text");
+  rt_folder f;
+  assert_int_equal(rt_folder_open(&f, path_of("f"), 0, 0, &e), 0);
+  assert_int_equal(f.nclasses, 4);
+  assert_string_equal(rt_folder_class(&f, 0), "B");
+  assert_string_equal(rt_folder_class(&f, 1), "a");
+  assert_string_equal(rt_folder_class(&f, 2), "b");
+  assert_string_equal(rt_folder_class(&f, 3), "empty");
+  assert_int_equal(f.n, 4);
+  const char *want[] = {"f/B/x.jpg", "f/a/deep/0.PNG", "f/a/z.jpeg", "f/b/1.png"};
+  const int labels[] = {0, 1, 1, 2};
+  for (int i = 0; i < 4; i++) {
+    assert_string_equal(rt_folder_path(&f, i), path_of(want[i]));
+    assert_int_equal(f.labels[i], labels[i]);
+  }
+  assert_int_equal(f.skipped, 1);
+  assert_non_null(strstr(f.first_skipped, "notes.png"));
+  assert_int_equal(f.ignored, 2);
+  rt_folder_free(&f);
+  /* no val/: no test split, said with what to do */
+  assert_int_equal(rt_folder_open(&f, path_of("f"), 1, 0, &e), -1);
+  assert_non_null(strstr(err_msg(&e), "has no test split"));
+  err_clear(&e);
+  assert_int_equal(rt_folder_open(&f, path_of("f/empty"), 0, 0, &e), -1);
+  assert_non_null(strstr(err_msg(&e), "no class directories"));
+  err_clear(&e);
+}
+
+/* a folder data set: the network's shape, a batch decoded, the corrupt
+   file staged as the mean (0 after normalising) and counted */
+static void test_folder_batch(void **state) {
+  (void)state;
+  err_t e = ERR_INIT;
+  assert_int_equal(mkdir(path_of("g"), 0755), 0);
+  assert_int_equal(mkdir(path_of("g/train"), 0755), 0);
+  assert_int_equal(mkdir(path_of("g/val"), 0755), 0);
+  assert_int_equal(mkdir(path_of("g/train/one"), 0755), 0);
+  assert_int_equal(mkdir(path_of("g/val/one"), 0755), 0);
+  write_png("g/train/one/a.png", 6, 6, 1);
+  touch("g/train/one/b.jpg", "\xff\xd8\xff\xe0 garbage");
+  write_png("g/val/one/c.png", 6, 6, 1);
+  char spec[128];
+  snprintf(spec, sizeof spec, "folder:%s", path_of("g"));
+  assert_true(rt_data_has_test(spec));
+  rt_dataset d;
+  assert_int_equal(rt_data_open(&d, spec, RT_SPLIT_TRAIN, &e), 0);
+  assert_int_equal(d.n, 2);
+  assert_int_equal(d.classes, 1);
+  assert_int_equal(rt_data_unreadable(&d), 0);
+  rt_data_fit(&d, 1, 6);
+  float mean = 0.25f, std = 0.5f, img[2 * 36];
+  int idx[2] = {0, 1};
+  int32_t lab[2];
+  rt_data_batch(&d, idx, 2, &mean, &std, NULL, NULL, img, 4, lab);
+  assert_int_equal(rt_data_unreadable(&d), 1);
+  for (int p = 0; p < 36; p++) {
+    assert_float_equal(img[p], (pattern(p % 6, p / 6, 0) / 255.0 - mean) / std, 1e-5);
+    assert_float_equal(img[36 + p], 0, 0);
+  }
+  rt_data_free(&d);
+  assert_int_equal(rt_data_open(&d, spec, RT_SPLIT_TEST, &e), 0);
+  assert_int_equal(d.n, 1);
+  rt_data_free(&d);
+}
+
+int main(void) {
+  snprintf(dir, sizeof dir, "/tmp/parsec-image-XXXXXX");
+  if (!mkdtemp(dir)) return 1;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_png_exact),       cmocka_unit_test(test_jpeg_forms),  cmocka_unit_test(test_bad_files_named),
+      cmocka_unit_test(test_resample_by_hand), cmocka_unit_test(test_folder_index), cmocka_unit_test(test_folder_batch),
+  };
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) rc = 1;
+  return rc;
+}

@@ -1,5 +1,6 @@
 /* Image files and folders: PNG decodes exactly (gray, RGB, RGBA with its
- * alpha dropped, RGB to gray by PIL's L = (299 R + 587 G + 114 B) / 1000);
+ * alpha dropped, RGB to gray by PIL's fixed-point L = 0.299 R + 0.587 G +
+ * 0.114 B);
  * JPEG within its compression's error (gray, RGB, Adobe's inverted CMYK),
  * and at the DCT scale asked for; resampling against values worked out by
  * hand from PIL's bilinear filter; a folder's index (classes in byte order,
@@ -109,7 +110,7 @@ static void test_png_exact(void **state) {
     assert_int_equal(rt_image_read(path_of(name), 1, 0, &im, &e), 0);
     for (int y = 0; y < 3; y++)
       for (int x = 0; x < 5; x++) {
-        int l = (pattern(x, y, 0) * 299 + pattern(x, y, 1) * 587 + pattern(x, y, 2) * 114) / 1000;
+        int l = (pattern(x, y, 0) * 19595 + pattern(x, y, 1) * 38470 + pattern(x, y, 2) * 7471 + 0x8000) >> 16;
         assert_int_equal(im.px[y * 5 + x], l);
       }
     rt_image_free(&im);
@@ -122,7 +123,7 @@ static int jpeg_error(const rt_image *im, int gray_of_rgb) {
   for (int y = 0; y < im->h; y++)
     for (int x = 0; x < im->w; x++)
       for (int c = 0; c < im->c; c++) {
-        int want = gray_of_rgb ? (smooth(x, y, 0) * 299 + smooth(x, y, 1) * 587 + smooth(x, y, 2) * 114) / 1000
+        int want = gray_of_rgb ? (smooth(x, y, 0) * 19595 + smooth(x, y, 1) * 38470 + smooth(x, y, 2) * 7471 + 0x8000) >> 16
                                : smooth(x, y, c);
         int d = abs(im->px[(y * im->w + x) * im->c + c] - want);
         if (d > worst) worst = d;

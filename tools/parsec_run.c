@@ -35,9 +35,16 @@
       {"--no-progress", NULL, CLI_FLAG, &(o).progress, NULL, "never draw progress", 0, 0, 0},                       \
       {"--quiet", "-q", CLI_FLAG, &(o).quiet, NULL, "print errors only", 0, 0, 1}
 
+/* The augmentation of the training images (O: an rt_search_opts or rt_train_opts). */
+#define AUGMENT_OPTION(O) \
+      {"--augment", NULL, CLI_CHOICE, &(O).augment, "A", \
+       "auto | none | flip | crop-flip | imagenet (default auto: crop-flip\nfor CIFAR and small folder images, imagenet for folder images\nof 64 px or more, none otherwise)", \
+       0, 0, 0, "auto|none|flip|crop-flip|imagenet"}
+
 /* The training recipe's options, shared by train and ensemble (T: an rt_train_opts). */
 #define TRAIN_OPTIONS(T) \
       {"--data", NULL, CLI_STR, &(T).data, "D", "training data (as for search; default: the space's)"}, \
+      AUGMENT_OPTION(T), \
       {"--test-data", NULL, CLI_STR, &(T).test_data, "D", "test data (default: the data set's test split, when it has one)"}, \
       {"--layers", NULL, CLI_INT, &(T).layers, "L", "cells (default: the space's evaluation network, 20 for darts)", 1, 64}, \
       {"--channels", NULL, CLI_INT, &(T).channels, "C", "initial channels (default 36 for darts)", 1, 4096}, \
@@ -102,7 +109,8 @@ static int cmd_search(int argc, char **argv) {
   o.progress = -1;
   const cli_opt opts[] = {
       {"--data", NULL, CLI_STR, &o.data, "D",
-       "fashion-mnist | idx:IMAGES[.gz],LABELS[.gz] | cifar10:DIR |\ncifar100:DIR | npy:IMAGES.npy,LABELS.npy (uint8 NHWC, int labels)"},
+       "fashion-mnist | idx:IMAGES[.gz],LABELS[.gz] | cifar10:DIR |\ncifar100:DIR | npy:IMAGES.npy,LABELS.npy (uint8 NHWC, int labels) |\nfolder:DIR (DIR/<class>/*.jpg|png, or DIR/train/ and DIR/val/)"},
+      AUGMENT_OPTION(o),
       {"--out", NULL, CLI_STR, &o.out, "RUN", "the run directory (default: runs/search-SPACE-DATE-TIME)"},
       {"--epochs", NULL, CLI_INT, &o.epochs, "N", "epochs over the train split", 1, 100000},
       {"--samples", NULL, CLI_INT, &o.samples, "K", "architectures sampled per step (the paper: 8 or 16)", 1, 256},

@@ -1,4 +1,5 @@
 #include "rt_data.h"
+#include "rt_augment.h"
 #include "rt_folder.h"
 #include "rt_image.h"
 #include "rt_readers.h"
@@ -171,33 +172,65 @@ int rt_data_write_classes(const rt_dataset *d, const char *dir, err_t *e) {
   return rc;
 }
 
-/* Image IDX of a folder, fitted to the data set's shape, at OUT [c, h, w];
-   0 when it cannot be read (named on stderr, the first few times). */
-static int folder_image(const rt_dataset *d, int idx, uint8_t *out) {
-  err_t e = ERR_INIT;
-  rt_image im;
-  if (rt_image_read(rt_folder_path(d->folder, idx), d->c, d->h, &im, &e) == 0) {
-    rt_image_fit(&im, d->h, out);
-    rt_image_free(&im);
-    return 1;
-  }
-  long k;
-#pragma omp atomic capture
-  k = ++d->folder->unreadable;
-  if (k <= 10) fprintf(stderr, "warning: %s (staged as zeros%s)\n", err_msg(&e), k == 10 ? "; no more such warnings" : "");
-  err_clear(&e);
-  memset(out, 0, (size_t)d->c * d->h * d->w);
+/* Image IDX's pixels: a folder's decoded (the shorter side at least the
+   data set's size: libjpeg's DCT scaling); an in-memory one's, in rows */
+static int source(const rt_dataset *d, int idx, rt_image *im, err_t *e) {
+  if (d->folder) return rt_image_read(rt_folder_path(d->folder, idx), d->c, d->h, im, e);
+  size_t hw = (size_t)d->h * d->w;
+  const uint8_t *src = d->images + (size_t)idx * d->c * hw;
+  *im = (rt_image){d->w, d->h, d->c, malloc(hw * (size_t)d->c)};
+  if (!im->px) return err_set(e, "out of memory");
+  for (size_t p = 0; p < hw; p++)
+    for (int c = 0; c < d->c; c++) im->px[p * (size_t)d->c + c] = src[(size_t)c * hw + p];
   return 0;
 }
 
-/* The batch's images decoded in parallel into [n, c, h, w]; OK[i]: whether
-   image i could be read */
-static uint8_t *folder_batch(const rt_dataset *d, const int *idx, int n, uint8_t *ok) {
+/* Image IDX prepared at OUT [c, h, w]: decoded or taken from memory, cut
+   (the random resized crop, flipped as drawn; a folder's image fitted
+   otherwise) and colour-jittered.  0 when it cannot be read (zeros staged;
+   named on stderr the first few times). */
+static int prepare(const rt_dataset *d, int idx, const rt_augment *aug, const rt_augment_draw *dr, uint8_t *out) {
+  err_t e = ERR_INIT;
+  rt_image im;
+  int S = d->h;
+  if (source(d, idx, &im, &e) != 0) {
+    long k = 0;
+    if (d->folder) {
+#pragma omp atomic capture
+      k = ++d->folder->unreadable;
+    }
+    if (k <= 10)
+      fprintf(stderr, "warning: %s (staged as zeros%s)\n", err_msg(&e), k == 10 ? "; no more such warnings" : "");
+    err_clear(&e);
+    memset(out, 0, (size_t)d->c * S * S);
+    return 0;
+  }
+  if (aug && aug->resized_crop) {
+    int x0, y0, bw, bh;
+    rt_augment_box(dr, im.w, im.h, &x0, &y0, &bw, &bh);
+    rt_image_crop_resize(&im, x0, y0, bw, bh, S, dr->flip, out);
+  } else {
+    rt_image_fit(&im, S, out); /* an in-memory image: itself */
+  }
+  if (aug) rt_augment_jitter(aug, dr, out, d->c, S);
+  rt_image_free(&im);
+  return 1;
+}
+
+/* Whether a batch's images go through prepare() rather than straight from memory. */
+static int prepared(const rt_dataset *d, const rt_augment *aug) {
+  return d->folder || (aug && (aug->resized_crop || aug->jitter[0] + aug->jitter[1] + aug->jitter[2] + aug->jitter[3] > 0));
+}
+
+/* The images IDX[0..n) prepared in parallel into [n, c, h, w]; OK[i]:
+   whether image i could be read */
+static uint8_t *prepare_batch(const rt_dataset *d, const int *idx, int n, const rt_augment *aug,
+                              const rt_augment_draw *dr, uint8_t *ok) {
   size_t one = (size_t)d->c * d->h * d->w;
   uint8_t *px = malloc(one * (size_t)(n ? n : 1));
   if (!px) return NULL;
 #pragma omp parallel for schedule(dynamic, 1)
-  for (int i = 0; i < n; i++) ok[i] = (uint8_t)folder_image(d, idx[i], px + one * (size_t)i);
+  for (int i = 0; i < n; i++) ok[i] = (uint8_t)prepare(d, idx[i], aug, dr ? &dr[i] : NULL, px + one * (size_t)i);
   return px;
 }
 
@@ -218,7 +251,7 @@ void rt_data_stats(const rt_dataset *d, float *mean, float *std) {
     int *idx = malloc(sizeof *idx * (size_t)n);
     uint8_t *ok = malloc((size_t)n + 1);
     for (int i = 0; idx && i < n; i++) idx[i] = (int)((long)i * d->n / n);
-    images = sample = idx && ok ? folder_batch(d, idx, n, ok) : NULL;
+    images = sample = idx && ok ? prepare_batch(d, idx, n, NULL, NULL, ok) : NULL;
     free(idx);
     free(ok);
     if (!sample) n = 0;
@@ -244,39 +277,36 @@ void rt_data_batch(const rt_dataset *d, const int *idx, int n, const float *mean
                    const rt_augment *aug, rng_t *rng, void *images, size_t elem, int32_t *labels) {
   int H = d->h, W = d->w, C = d->c;
   size_t hw = (size_t)H * W;
-  uint8_t *ok = d->folder ? malloc((size_t)n + 1) : NULL;
-  uint8_t *decoded = ok ? folder_batch(d, idx, n, ok) : NULL;
-  if (d->folder && !decoded) { /* no memory for the batch: counted as unreadable, staged as zeros */
-    free(ok);
-    d->folder->unreadable += n;
+  /* every image's draws first, in order: the same batch whatever decodes it */
+  rt_augment_draw *dr = calloc((size_t)n + 1, sizeof *dr);
+  uint8_t *ok = malloc((size_t)n + 1), *px = NULL;
+  if (dr && ok) {
+    for (int i = 0; i < n; i++) rt_augment_draws(aug, rng, H, W, &dr[i]);
+    if (prepared(d, aug)) px = prepare_batch(d, idx, n, aug, dr, ok);
+  }
+  if (!dr || !ok || (prepared(d, aug) && !px)) { /* no memory for the batch: staged as zeros, and counted */
+    if (d->folder) d->folder->unreadable += n;
     memset(images, 0, elem * (size_t)C * n * hw);
     for (int i = 0; i < n; i++) labels[i] = d->labels[idx[i]];
+    free(dr);
+    free(ok);
     return;
   }
   for (int i = 0; i < n; i++) {
-    const uint8_t *src = decoded ? decoded + (size_t)i * C * hw : d->images + (size_t)idx[i] * C * hw;
+    const uint8_t *src = px ? px + (size_t)i * C * hw : d->images + (size_t)idx[i] * C * hw;
+    const rt_augment_draw *r = &dr[i];
+    int flip = aug && !aug->resized_crop && r->flip, bad = px && !ok[i], half = aug ? aug->cutout / 2 : 0;
     labels[i] = d->labels[idx[i]];
-    int dy = 0, dx = 0, flip = 0, cy = -1, cx = -1;
-    if (aug && aug->crop_pad > 0) {
-      dy = (int)rng_below(rng, (uint32_t)(2 * aug->crop_pad + 1)) - aug->crop_pad;
-      dx = (int)rng_below(rng, (uint32_t)(2 * aug->crop_pad + 1)) - aug->crop_pad;
-    }
-    if (aug && aug->flip) flip = (int)rng_below(rng, 2);
-    if (aug && aug->cutout > 0) {
-      cy = (int)rng_below(rng, (uint32_t)H);
-      cx = (int)rng_below(rng, (uint32_t)W);
-    }
     for (int c = 0; c < C; c++) {
       for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
-          int sy = y + dy, sx = (flip ? W - 1 - x : x) + dx;
+          int sy = y + r->dy, sx = (flip ? W - 1 - x : x) + r->dx;
           /* padding of the random crop is zero before normalisation, as torchvision pads the image */
           double v = sy >= 0 && sy < H && sx >= 0 && sx < W ? src[(size_t)c * hw + (size_t)sy * W + sx] / 255.0 : 0.0;
           v = (v - mean[c]) / std[c];
-          /* cutout as DARTS: the square [c - L/2, c + L/2) around a random centre, clipped */
-          if (ok && !ok[i]) v = 0; /* an unreadable image: zeros after normalising */
-          else if (cy >= 0 && y >= cy - aug->cutout / 2 && y < cy + aug->cutout / 2 && x >= cx - aug->cutout / 2 &&
-              x < cx + aug->cutout / 2)
+          /* cutout as DARTS: the square [c - L/2, c + L/2) around a random centre, clipped; an
+             unreadable image: zeros after normalising */
+          if (bad || (r->cy >= 0 && y >= r->cy - half && y < r->cy + half && x >= r->cx - half && x < r->cx + half))
             v = 0;
           size_t o = (((size_t)c * n + i) * H + y) * W + x;
           if (elem == 8) ((double *)images)[o] = v;
@@ -284,6 +314,7 @@ void rt_data_batch(const rt_dataset *d, const int *idx, int n, const float *mean
         }
     }
   }
-  free(decoded);
+  free(px);
+  free(dr);
   free(ok);
 }

@@ -9,6 +9,7 @@
 #define PARSEC_RT_DATA_H
 #include "err.h"
 #include "rng.h"
+#include "rt_augment.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,12 +52,6 @@ const char *const *rt_data_class_names(const char *spec, int classes);
 
 /* Per-channel mean and standard deviation of images/255. */
 void rt_data_stats(const rt_dataset *d, float *mean, float *std);
-
-typedef struct {
-  int crop_pad;  /* random crop with this padding (0: none) */
-  int flip;      /* random horizontal flip */
-  int cutout;    /* a random square of this side set to 0 (0: none) */
-} rt_augment;
 
 /* Images IDX[0..n) as normalised floats in CNHW [c, n, h, w] (float or
  * double: ELEM bytes) and their labels. */

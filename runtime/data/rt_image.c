@@ -22,14 +22,15 @@ void rt_image_free(rt_image *im) {
   im->px = NULL;
 }
 
-static uint8_t luma(int r, int g, int b) { return (uint8_t)((r * 299 + g * 587 + b * 114) / 1000); }
+/* PIL's ITU-R 601-2 luma in 16-bit fixed point, rounded (Convert.c's L24) */
+uint8_t rt_image_luma(int r, int g, int b) { return (uint8_t)((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16); }
 
 /* SRC with SC channels (1..4, the 2nd or 4th alpha when ALPHA) to IM's c */
 static void convert(const uint8_t *src, int sc, int alpha, size_t npx, rt_image *im) {
   for (size_t i = 0; i < npx; i++) {
     const uint8_t *p = src + i * (size_t)sc;
     int gray = sc - alpha == 1;
-    if (im->c == 1) im->px[i] = gray ? p[0] : luma(p[0], p[1], p[2]);
+    if (im->c == 1) im->px[i] = gray ? p[0] : rt_image_luma(p[0], p[1], p[2]);
     else
       for (int k = 0; k < 3; k++) im->px[i * 3 + k] = gray ? p[0] : p[k];
   }
@@ -99,7 +100,7 @@ static int decode_jpeg(const uint8_t *b, size_t n, const char *path, int c, int 
       for (int x = 0; x < w; x++) { /* Adobe's inverted CMYK, as PIL converts it */
         const uint8_t *p = row + 4 * x;
         int r0 = p[0] * p[3] / 255, g0 = p[1] * p[3] / 255, b0 = p[2] * p[3] / 255;
-        if (c == 1) dst[x] = luma(r0, g0, b0);
+        if (c == 1) dst[x] = rt_image_luma(r0, g0, b0);
         else dst[3 * x] = (uint8_t)r0, dst[3 * x + 1] = (uint8_t)g0, dst[3 * x + 2] = (uint8_t)b0;
       }
   }

@@ -1,8 +1,8 @@
 /* Image files: JPEG (libjpeg-turbo, with its DCT scaling so a large photo is
  * decoded only as large as needed) and PNG (libpng), decoded to 8-bit
  * grayscale or RGB as PIL's convert("L") / convert("RGB") gives them (alpha
- * dropped, CMYK inverted as Adobe writes it, L = (299 R + 587 G + 114 B) /
- * 1000), and resampled as torchvision's Resize of a PIL image does
+ * dropped, CMYK inverted as Adobe writes it, L = 0.299 R + 0.587 G +
+ * 0.114 B rounded), and resampled as torchvision's Resize of a PIL image does
  * (bilinear, widened when shrinking). */
 #ifndef PARSEC_RT_IMAGE_H
 #define PARSEC_RT_IMAGE_H
@@ -16,6 +16,9 @@ typedef struct {
 } rt_image;
 
 typedef enum { RT_IMAGE_NONE, RT_IMAGE_JPEG, RT_IMAGE_PNG } rt_image_kind;
+
+/* PIL's gray value of an RGB pixel (its fixed-point L = 0.299 R + 0.587 G + 0.114 B, rounded). */
+uint8_t rt_image_luma(int r, int g, int b);
 
 /* The kind of image the first bytes B[0..n) start (magic numbers). */
 rt_image_kind rt_image_sniff(const uint8_t *b, size_t n);

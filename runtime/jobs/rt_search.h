@@ -17,6 +17,7 @@
 typedef struct {
   const char *space;   /* .lua, compiled directory, or a bundled space's name */
   const char *data;    /* NULL: the space's recipe */
+  const char *augment; /* rt_augment.h's recipes; NULL: auto */
   const char *out;     /* the run directory */
   int epochs, samples, batch, limit, seed; /* < 0: the recipe's */
   double temperature, split, arch_lr;       /* NaN: the recipe's */

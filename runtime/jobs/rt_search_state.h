@@ -27,6 +27,7 @@ typedef struct {
   char init_from[RT_FIELD_STR_MAX];
   int warmup, uniform_weights;
   double temperature_end;
+  char augment[RT_FIELD_STR_MAX]; /* rt_augment.h's recipes; "": auto */
 } settings;
 
 /* The settings' table: the recipe's keys, the options that override them,

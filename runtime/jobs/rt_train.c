@@ -28,6 +28,7 @@ typedef struct {
   char data[RT_FIELD_STR_MAX], test_data[RT_FIELD_STR_MAX];
   int epochs, batch, cutout, limit, seed, auxiliary, cells, channels;
   double lr, lr_min, momentum, weight_decay, grad_clip, drop_path, aux_weight, label_smoothing;
+  char augment[RT_FIELD_STR_MAX]; /* rt_augment.h's recipes; "": auto */
 } tsettings;
 
 #define SET(f) offsetof(tsettings, f)
@@ -51,6 +52,7 @@ static const rt_field fields[] = {
     {"drop_path", RT_FIELD_NUM, SET(drop_path), OPT(drop_path), 0, 0, 0.99},
     {"aux_weight", RT_FIELD_NUM, SET(aux_weight), RT_NO_OPTION, 0, 0, 1000000},
     {"label_smoothing", RT_FIELD_NUM, SET(label_smoothing), OPT(label_smoothing), 1, 0, 0.99},
+    {"augment", RT_FIELD_STR, SET(augment), OPT(augment), 1},
 };
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 
@@ -304,7 +306,8 @@ static int load_data(trainer *t, err_t *e) {
     return err_set(e, "%s has labels up to %d, but the space '%s' has %d classes", test ? test : t->st.data,
                    t->test.classes - 1, t->sp.name, n->classes);
   if (t->has_test && t->st.limit > 0) rt_data_limit(&t->test, t->st.limit);
-  t->aug = (rt_augment){rt_data_is_cifar(t->st.data) ? 4 : 0, rt_data_is_cifar(t->st.data), t->st.cutout};
+  if (rt_augment_for(t->st.augment, t->st.data, n->input_size, &t->aug, e) != 0) return -1;
+  t->aug.cutout = t->st.cutout;
   if (rt_runner_init(&t->run, t->b, &t->m, t->st.batch, (long)n->input_channels * n->input_size * n->input_size, 1,
                      e) != 0)
     return -1;

@@ -11,6 +11,7 @@ typedef struct {
   const char *genotype; /* or a genotype (gt_resolve's forms): in RUN's space when RUN is given too */
   const char *space;    /* with --genotype: the space (default: darts) */
   const char *data, *test_data;
+  const char *augment; /* rt_augment.h's recipes; NULL: auto */
   const char *out;
   int layers, channels, epochs, batch, cutout, limit, seed; /* < 0: the recipe's */
   double lr, drop_path, label_smoothing;                    /* NaN: the recipe's */

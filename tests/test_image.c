@@ -3,9 +3,13 @@
  * 0.114 B);
  * JPEG within its compression's error (gray, RGB, Adobe's inverted CMYK),
  * and at the DCT scale asked for; resampling against values worked out by
- * hand from PIL's bilinear filter; a folder's index (classes in byte order,
+ * hand from PIL's bilinear filter; the augmentation recipes, their random
+ * resized crop and colour jitter against torchvision's arithmetic worked
+ * out by hand, and a batch that does not depend on the threads decoding
+ * it; a folder's index (classes in byte order,
  * nested directories, files skipped and ignored, the test split); a corrupt
  * file staged as the mean image and counted. */
+#include "rt_augment.h"
 #include "rt_data.h"
 #include "rt_folder.h"
 #include "rt_image.h"
@@ -22,6 +26,8 @@
 
 #include <cmocka.h>
 #include <jpeglib.h>
+#include <math.h>
+#include <omp.h>
 #include <png.h>
 
 static char dir[64];
@@ -317,12 +323,112 @@ static void test_folder_batch(void **state) {
   rt_data_free(&d);
 }
 
+/* the recipes by name and by data set */
+static void test_augment_recipes(void **state) {
+  (void)state;
+  err_t e = ERR_INIT;
+  rt_augment a;
+  assert_int_equal(rt_augment_for(NULL, "cifar10:x", 32, &a, &e), 0);
+  assert_true(a.crop_pad == 4 && a.flip && !a.resized_crop && a.jitter[0] == 0);
+  assert_int_equal(rt_augment_for("auto", "folder:x", 224, &a, &e), 0);
+  assert_true(a.resized_crop && a.flip && !a.crop_pad);
+  assert_float_equal(a.jitter[0], 0.4, 1e-6);
+  assert_float_equal(a.jitter[3], 0.2, 1e-6);
+  assert_int_equal(rt_augment_for("", "folder:x", 28, &a, &e), 0);
+  assert_true(a.crop_pad == 3 && a.flip && !a.resized_crop);
+  assert_int_equal(rt_augment_for(NULL, "fashion-mnist", 28, &a, &e), 0);
+  assert_true(!a.crop_pad && !a.flip && !a.resized_crop);
+  assert_int_equal(rt_augment_for("imagenet", "npy:a,b", 28, &a, &e), 0);
+  assert_true(a.resized_crop);
+  assert_int_equal(rt_augment_for("rotate", "npy:a,b", 28, &a, &e), -1);
+  assert_non_null(strstr(err_msg(&e), "--augment rotate: unknown; use one of auto|none|flip|crop-flip|imagenet"));
+  err_clear(&e);
+}
+
+/* RandomResizedCrop's box, worked out by hand from torchvision's get_params */
+static void test_resized_crop_box(void **state) {
+  (void)state;
+  rt_augment_draw d;
+  memset(&d, 0, sizeof d);
+  int x0, y0, w, h;
+  /* try 1: area 5000 x (0.08 + 0.92 x 0.5) = 2700, ratio 1: 52 x 52 does not fit a
+     height of 50; try 2: area 400, ratio 1: 20 x 20 at top 0, left int(0.999 x 81) */
+  double tries[8] = {0.5, 0.5, 0, 0, 0, 0.5, 0, 0.999};
+  memcpy(d.rrc, tries, sizeof tries);
+  for (int t = 2; t < 10; t++) d.rrc[4 * t] = 1; /* never reached */
+  rt_augment_box(&d, 100, 50, &x0, &y0, &w, &h);
+  assert_true(x0 == 80 && y0 == 0 && w == 20 && h == 20);
+  /* every try the whole area, ratio 1: 70.7 x 70.7 never fits 100 x 50; the
+     centre crop within the ratios: 67 x 50 (4/3), left (100 - 67) / 2 */
+  for (int t = 0; t < 10; t++) d.rrc[4 * t] = 0.9999999, d.rrc[4 * t + 1] = 0.5;
+  rt_augment_box(&d, 100, 50, &x0, &y0, &w, &h);
+  assert_true(x0 == 16 && y0 == 0 && w == 67 && h == 50);
+}
+
+/* ColorJitter's steps on single pixels, against PIL's arithmetic */
+static void test_jitter_steps(void **state) {
+  (void)state;
+  rt_augment a = {0};
+  rt_augment_draw d;
+  memset(&d, 0, sizeof d);
+  uint8_t px[6] = {200, 10, 40, 100, 250, 30}; /* two RGB pixels, planar */
+  int perm[4] = {0, 1, 2, 3};
+  memcpy(d.perm, perm, sizeof perm);
+  d.factor[0] = 0.5f, d.factor[1] = d.factor[2] = 1, d.factor[3] = 0;
+  a.jitter[0] = 0.4f; /* brightness alone: x 0.5, truncated */
+  rt_augment_jitter(&a, &d, px, 3, 1);
+  assert_int_equal(px[0], 100);
+  a.jitter[0] = 0, a.jitter[2] = 0.4f, d.factor[2] = 0; /* saturation 0: PIL's L in all channels */
+  uint8_t q[3] = {255, 0, 0};
+  rt_augment_jitter(&a, &d, q, 3, 1);
+  assert_true(q[0] == 76 && q[1] == 76 && q[2] == 76); /* 0.299 x 255 rounded */
+  a.jitter[2] = 0, a.jitter[3] = 0.5f, d.factor[3] = 0.5f; /* hue + 127 of pure red: h 127 -> (0, 255, 252) */
+  uint8_t r[3] = {255, 0, 0};
+  rt_augment_jitter(&a, &d, r, 3, 1);
+  assert_true(r[0] == 0 && r[1] == 255 && r[2] == 252);
+  a.jitter[3] = 0, a.jitter[1] = 0.4f, d.factor[1] = 0; /* contrast 0: the mean of L everywhere */
+  uint8_t g[2] = {10, 31};
+  rt_augment_jitter(&a, &d, g, 1, 1); /* a 1 x 1 gray image: itself */
+  assert_int_equal(g[0], 10);
+}
+
+/* the imagenet recipe on in-memory images: the same batch on 1 thread and on 2 */
+static void test_augmented_batch_thread_independent(void **state) {
+  (void)state;
+  err_t e = ERR_INIT;
+  uint8_t img[4 * 3 * 16 * 16];
+  for (size_t i = 0; i < sizeof img; i++) img[i] = (uint8_t)(i * 7 % 251);
+  int32_t lab[4] = {0, 1, 2, 3};
+  rt_dataset d = {.n = 4, .c = 3, .h = 16, .w = 16, .classes = 4, .images = img, .labels = lab};
+  rt_augment a;
+  assert_int_equal(rt_augment_for("imagenet", "npy:a,b", 16, &a, &e), 0);
+  a.cutout = 4;
+  float mean[3] = {0.5f, 0.5f, 0.5f}, std[3] = {0.25f, 0.25f, 0.25f}, out[2][4 * 3 * 256];
+  int idx[4] = {3, 1, 0, 2};
+  int32_t got[4];
+  for (int k = 0; k < 2; k++) {
+    omp_set_num_threads(k + 1);
+    rng_t r;
+    rng_seed(&r, 42);
+    rt_data_batch(&d, idx, 4, mean, std, &a, &r, out[k], 4, got);
+  }
+  omp_set_num_threads(2);
+  assert_memory_equal(out[0], out[1], sizeof out[0]);
+  assert_int_equal(got[0], 3);
+  /* and it is not the images themselves */
+  int same = 1;
+  for (int p = 0; p < 256 && same; p++) same = fabsf(out[0][p] - ((float)img[3 * 768 + p] / 255 - 0.5f) / 0.25f) < 1e-5f;
+  assert_false(same);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/parsec-image-XXXXXX");
   if (!mkdtemp(dir)) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_png_exact),       cmocka_unit_test(test_jpeg_forms),  cmocka_unit_test(test_bad_files_named),
       cmocka_unit_test(test_resample_by_hand), cmocka_unit_test(test_folder_index), cmocka_unit_test(test_folder_batch),
+      cmocka_unit_test(test_augment_recipes), cmocka_unit_test(test_resized_crop_box), cmocka_unit_test(test_jitter_steps),
+      cmocka_unit_test(test_augmented_batch_thread_independent),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[128];

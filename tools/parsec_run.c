@@ -59,7 +59,7 @@
       {"--no-auxiliary", NULL, CLI_FLAG, &(T).auxiliary, NULL, "train without the auxiliary head", 0, 0, 0}, \
       {"--no-graphs", NULL, CLI_FLAG, &(T).no_graphs, NULL, \
        "on a GPU, launch a step's kernels one by one instead of\nreplaying the step recorded as a CUDA graph", 0, 0, 1}, \
-      {"--limit", NULL, CLI_INT, &(T).limit, "N", "the first N images of each set", 1, INT_MAX}, \
+      {"--limit", NULL, CLI_INT, &(T).limit, "N", "the first N images of each set (of a folder: N spread over it)", 1, INT_MAX}, \
       {"--seed", NULL, CLI_INT, &(T).seed, "S", "seeds the data order, drop path and the initial weights", 0, INT_MAX}
 
 /* "runs/KIND-[NAME-]DATE-TIME" when no --out was given */
@@ -115,7 +115,7 @@ static int cmd_search(int argc, char **argv) {
       {"--epochs", NULL, CLI_INT, &o.epochs, "N", "epochs over the train split", 1, 100000},
       {"--samples", NULL, CLI_INT, &o.samples, "K", "architectures sampled per step (the paper: 8 or 16)", 1, 256},
       {"--batch", NULL, CLI_INT, &o.batch, "B", "images per batch", 1, 4096},
-      {"--limit", NULL, CLI_INT, &o.limit, "N", "search on the first N training images only", 4, INT_MAX},
+      {"--limit", NULL, CLI_INT, &o.limit, "N", "search on the first N training images only (of a folder: N\nspread over it)", 4, INT_MAX},
       {"--seed", NULL, CLI_INT, &o.seed, "S", "seeds the data order, the samples and the initial weights", 0, INT_MAX},
       {"--temperature", NULL, CLI_NUM, &o.temperature, "T",
        "log-likelihoods are divided by T before the softmax (default 1)", 1e-6, 1e6},

@@ -156,6 +156,21 @@ void rt_data_fit(rt_dataset *d, int c, int s) {
   d->h = d->w = s;
 }
 
+void rt_data_describe(const rt_dataset *d, const rt_augment *a, char *buf, size_t cap) {
+  char aug[256];
+  rt_augment_describe(a, aug, sizeof aug);
+  int n = snprintf(buf, cap, "data: %dx%dx%d images, augmentation: %s", d->c, d->h, d->w, aug);
+  const rt_folder *f = d->folder;
+  if (!f || n < 0 || (size_t)n >= cap) return;
+  n += snprintf(buf + n, cap - (size_t)n, "; %s: %d classes, images decoded per batch, the shorter side resized to %d",
+                f->dir, f->nclasses, d->h);
+  if (f->skipped && (size_t)n < cap)
+    n += snprintf(buf + n, cap - (size_t)n, "; %d file%s named like an image but not one skipped (the first: %s)",
+                  f->skipped, f->skipped == 1 ? "" : "s", f->first_skipped);
+  if (f->ignored && (size_t)n < cap)
+    snprintf(buf + n, cap - (size_t)n, "; %d other file%s ignored", f->ignored, f->ignored == 1 ? "" : "s");
+}
+
 long rt_data_unreadable(const rt_dataset *d) { return d->folder ? d->folder->unreadable : -1; }
 
 int rt_data_write_classes(const rt_dataset *d, const char *dir, err_t *e) {
@@ -235,7 +250,14 @@ static uint8_t *prepare_batch(const rt_dataset *d, const int *idx, int n, const 
 }
 
 void rt_data_limit(rt_dataset *d, int n) {
-  if (n > 0 && n < d->n) d->n = n;
+  if (n <= 0 || n >= d->n) return;
+  if (d->folder) /* its files are in class order: every (total / n)-th keeps every class */
+    for (int i = 0; i < n; i++) {
+      int k = (int)((long)i * d->n / n);
+      d->folder->path[i] = d->folder->path[k];
+      d->labels[i] = d->labels[k];
+    }
+  d->n = n;
 }
 
 /* an image folder: a sample of at most this many images, evenly spaced */
@@ -245,32 +267,35 @@ void rt_data_stats(const rt_dataset *d, float *mean, float *std) {
   size_t hw = (size_t)d->h * d->w;
   const uint8_t *images = d->images;
   int n = d->n;
-  uint8_t *sample = NULL;
+  uint8_t *sample = NULL, *ok = NULL; /* a folder's sample, and which of it could be read */
   if (d->folder) {
     n = d->n < STATS_SAMPLE ? d->n : STATS_SAMPLE;
     int *idx = malloc(sizeof *idx * (size_t)n);
-    uint8_t *ok = malloc((size_t)n + 1);
+    ok = malloc((size_t)n + 1);
     for (int i = 0; idx && i < n; i++) idx[i] = (int)((long)i * d->n / n);
     images = sample = idx && ok ? prepare_batch(d, idx, n, NULL, NULL, ok) : NULL;
     free(idx);
-    free(ok);
     if (!sample) n = 0;
   }
   for (int c = 0; c < d->c; c++) {
     double s = 0, ss = 0;
+    long used = 0;
     for (int i = 0; i < n; i++) {
+      if (ok && !ok[i]) continue;
       const uint8_t *p = images + ((size_t)i * d->c + c) * hw;
       for (size_t k = 0; k < hw; k++) {
         double v = p[k] / 255.0;
         s += v;
         ss += v * v;
       }
+      used++;
     }
-    double m = n ? s / ((double)n * hw) : 0.5, var = n ? ss / ((double)n * hw) - m * m : 0.25;
+    double m = used ? s / ((double)used * hw) : 0.5, var = used ? ss / ((double)used * hw) - m * m : 0.25;
     mean[c] = (float)m;
     std[c] = (float)sqrt(var > 1e-12 ? var : 1e-12);
   }
   free(sample);
+  free(ok);
 }
 
 void rt_data_batch(const rt_dataset *d, const int *idx, int n, const float *mean, const float *std,

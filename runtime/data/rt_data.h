@@ -38,11 +38,15 @@ void rt_data_fit(rt_dataset *d, int c, int s);
 /* Images of an image folder that failed to decode so far (staged as the
  * channel means), -1 for other data sets. */
 long rt_data_unreadable(const rt_dataset *d);
+/* What the user should know about the data beyond its size: the augmentation
+ * A, and an image folder's classes and the files it skipped or ignored. */
+void rt_data_describe(const rt_dataset *d, const rt_augment *a, char *buf, size_t cap);
 /* Writes DIR/classes.txt ("LABEL NAME" lines) for a data set whose classes
  * have names of their own (an image folder's directories). */
 int rt_data_write_classes(const rt_dataset *d, const char *dir, err_t *e);
 void rt_data_free(rt_dataset *d);
-/* Keeps the first N images. */
+/* Keeps the first N images (of an image folder, whose files are in class
+ * order, N spread evenly over them). */
 void rt_data_limit(rt_dataset *d, int n);
 /* Whether a spec names a CIFAR set (random crop and flip by default). */
 int rt_data_is_cifar(const char *spec);

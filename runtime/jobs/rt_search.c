@@ -514,6 +514,9 @@ static void say_start(const search *s) {
       rt_search_steps(s), s->st.samples, s->st.batch, s->st.seed);
   printf("device: %s; parameters %.2f M; outputs in %s/\n", s->b->device, (double)nw_param_count(&s->lay) / 1e6,
          s->dir);
+  char data[1024];
+  rt_data_describe(&s->data, &s->aug, data, sizeof data);
+  printf("%s\n", data);
   if (s->st.warmup > 0 || s->st.uniform_weights || s->st.temperature_end > 0)
     printf("against early collapse: warm-up %d epoch%s (pi frozen), %s weight gradients, temperature %g -> %g\n",
            s->st.warmup, s->st.warmup == 1 ? "" : "s", s->st.uniform_weights ? "uniform" : "importance-weighted",

@@ -610,6 +610,9 @@ static void say_start(const trainer *t) {
          (double)nw_param_count_main(&t->lay) / 1e6, (double)nw_param_count(&t->lay) / 1e6, t->st.epochs,
          t->st.epochs == 1 ? "" : "s", t->st.batch, t->st.drop_path, t->st.cutout, smooth, t->dir);
   printf("device: %s%s\n", t->b->device, t->run.graphs ? "; steps replayed as a CUDA graph" : "");
+  char data[1024];
+  rt_data_describe(&t->train, &t->aug, data, sizeof data);
+  printf("%s\n", data);
   if (t->comm.size > 1)
     printf("%d ranks (MPI): each batch split across them; gradients summed by %s; rank 0 writes the run\n",
            t->comm.size, t->b->sums);

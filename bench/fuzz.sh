@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 here=$(cd "$(dirname "$0")/.." && pwd)
-[ ${#targets[@]} -gt 0 ] || targets=(space_json genotype idx cifar npy safetensors checkpoint cache_entry lua_space)
+[ ${#targets[@]} -gt 0 ] || targets=(space_json genotype idx cifar npy safetensors checkpoint cache_entry lua_space image)
 mkdir -p "$out"
 CC=clang cmake -S "$here" -B "$out/build" -DPARSEC_FUZZ=ON -DPARSEC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$out/build" -j"$(nproc)" --target $(printf 'fuzz_%s ' "${targets[@]}") >/dev/null

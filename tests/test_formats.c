@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,57 @@ static void test_npy_round_trip(void **state) {
   }
 }
 
+/* float32 images, NHWC and NCHW: the same images, used as pixels / 255;
+   NaN refused; the imagenet augmentation refused on them */
+static void test_npy_float32(void **state) {
+  (void)state;
+  enum { N = 4, H = 5, W = 6, C = 2 };
+  float nhwc[N * H * W * C], nchw[N * C * H * W];
+  uint8_t buf[2048];
+  for (int i = 0; i < N; i++)
+    for (int y = 0; y < H; y++)
+      for (int x = 0; x < W; x++)
+        for (int c = 0; c < C; c++) {
+          float v = (float)(i * 0.1 + y * 0.01 + x * 0.001 + c * 0.5);
+          nhwc[((i * H + y) * W + x) * C + c] = v;
+          nchw[((i * C + c) * H + y) * W + x] = v;
+        }
+  const int64_t lab[N] = {0, 1, 2, 1};
+  write_bytes("flab.npy", buf, npy(buf, "<i8", "(4,)", lab, sizeof lab));
+  write_bytes("nhwc.npy", buf, npy(buf, "<f4", "(4, 5, 6, 2)", nhwc, sizeof nhwc));
+  write_bytes("nchw.npy", buf, npy(buf, "<f4", "(4, 2, 5, 6)", nchw, sizeof nchw));
+  rt_dataset d[2];
+  err_t e = ERR_INIT;
+  for (int k = 0; k < 2; k++) {
+    char spec[256];
+    snprintf(spec, sizeof spec, "npy:%s,%s", path_of(k ? "nchw.npy" : "nhwc.npy"), path_of("flab.npy"));
+    if (rt_data_open(&d[k], spec, RT_SPLIT_TRAIN, &e) != 0) fail_msg("%s", err_msg(&e));
+    assert_true(d[k].n == N && d[k].c == C && d[k].h == H && d[k].w == W && d[k].fimages && !d[k].images);
+  }
+  assert_memory_equal(d[0].fimages, nchw, sizeof nchw);
+  assert_memory_equal(d[1].fimages, nchw, sizeof nchw);
+  float mean[C], std[C], out[C * 1 * H * W];
+  rt_data_stats(&d[0], mean, std);
+  assert_float_equal(mean[1] - mean[0], 0.5, 1e-5);
+  int idx = 2;
+  int32_t got;
+  rt_data_batch(&d[0], &idx, 1, mean, std, NULL, NULL, out, 4, &got);
+  assert_int_equal(got, 2);
+  assert_float_equal(out[(1 * H + 3) * W + 4], (nchw[((2 * C + 1) * H + 3) * W + 4] - mean[1]) / std[1], 1e-5);
+  rt_augment a;
+  assert_int_equal(rt_augment_for("imagenet", "npy:x,y", H, &a, &e), 0);
+  assert_int_equal(rt_data_check_augment(&d[0], &a, &e), -1);
+  assert_non_null(strstr(err_msg(&e), "these are float32: give --augment crop-flip, flip or none"));
+  err_clear(&e);
+  rt_data_free(&d[0]);
+  rt_data_free(&d[1]);
+  nhwc[77] = NAN;
+  write_bytes("nan.npy", buf, npy(buf, "<f4", "(4, 5, 6, 2)", nhwc, sizeof nhwc));
+  char spec[256];
+  snprintf(spec, sizeof spec, "npy:%s,%s", path_of("nan.npy"), path_of("flab.npy"));
+  refused(spec, RT_SPLIT_TRAIN, "nan.npy: image 1 holds NaN");
+}
+
 static void test_npy_refuses_damage(void **state) {
   (void)state;
   uint8_t px[4 * 3 * 2], buf[512];
@@ -292,7 +344,10 @@ static void test_npy_refuses_damage(void **state) {
     const char *what, *descr, *shape, *needle;
     int labels;
   } bad[] = {
-      {"float images", "<f4", "(4, 3, 2)", "must be uint8", 0},
+      {"float64 images", "<f8", "(4, 3, 2)", "must be uint8 (0..255) or little-endian float32", 0},
+      {"big-endian float32 images", ">f4", "(4, 3, 2)", "not dtype '>f4'", 0},
+      {"float32 images NHWC or NCHW", "<f4", "(4, 3, 2, 2)", "could be NHWC or NCHW", 0},
+      {"float32 images cut short", "<f4", "(4, 3, 2)", "truncated", 0},
       {"2-d images", "|u1", "(4, 6)", "shape (N, H, W)", 0},
       {"absurd images", "|u1", "(4, 3, 99999999999999999999)", "out of range", 0},
       {"huge images", "|u1", "(2147483647, 2147483647, 2147483647)", "out of range", 0},
@@ -562,6 +617,7 @@ int main(void) {
       cmocka_unit_test(test_idx_round_trip),          cmocka_unit_test(test_idx_refuses_damage),
       cmocka_unit_test(test_cifar_round_trip),        cmocka_unit_test(test_cifar_refuses_damage),
       cmocka_unit_test(test_npy_round_trip),          cmocka_unit_test(test_npy_refuses_damage),
+      cmocka_unit_test(test_npy_float32),
       cmocka_unit_test(test_safetensors_round_trip),  cmocka_unit_test(test_safetensors_refuses_damage),
       cmocka_unit_test(test_search_weights_names),
       cmocka_unit_test(test_checkpoint_round_trip),   cmocka_unit_test(test_checkpoint_refuses_damage),

@@ -142,6 +142,8 @@ int rt_data_open(rt_dataset *d, const char *spec, rt_split split, err_t *e) {
 
 void rt_data_free(rt_dataset *d) {
   free(d->images);
+  free(d->fimages);
+  d->fimages = NULL;
   free(d->labels);
   if (d->folder) rt_folder_free(d->folder);
   free(d->folder);
@@ -159,7 +161,8 @@ void rt_data_fit(rt_dataset *d, int c, int s) {
 void rt_data_describe(const rt_dataset *d, const rt_augment *a, char *buf, size_t cap) {
   char aug[256];
   rt_augment_describe(a, aug, sizeof aug);
-  int n = snprintf(buf, cap, "data: %dx%dx%d images, augmentation: %s", d->c, d->h, d->w, aug);
+  int n = snprintf(buf, cap, "data: %dx%dx%d %simages, augmentation: %s", d->c, d->h, d->w, d->fimages ? "float32 " : "",
+                   aug);
   const rt_folder *f = d->folder;
   if (!f || n < 0 || (size_t)n >= cap) return;
   n += snprintf(buf + n, cap - (size_t)n, "; %s: %d classes, images decoded per batch, the shorter side resized to %d",
@@ -169,6 +172,15 @@ void rt_data_describe(const rt_dataset *d, const rt_augment *a, char *buf, size_
                   f->skipped, f->skipped == 1 ? "" : "s", f->first_skipped);
   if (f->ignored && (size_t)n < cap)
     snprintf(buf + n, cap - (size_t)n, "; %d other file%s ignored", f->ignored, f->ignored == 1 ? "" : "s");
+}
+
+int rt_data_check_augment(const rt_dataset *d, const rt_augment *a, err_t *e) {
+  if (d->fimages && (a->resized_crop || a->jitter[0] + a->jitter[1] + a->jitter[2] + a->jitter[3] > 0))
+    return err_set_code(e, ERR_USAGE,
+                        "%s: the imagenet augmentation (random resized crop, colour jitter) works on 8-bit images, and "
+                        "these are float32: give --augment crop-flip, flip or none, or uint8 images",
+                        d->name);
+  return 0;
 }
 
 long rt_data_unreadable(const rt_dataset *d) { return d->folder ? d->folder->unreadable : -1; }
@@ -282,9 +294,10 @@ void rt_data_stats(const rt_dataset *d, float *mean, float *std) {
     long used = 0;
     for (int i = 0; i < n; i++) {
       if (ok && !ok[i]) continue;
-      const uint8_t *p = images + ((size_t)i * d->c + c) * hw;
+      const uint8_t *p = images ? images + ((size_t)i * d->c + c) * hw : NULL;
+      const float *f = p ? NULL : d->fimages + ((size_t)i * d->c + c) * hw;
       for (size_t k = 0; k < hw; k++) {
-        double v = p[k] / 255.0;
+        double v = p ? p[k] / 255.0 : f[k];
         s += v;
         ss += v * v;
       }
@@ -318,7 +331,8 @@ void rt_data_batch(const rt_dataset *d, const int *idx, int n, const float *mean
     return;
   }
   for (int i = 0; i < n; i++) {
-    const uint8_t *src = px ? px + (size_t)i * C * hw : d->images + (size_t)idx[i] * C * hw;
+    const uint8_t *src = px ? px + (size_t)i * C * hw : d->images ? d->images + (size_t)idx[i] * C * hw : NULL;
+    const float *fsrc = src ? NULL : d->fimages + (size_t)idx[i] * C * hw;
     const rt_augment_draw *r = &dr[i];
     int flip = aug && !aug->resized_crop && r->flip, bad = px && !ok[i], half = aug ? aug->cutout / 2 : 0;
     labels[i] = d->labels[idx[i]];
@@ -327,7 +341,8 @@ void rt_data_batch(const rt_dataset *d, const int *idx, int n, const float *mean
         for (int x = 0; x < W; x++) {
           int sy = y + r->dy, sx = (flip ? W - 1 - x : x) + r->dx;
           /* padding of the random crop is zero before normalisation, as torchvision pads the image */
-          double v = sy >= 0 && sy < H && sx >= 0 && sx < W ? src[(size_t)c * hw + (size_t)sy * W + sx] / 255.0 : 0.0;
+          size_t at = (size_t)c * hw + (size_t)sy * W + sx;
+          double v = sy >= 0 && sy < H && sx >= 0 && sx < W ? (src ? src[at] / 255.0 : fsrc[at]) : 0.0;
           v = (v - mean[c]) / std[c];
           /* cutout as DARTS: the square [c - L/2, c + L/2) around a random centre, clipped; an
              unreadable image: zeros after normalising */

@@ -18,6 +18,7 @@ typedef struct {
   int n, c, h, w;
   int classes; /* 1 + the largest label */
   uint8_t *images; /* [n, c, h, w] */
+  float *fimages;  /* or float32 .npy: [n, c, h, w], pixels / 255 */
   int32_t *labels;
   struct rt_folder_s *folder; /* folder:DIR, decoded per batch (images NULL) */
 } rt_dataset;
@@ -35,6 +36,9 @@ int rt_data_has_test(const char *spec);
  * 3: RGB), S x S pixels (the shorter side resized to S, the centre kept);
  * other data sets have their own shape, and this does nothing. */
 void rt_data_fit(rt_dataset *d, int c, int s);
+/* Whether augmentation A can work on the data set's images (the imagenet
+ * recipe needs 8-bit ones). */
+int rt_data_check_augment(const rt_dataset *d, const rt_augment *a, err_t *e);
 /* Images of an image folder that failed to decode so far (staged as the
  * channel means), -1 for other data sets. */
 long rt_data_unreadable(const rt_dataset *d);

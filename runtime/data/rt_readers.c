@@ -1,5 +1,5 @@
 /* The data-set file formats, read from memory: IDX (images and labels),
- * CIFAR-10/100 binary batches, NumPy .npy (uint8 images, integer labels).
+ * CIFAR-10/100 binary batches, NumPy .npy (uint8 or float32 images, integer labels).
  * Each reader checks every field against the bytes it has before it sizes
  * anything, and names the file (PATH) in its messages. */
 #include "rt_readers.h"
@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,11 +201,49 @@ static int npy_parse(const uint8_t *b, size_t n, const char *path, npy_header *h
   return 0;
 }
 
+/* A float32 array's layout: (N, H, W) and (N, H, W, C) as the uint8 ones,
+   or (N, C, H, W) as a PyTorch tensor's .numpy(), told apart by where the
+   channels (1 to 4) are; *NCHW says which. */
+static int float_layout(const npy_header *h, int *nchw, const char *path, err_t *e) {
+  *nchw = 0;
+  if (h->ndim != 4) return 0;
+  int last = h->shape[3] >= 1 && h->shape[3] <= 4, second = h->shape[1] >= 1 && h->shape[1] <= 4;
+  if (last && second)
+    return err_set(e, "%s: float32 images of shape (%ld, %ld, %ld, %ld) could be NHWC or NCHW: give images of more "
+                      "than 4 pixels a side",
+                   path, h->shape[0], h->shape[1], h->shape[2], h->shape[3]);
+  *nchw = second;
+  return 0;
+}
+
+/* The float32 values, NaN and infinities refused: into D->fimages, NCHW */
+static int float_images(rt_dataset *d, const uint8_t *src, int nchw, const char *path, err_t *e) {
+  size_t hw = (size_t)d->h * d->w, total = (size_t)d->n * hw * d->c;
+  d->fimages = malloc(sizeof(float) * total + 4);
+  if (!d->fimages) return err_set(e, "out of memory");
+  for (int i = 0; i < d->n; i++)
+    for (int c = 0; c < d->c; c++)
+      for (size_t k = 0; k < hw; k++) {
+        size_t from = nchw ? ((size_t)i * d->c + c) * hw + k : ((size_t)i * hw + k) * d->c + c;
+        float v;
+        memcpy(&v, src + 4 * from, 4); /* little-endian, as '<f4' says (x86, ARM) */
+        if (!isfinite(v))
+          return err_set(e, "%s: image %d holds %s (channel %d, pixel %zu): only finite values are images", path, i,
+                         isnan(v) ? "NaN" : "an infinity", c, k);
+        d->fimages[((size_t)i * d->c + c) * hw + k] = v;
+      }
+  return 0;
+}
+
 int rt_read_npy_images(rt_dataset *d, const uint8_t *b, size_t n, const char *path, err_t *e) {
   npy_header h;
   if (npy_parse(b, n, path, &h, e) != 0) goto fail;
-  if (strcmp(h.descr, "|u1") != 0 && strcmp(h.descr, "<u1") != 0) {
-    err_set(e, "%s: images must be uint8 (dtype '%s'); convert with images.astype(numpy.uint8)", path, h.descr);
+  int is_f32 = strcmp(h.descr, "<f4") == 0, nchw = 0;
+  if (strcmp(h.descr, "|u1") != 0 && strcmp(h.descr, "<u1") != 0 && !is_f32) {
+    err_set(e,
+            "%s: images must be uint8 (0..255) or little-endian float32 (0..1, as torchvision's ToTensor gives), not "
+            "dtype '%s'; convert with images.astype(numpy.uint8) or images.astype('<f4')",
+            path, h.descr);
     goto fail;
   }
   if (h.fortran) {
@@ -212,30 +251,34 @@ int rt_read_npy_images(rt_dataset *d, const uint8_t *b, size_t n, const char *pa
     goto fail;
   }
   if (h.ndim != 3 && h.ndim != 4) {
-    err_set(e, "%s: images must have shape (N, H, W) or (N, H, W, C), got %d dimensions", path, h.ndim);
+    err_set(e, "%s: images must have shape (N, H, W) or (N, H, W, C)%s, got %d dimensions", path,
+            is_f32 ? " or (N, C, H, W)" : "", h.ndim);
     goto fail;
   }
-  if (h.shape[1] > 65536 || h.shape[2] > 65536 || (h.ndim == 4 && (h.shape[3] < 1 || h.shape[3] > 8))) {
-    err_set(e, "%s: images of %ldx%ld with %ld channels: not images? (at most 65536x65536, 1 to 8 channels)", path,
-            h.shape[1], h.shape[2], h.ndim == 4 ? h.shape[3] : 1L);
+  if (is_f32 && float_layout(&h, &nchw, path, e) != 0) goto fail;
+  long hh = h.shape[nchw ? 2 : 1], ww = h.shape[nchw ? 3 : 2], cc = h.ndim == 4 ? h.shape[nchw ? 1 : 3] : 1;
+  if (hh > 65536 || ww > 65536 || cc < 1 || cc > 8) {
+    err_set(e, "%s: images of %ldx%ld with %ld channels: not images? (at most 65536x65536, 1 to 8 channels)", path, hh,
+            ww, cc);
     goto fail;
   }
   d->n = (int)h.shape[0];
-  d->h = (int)h.shape[1];
-  d->w = (int)h.shape[2];
-  d->c = h.ndim == 4 ? (int)h.shape[3] : 1;
-  size_t hw = (size_t)d->h * d->w, need = h.offset + (size_t)d->n * hw * d->c;
+  d->h = (int)hh;
+  d->w = (int)ww;
+  d->c = (int)cc;
+  size_t hw = (size_t)d->h * d->w, need = h.offset + (size_t)d->n * hw * d->c * (is_f32 ? 4 : 1);
   if (n < need) {
     err_set(e, "%s: truncated: shape promises %zu bytes of data, the file holds %zu", path, need - h.offset,
             n - h.offset);
     goto fail;
   }
+  const uint8_t *src = b + h.offset;
+  if (is_f32) return float_images(d, src, nchw, path, e);
   d->images = malloc((size_t)d->n * hw * d->c + 1);
   if (!d->images) {
     err_set(e, "out of memory");
     goto fail;
   }
-  const uint8_t *src = b + h.offset;
   for (int i = 0; i < d->n; i++) /* NHWC -> NCHW */
     for (int c = 0; c < d->c; c++)
       for (size_t k = 0; k < hw; k++) d->images[((size_t)i * d->c + c) * hw + k] = src[((size_t)i * hw + k) * d->c + c];

@@ -12,7 +12,9 @@ int rt_read_idx_images(rt_dataset *d, const uint8_t *b, size_t n, const char *pa
 int rt_read_idx_labels(rt_dataset *d, const uint8_t *b, size_t n, const char *path, err_t *e);
 /* CIFAR-10 (HUNDRED 0) or CIFAR-100 records, appended to D. */
 int rt_read_cifar(rt_dataset *d, const uint8_t *b, size_t n, int hundred, const char *path, err_t *e);
-/* .npy uint8 images (N, H, W) or (N, H, W, C), then integer labels (N,). */
+/* .npy images, then integer labels (N,): uint8 (N, H, W) or (N, H, W, C),
+ * or float32 (pixels / 255, as torchvision's ToTensor gives them) in those
+ * shapes or (N, C, H, W), the channels (1 to 4) telling NHWC from NCHW. */
 int rt_read_npy_images(rt_dataset *d, const uint8_t *b, size_t n, const char *path, err_t *e);
 int rt_read_npy_labels(rt_dataset *d, const uint8_t *b, size_t n, const char *path, err_t *e);
 

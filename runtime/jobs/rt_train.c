@@ -306,7 +306,9 @@ static int load_data(trainer *t, err_t *e) {
     return err_set(e, "%s has labels up to %d, but the space '%s' has %d classes", test ? test : t->st.data,
                    t->test.classes - 1, t->sp.name, n->classes);
   if (t->has_test && t->st.limit > 0) rt_data_limit(&t->test, t->st.limit);
-  if (rt_augment_for(t->st.augment, t->st.data, n->input_size, &t->aug, e) != 0) return -1;
+  if (rt_augment_for(t->st.augment, t->st.data, n->input_size, &t->aug, e) != 0 ||
+      rt_data_check_augment(&t->train, &t->aug, e) != 0)
+    return -1;
   t->aug.cutout = t->st.cutout;
   if (rt_runner_init(&t->run, t->b, &t->m, t->st.batch, (long)n->input_channels * n->input_size * n->input_size, 1,
                      e) != 0)

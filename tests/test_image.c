@@ -13,6 +13,7 @@
 #include "rt_data.h"
 #include "rt_folder.h"
 #include "rt_image.h"
+#include "rt_loader.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -421,6 +422,54 @@ static void test_augmented_batch_thread_independent(void **state) {
   assert_false(same);
 }
 
+/* Batches through the loader, prepared ahead (hits), ahead of the wrong
+   batch (dropped), or not at all, equal rt_data_batch's, and leave the
+   generator where it leaves it */
+static void test_loader_equals_plain_batches(void **state) {
+  (void)state;
+  err_t e = ERR_INIT;
+  assert_int_equal(mkdir(path_of("h"), 0755), 0);
+  const char *cls[3] = {"h/a", "h/b", "h/c"};
+  for (int k = 0; k < 3; k++) assert_int_equal(mkdir(path_of(cls[k]), 0755), 0);
+  for (int i = 0; i < 12; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "%s/%02d.%s", cls[i % 3], i, i % 2 ? "png" : "jpg");
+    if (i % 2) write_png(name, 20 + i, 17, 3);
+    else write_jpeg(name, 30, 18 + i, 3, JCS_RGB);
+  }
+  char spec[128];
+  snprintf(spec, sizeof spec, "folder:%s", path_of("h"));
+  rt_dataset d;
+  assert_int_equal(rt_data_open(&d, spec, RT_SPLIT_TRAIN, &e), 0);
+  rt_data_fit(&d, 3, 12);
+  rt_augment a;
+  assert_int_equal(rt_augment_for("imagenet", spec, 12, &a, &e), 0);
+  rt_loader *l;
+  assert_int_equal(rt_loader_open(&l, 2, &e), 0);
+  float mean[3] = {0.5f, 0.4f, 0.3f}, std[3] = {0.2f, 0.25f, 0.3f};
+  static float want[4 * 3 * 144], got[4 * 3 * 144];
+  int32_t wl[4], gl[4];
+  const int batches[4][4] = {{0, 5, 7, 11}, {3, 2, 1, 9}, {4, 8, 10, 6}, {11, 0, 2, 4}};
+  rng_t plain, r;
+  rng_seed(&plain, 9);
+  rng_seed(&r, 9);
+  for (int b = 0; b < 4; b++) {
+    rt_data_batch(&d, batches[b], 4, mean, std, &a, &plain, want, 4, wl);
+    rt_loader_batch(l, &d, batches[b], 4, mean, std, &a, &r, got, 4, gl);
+    assert_memory_equal(want, got, sizeof want);
+    assert_memory_equal(wl, gl, sizeof wl);
+    assert_memory_equal(&plain, &r, sizeof r);
+    /* ahead: the next batch, except before batch 3, a batch never asked for */
+    if (b < 3) rt_loader_ahead(l, &d, b == 1 ? batches[0] : batches[b + 1], 4, &a, &r);
+  }
+  long ahead, all;
+  rt_loader_counts(l, &ahead, &all);
+  assert_int_equal(all, 4);
+  assert_int_equal(ahead, 2); /* batches 1 and 3 came ready; 2 did not */
+  rt_loader_close(l);
+  rt_data_free(&d);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/parsec-image-XXXXXX");
   if (!mkdtemp(dir)) return 1;
@@ -428,7 +477,7 @@ int main(void) {
       cmocka_unit_test(test_png_exact),       cmocka_unit_test(test_jpeg_forms),  cmocka_unit_test(test_bad_files_named),
       cmocka_unit_test(test_resample_by_hand), cmocka_unit_test(test_folder_index), cmocka_unit_test(test_folder_batch),
       cmocka_unit_test(test_augment_recipes), cmocka_unit_test(test_resized_crop_box), cmocka_unit_test(test_jitter_steps),
-      cmocka_unit_test(test_augmented_batch_thread_independent),
+      cmocka_unit_test(test_augmented_batch_thread_independent), cmocka_unit_test(test_loader_equals_plain_batches),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[128];

@@ -212,11 +212,7 @@ static int source(const rt_dataset *d, int idx, rt_image *im, err_t *e) {
   return 0;
 }
 
-/* Image IDX prepared at OUT [c, h, w]: decoded or taken from memory, cut
-   (the random resized crop, flipped as drawn; a folder's image fitted
-   otherwise) and colour-jittered.  0 when it cannot be read (zeros staged;
-   named on stderr the first few times). */
-static int prepare(const rt_dataset *d, int idx, const rt_augment *aug, const rt_augment_draw *dr, uint8_t *out) {
+int rt_data_prepare(const rt_dataset *d, int idx, const rt_augment *aug, const rt_augment_draw *dr, uint8_t *out) {
   err_t e = ERR_INIT;
   rt_image im;
   int S = d->h;
@@ -244,8 +240,7 @@ static int prepare(const rt_dataset *d, int idx, const rt_augment *aug, const rt
   return 1;
 }
 
-/* Whether a batch's images go through prepare() rather than straight from memory. */
-static int prepared(const rt_dataset *d, const rt_augment *aug) {
+int rt_data_prepared(const rt_dataset *d, const rt_augment *aug) {
   return d->folder || (aug && (aug->resized_crop || aug->jitter[0] + aug->jitter[1] + aug->jitter[2] + aug->jitter[3] > 0));
 }
 
@@ -257,7 +252,7 @@ static uint8_t *prepare_batch(const rt_dataset *d, const int *idx, int n, const 
   uint8_t *px = malloc(one * (size_t)(n ? n : 1));
   if (!px) return NULL;
 #pragma omp parallel for schedule(dynamic, 1)
-  for (int i = 0; i < n; i++) ok[i] = (uint8_t)prepare(d, idx[i], aug, dr ? &dr[i] : NULL, px + one * (size_t)i);
+  for (int i = 0; i < n; i++) ok[i] = (uint8_t)rt_data_prepare(d, idx[i], aug, dr ? &dr[i] : NULL, px + one * (size_t)i);
   return px;
 }
 
@@ -311,31 +306,18 @@ void rt_data_stats(const rt_dataset *d, float *mean, float *std) {
   free(ok);
 }
 
-void rt_data_batch(const rt_dataset *d, const int *idx, int n, const float *mean, const float *std,
-                   const rt_augment *aug, rng_t *rng, void *images, size_t elem, int32_t *labels) {
+void rt_data_normalise(const rt_dataset *d, const int *idx, int n, const uint8_t *px, const uint8_t *ok,
+                       const rt_augment *aug, const rt_augment_draw *dr, const float *mean, const float *std, void *images,
+                       size_t elem, int32_t *labels) {
   int H = d->h, W = d->w, C = d->c;
   size_t hw = (size_t)H * W;
-  /* every image's draws first, in order: the same batch whatever decodes it */
-  rt_augment_draw *dr = calloc((size_t)n + 1, sizeof *dr);
-  uint8_t *ok = malloc((size_t)n + 1), *px = NULL;
-  if (dr && ok) {
-    for (int i = 0; i < n; i++) rt_augment_draws(aug, rng, H, W, &dr[i]);
-    if (prepared(d, aug)) px = prepare_batch(d, idx, n, aug, dr, ok);
-  }
-  if (!dr || !ok || (prepared(d, aug) && !px)) { /* no memory for the batch: staged as zeros, and counted */
-    if (d->folder) d->folder->unreadable += n;
-    memset(images, 0, elem * (size_t)C * n * hw);
-    for (int i = 0; i < n; i++) labels[i] = d->labels[idx[i]];
-    free(dr);
-    free(ok);
-    return;
-  }
+  for (int i = 0; i < n; i++) labels[i] = d->labels[idx[i]];
+#pragma omp parallel for schedule(static) if ((long)n * C * (long)hw > 100000)
   for (int i = 0; i < n; i++) {
     const uint8_t *src = px ? px + (size_t)i * C * hw : d->images ? d->images + (size_t)idx[i] * C * hw : NULL;
     const float *fsrc = src ? NULL : d->fimages + (size_t)idx[i] * C * hw;
     const rt_augment_draw *r = &dr[i];
     int flip = aug && !aug->resized_crop && r->flip, bad = px && !ok[i], half = aug ? aug->cutout / 2 : 0;
-    labels[i] = d->labels[idx[i]];
     for (int c = 0; c < C; c++) {
       for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
@@ -353,6 +335,25 @@ void rt_data_batch(const rt_dataset *d, const int *idx, int n, const float *mean
           else ((float *)images)[o] = (float)v;
         }
     }
+  }
+}
+
+void rt_data_batch(const rt_dataset *d, const int *idx, int n, const float *mean, const float *std,
+                   const rt_augment *aug, rng_t *rng, void *images, size_t elem, int32_t *labels) {
+  /* every image's draws first, in order: the same batch whatever decodes it */
+  rt_augment_draw *dr = calloc((size_t)n + 1, sizeof *dr);
+  uint8_t *ok = malloc((size_t)n + 1), *px = NULL;
+  int need = rt_data_prepared(d, aug);
+  if (dr && ok) {
+    for (int i = 0; i < n; i++) rt_augment_draws(aug, rng, d->h, d->w, &dr[i]);
+    if (need) px = prepare_batch(d, idx, n, aug, dr, ok);
+  }
+  if (!dr || !ok || (need && !px)) { /* no memory for the batch: staged as zeros, and counted */
+    if (d->folder) d->folder->unreadable += n;
+    memset(images, 0, elem * (size_t)d->c * n * d->h * d->w);
+    for (int i = 0; i < n; i++) labels[i] = d->labels[idx[i]];
+  } else {
+    rt_data_normalise(d, idx, n, px, ok, aug, dr, mean, std, images, elem, labels);
   }
   free(px);
   free(dr);

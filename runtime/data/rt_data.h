@@ -61,6 +61,19 @@ const char *const *rt_data_class_names(const char *spec, int classes);
 /* Per-channel mean and standard deviation of images/255. */
 void rt_data_stats(const rt_dataset *d, float *mean, float *std);
 
+/* The pieces of rt_data_batch, for a loader that prepares images on its own
+ * threads: whether the batch's images must be prepared (decoded, cut or
+ * jittered) rather than read from memory; image IDX prepared at OUT
+ * [c, h, w] with its draws DR (0 when it cannot be read: zeros, named on
+ * stderr the first few times); and the batch normalised into IMAGES (PX:
+ * the prepared images, or NULL to read them from memory; OK: which were
+ * read). */
+int rt_data_prepared(const rt_dataset *d, const rt_augment *aug);
+int rt_data_prepare(const rt_dataset *d, int idx, const rt_augment *aug, const rt_augment_draw *dr, uint8_t *out);
+void rt_data_normalise(const rt_dataset *d, const int *idx, int n, const uint8_t *px, const uint8_t *ok,
+                       const rt_augment *aug, const rt_augment_draw *dr, const float *mean, const float *std, void *images,
+                       size_t elem, int32_t *labels);
+
 /* Images IDX[0..n) as normalised floats in CNHW [c, n, h, w] (float or
  * double: ELEM bytes) and their labels. */
 void rt_data_batch(const rt_dataset *d, const int *idx, int n, const float *mean, const float *std,

@@ -2,6 +2,7 @@
  * the data and its train/search split, Algorithm 1 of the paper step by
  * step, and the run's loop over epochs (its files: rt_search_files.c). */
 #include "rt_search_state.h"
+#include "rt_loader.h"
 #include "rt_device.h"
 #include "sp_json.h"
 #include "version.h"
@@ -86,7 +87,7 @@ static int load_data(search *s, err_t *e) {
   if (!s->search_idx) return err_set(e, "out of memory");
   memcpy(s->search_idx, all + s->ntrain, sizeof *all * (size_t)s->nsearch);
   if (rt_augment_for(s->st.augment, s->st.data, n->input_size, &s->aug, e) != 0 ||
-      rt_data_check_augment(&s->data, &s->aug, e) != 0)
+      rt_data_check_augment(&s->data, &s->aug, e) != 0 || rt_loader_open(&s->loader, s->o->threads, e) != 0)
     return -1;
   if (s->o->init_from || s->st.init_from[0]) s->aug.cutout = s->sp.transfer.cutout;
   if (rt_runner_init(&s->run, s->b, &s->m, s->st.batch, (long)n->input_channels * n->input_size * n->input_size,
@@ -219,8 +220,13 @@ static int ranks_setup(search *s, err_t *e) {
 
 /* ---------- running plans ---------- */
 
-static void stage(search *s, const int *idx, int n, const rt_augment *aug) {
-  rt_data_batch(&s->data, idx, n, s->mean, s->std, aug, &s->aug_rng, s->run.himg, s->b->elem, s->run.hlab);
+/* Stages batch IDX[0..n), then starts preparing NEXT[0..nn) (if any), the
+   batch staged after it, while the children compute. */
+static void stage(search *s, const int *idx, int n, const rt_augment *aug, const int *next, int nn,
+                  const rt_augment *next_aug) {
+  rt_loader_batch(s->loader, &s->data, idx, n, s->mean, s->std, aug, aug ? &s->aug_rng : NULL, s->run.himg,
+                  s->b->elem, s->run.hlab);
+  if (next && nn > 0) rt_loader_ahead(s->loader, &s->data, next, nn, next_aug, next_aug ? &s->aug_rng : NULL);
 }
 
 /* Builds child G's plan of MODE and queues it on the staged batch of N
@@ -239,10 +245,10 @@ static int queue_child(search *s, const gt_genotype *g, pl_mode mode, int n, flo
 /* Importance weights W of the K children on the search batch: forward
  * only, batch statistics, running statistics untouched; the K plans are
  * queued together (a GPU runs one while the next is built). */
-static int importance_weights(search *s, const gt_genotype *g, int K, const int *sidx, int sn, double *w, size_t *peak,
-                              err_t *e) {
+static int importance_weights(search *s, const gt_genotype *g, int K, const int *sidx, int sn, const int *tidx, int tn,
+                              double *w, size_t *peak, err_t *e) {
   double logw[MAXK] = {0};
-  stage(s, sidx, sn, &s->aug);
+  stage(s, sidx, sn, &s->aug, tidx, tn, &s->aug); /* the train batch follows */
   for (int k = s->k0; k < s->k1; k++)
     if (queue_child(s, &g[k], PL_FORWARD, sn, 0, k, e) != 0) return -1;
   if (rt_runner_wait(&s->run, e) != 0) return -1;
@@ -272,17 +278,18 @@ static int update_pi(search *s, const gt_genotype *g, const double *w, int K, er
  * weight gradients are averaged uniformly (no search batch is needed);
  * uniform_weights averages them uniformly in every epoch, while pi still
  * ascends with the importance weights. */
-static int search_step(search *s, const int *tidx, int tn, const int *sidx, int sn, double lr, err_t *e) {
+static int search_step(search *s, const int *tidx, int tn, const int *sidx, int sn, const int *next, int nn, double lr,
+                       err_t *e) {
   int K = s->st.samples, warm = s->epoch < s->st.warmup;
   gt_genotype g[MAXK];
   double w[MAXK], gw[MAXK]; /* weights for pi's gradient, and for the weights' */
   for (int k = 0; k < K; k++) rt_dist_sample(&s->d, &s->sample_rng, &g[k]);
   size_t peak = 0, alone = 0;
-  if (!warm && importance_weights(s, g, K, sidx, sn, w, &peak, e) != 0) return -1;
+  if (!warm && importance_weights(s, g, K, sidx, sn, tidx, tn, w, &peak, e) != 0) return -1;
   for (int k = 0; k < K; k++) gw[k] = warm || s->st.uniform_weights ? 1.0 / K : w[k];
   /* weighted gradients on the train batch (the auxiliary head's loss, in a
      transfer search, joins the gradients, not the weights) */
-  stage(s, tidx, tn, &s->aug);
+  stage(s, tidx, tn, &s->aug, next, nn, &s->aug);
   if (rt_model_zero_grads(&s->m, e) != 0) return -1;
   if (s->comm.size > 1 && stats_before(s, e) != 0) return -1;
   double sums[2] = {0, 0}; /* loss, accuracy */
@@ -320,8 +327,9 @@ static int evaluate_mode(search *s, const gt_genotype *mode, double *acc, double
   double correct = 0, ll = 0;
   int rc = 0;
   for (int at = 0; at < s->nsearch && rc == 0; at += s->st.batch) {
-    int n = s->nsearch - at < s->st.batch ? s->nsearch - at : s->st.batch;
-    stage(s, s->search_idx + at, n, NULL);
+    int n = s->nsearch - at < s->st.batch ? s->nsearch - at : s->st.batch, nat = at + s->st.batch;
+    int nn = s->nsearch - nat < s->st.batch ? s->nsearch - nat : s->st.batch;
+    stage(s, s->search_idx + at, n, NULL, s->search_idx + nat, nn, NULL);
     rt_result r;
     rc = rt_runner_run(&s->run, &p, n, 0, 0, &r, e);
     correct += r.correct;
@@ -404,6 +412,8 @@ fail:
 }
 
 static void teardown(search *s) {
+  rt_loader_close(s->loader);
+  s->loader = NULL;
   if (s->b) {
     rt_runner_free(&s->run);
     rt_dist_free(&s->d);
@@ -424,15 +434,30 @@ static void teardown(search *s) {
 
 /* The step at s->step of the current epoch: its batches, Algorithm 1, the
  * epoch's sums. */
-static int run_step(search *s, const int *torder, const int *sorder, double lr, err_t *e) {
-  int at = s->step * s->st.batch;
-  int tn = s->ntrain - at < s->st.batch ? s->ntrain - at : s->st.batch;
+/* Step STEP's train batch (*TN images at TORDER + *TAT) and search batch */
+static void step_batches(const search *s, int step, int *tat, int *tn, int *sat, int *sn) {
+  *tat = step * s->st.batch;
+  *tn = s->ntrain - *tat < s->st.batch ? s->ntrain - *tat : s->st.batch;
   /* the search split is walked alongside, wrapping if it is the shorter */
-  int sat = (int)(((long)s->step * s->st.batch) % s->nsearch);
-  int sn = s->nsearch - sat < s->st.batch ? s->nsearch - sat : s->st.batch;
-  if (sn > tn) sn = tn;
+  *sat = (int)(((long)step * s->st.batch) % s->nsearch);
+  *sn = s->nsearch - *sat < s->st.batch ? s->nsearch - *sat : s->st.batch;
+  if (*sn > *tn) *sn = *tn;
+}
+
+static int run_step(search *s, const int *torder, const int *sorder, double lr, err_t *e) {
+  int at, tn, sat, sn, nat, ntn, nsat, nsn;
+  step_batches(s, s->step, &at, &tn, &sat, &sn);
+  /* the batch the next step stages first, prepared while this one computes */
+  const int *next = NULL;
+  int nn = 0;
+  if (s->step + 1 < rt_search_steps(s)) {
+    step_batches(s, s->step + 1, &nat, &ntn, &nsat, &nsn);
+    int warm = s->epoch < s->st.warmup;
+    next = warm ? torder + nat : sorder + nsat;
+    nn = warm ? ntn : nsn;
+  }
   double t0 = now_s();
-  if (search_step(s, torder + at, tn, sorder + sat, sn, lr, e) != 0) return -1;
+  if (search_step(s, torder + at, tn, sorder + sat, sn, next, nn, lr, e) != 0) return -1;
   s->wall += now_s() - t0;
   s->steps_done++;
   return 0;

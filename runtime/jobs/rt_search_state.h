@@ -45,6 +45,7 @@ typedef struct {
   rt_model m;
   rt_dist d;
   rt_dataset data;
+  struct rt_loader *loader; /* stages the next batch while a step computes */
   int *train_idx, *search_idx;
   int ntrain, nsearch;
   float mean[8], std[8];

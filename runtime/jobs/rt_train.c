@@ -2,6 +2,7 @@
 #include "rt_ckpt.h"
 #include "rt_comm.h"
 #include "rt_data.h"
+#include "rt_loader.h"
 #include "rt_device.h"
 #include "io.h"
 #include "rt_job.h"
@@ -67,6 +68,7 @@ typedef struct {
   rt_model m;
   rt_runner run;
   rt_dataset train, test;
+  rt_loader *loader; /* stages the next batch while a step computes */
   int has_test;
   float mean[8], std[8];
   rt_augment aug;
@@ -307,7 +309,7 @@ static int load_data(trainer *t, err_t *e) {
                    t->test.classes - 1, t->sp.name, n->classes);
   if (t->has_test && t->st.limit > 0) rt_data_limit(&t->test, t->st.limit);
   if (rt_augment_for(t->st.augment, t->st.data, n->input_size, &t->aug, e) != 0 ||
-      rt_data_check_augment(&t->train, &t->aug, e) != 0)
+      rt_data_check_augment(&t->train, &t->aug, e) != 0 || rt_loader_open(&t->loader, t->o->threads, e) != 0)
     return -1;
   t->aug.cutout = t->st.cutout;
   if (rt_runner_init(&t->run, t->b, &t->m, t->st.batch, (long)n->input_channels * n->input_size * n->input_size, 1,
@@ -435,6 +437,8 @@ static void teardown(trainer *t) {
   pl_free(&t->ptrain);
   pl_free(&t->peval);
   nw_free(&t->lay);
+  rt_loader_close(t->loader);
+  t->loader = NULL;
   rt_data_free(&t->train);
   rt_data_free(&t->test);
   rt_ckpt_free(&t->ck);
@@ -446,14 +450,17 @@ static void teardown(trainer *t) {
 
 static int evaluate(trainer *t, double *acc, double *loss, err_t *e) {
   int B = t->st.batch, n = t->test.n;
-  int *idx = malloc(sizeof *idx * (size_t)B);
+  int *idx = malloc(sizeof *idx * (size_t)B * 2);
   if (!idx) return err_set(e, "out of memory");
   double correct = 0, ll = 0;
   int rc = 0;
   for (int at = 0; at < n && rc == 0; at += B) {
     int m = n - at < B ? n - at : B;
     for (int i = 0; i < m; i++) idx[i] = at + i;
-    rt_data_batch(&t->test, idx, m, t->mean, t->std, NULL, NULL, t->run.himg, t->b->elem, t->run.hlab);
+    rt_loader_batch(t->loader, &t->test, idx, m, t->mean, t->std, NULL, NULL, t->run.himg, t->b->elem, t->run.hlab);
+    int nm = n - at - B < B ? n - at - B : B; /* the next batch, prepared while this one runs */
+    for (int i = 0; i < nm; i++) idx[B + i] = at + B + i;
+    if (nm > 0) rt_loader_ahead(t->loader, &t->test, idx + B, nm, NULL, NULL);
     rt_result r;
     rc = rt_runner_run(&t->run, &t->peval, m, 0, 0, &r, e);
     correct += r.correct;
@@ -482,10 +489,13 @@ static void take_slice(trainer *t, int m, int lo, int n) {
 /* One SGD step on the batch ORDER[0..M): on several ranks each takes its
    slice (the whole batch staged, so the augmentation and drop-path draws
    stay those of one rank). */
-static int train_step(trainer *t, const int *order, int m, double lr, double drop, double sums[2], err_t *e) {
+static int train_step(trainer *t, const int *order, int m, const int *next, int nm, double lr, double drop,
+                      double sums[2], err_t *e) {
   const long R = t->comm.size, r = t->comm.rank;
   const int lo = (int)(m * r / R), n = (int)(m * (r + 1) / R) - lo;
-  rt_data_batch(&t->train, order, m, t->mean, t->std, &t->aug, &t->data_rng, t->run.himg, t->b->elem, t->run.hlab);
+  rt_loader_batch(t->loader, &t->train, order, m, t->mean, t->std, &t->aug, &t->data_rng, t->run.himg, t->b->elem,
+                  t->run.hlab);
+  if (nm > 0) rt_loader_ahead(t->loader, &t->train, next, nm, &t->aug, &t->data_rng); /* while this step computes */
   if (rt_runner_drops(&t->run, &t->ptrain, m, drop, &t->drop_rng, e) || rt_model_zero_grads(&t->m, e)) return -1;
   rt_result res = {0};
   if (R > 1) take_slice(t, m, lo, n);
@@ -518,9 +528,9 @@ static int train_epoch(trainer *t, double lr, double drop, double *loss, double 
   double ls = 0, cs = 0, t0 = now_s();
   int rc = 0, stop = 0;
   for (int s = 0; s < steps && rc == 0 && !stop; s++) {
-    int m = n - s * B < B ? n - s * B : B;
+    int m = n - s * B < B ? n - s * B : B, nm = s + 1 < steps ? (n - (s + 1) * B < B ? n - (s + 1) * B : B) : 0;
     double sums[2];
-    rc = train_step(t, order + s * B, m, lr, drop, sums, e);
+    rc = train_step(t, order + s * B, m, order + (s + 1) * B, nm, lr, drop, sums, e);
     ls += sums[0];
     cs += sums[1];
     t->batches++;

@@ -228,27 +228,43 @@ static void resample(const rt_image *im, int x0, int y0, int bw, int bh, int fw,
     if (ty.lo[i] + ty.cnt[i] > r1) r1 = ty.lo[i] + ty.cnt[i];
   }
   mid = malloc((size_t)(r1 - r0) * S * C);
-  if (!mid) goto done;
+  float *acc = malloc(sizeof(float) * (size_t)S * C);
+  if (!mid || !acc) {
+    free(acc);
+    goto done;
+  }
+  /* each output the taps in order, all channels together; the vertical pass
+     row by row (the same sums, in the same order, vectorised) */
   for (int y = r0; y < r1; y++) {
     const uint8_t *src = im->px + (size_t)y * im->w * C;
+    uint8_t *dst = mid + (size_t)(y - r0) * S * C;
     for (int i = 0; i < S; i++) {
       const float *w = tx.w + (size_t)i * tx.maxn;
-      for (int c = 0; c < C; c++) {
+      const uint8_t *p = src + (size_t)tx.lo[i] * C;
+      if (C == 3) {
+        float v0 = 0, v1 = 0, v2 = 0;
+        for (int k = 0; k < tx.cnt[i]; k++, p += 3) v0 += w[k] * p[0], v1 += w[k] * p[1], v2 += w[k] * p[2];
+        dst[3 * i] = clamp8(v0), dst[3 * i + 1] = clamp8(v1), dst[3 * i + 2] = clamp8(v2);
+      } else {
         float v = 0;
-        for (int k = 0; k < tx.cnt[i]; k++) v += w[k] * src[(size_t)(tx.lo[i] + k) * C + c];
-        mid[((size_t)(y - r0) * S + i) * C + c] = clamp8(v);
+        for (int k = 0; k < tx.cnt[i]; k++) v += w[k] * p[k];
+        dst[i] = clamp8(v);
       }
     }
   }
+  const size_t row = (size_t)S * C;
   for (int j = 0; j < S; j++) {
     const float *w = ty.w + (size_t)j * ty.maxn;
+    for (size_t t = 0; t < row; t++) acc[t] = 0;
+    for (int k = 0; k < ty.cnt[j]; k++) {
+      const uint8_t *m = mid + (size_t)(ty.lo[j] + k - r0) * row;
+      const float wk = w[k];
+      for (size_t t = 0; t < row; t++) acc[t] += wk * m[t];
+    }
     for (int i = 0; i < S; i++)
-      for (int c = 0; c < C; c++) {
-        float v = 0;
-        for (int k = 0; k < ty.cnt[j]; k++) v += w[k] * mid[((size_t)(ty.lo[j] + k - r0) * S + i) * C + c];
-        out[((size_t)c * S + j) * S + (flip ? S - 1 - i : i)] = clamp8(v);
-      }
+      for (int c = 0; c < C; c++) out[((size_t)c * S + j) * S + (flip ? S - 1 - i : i)] = clamp8(acc[(size_t)i * C + c]);
   }
+  free(acc);
 done:
   free(mid);
   taps_free(&tx);

@@ -3,7 +3,8 @@
 # and JPEG files (gray, RGB, RGBA, CMYK, some at twice the size; a corrupt
 # JPEG, a text file named .png, a README) with train/ and val/ splits;
 # parsec-run search and train read them, say what they skipped, write the
-# class mapping and count the unreadable file; the training learns (its test
+# class mapping and count the unreadable file; the index built by the
+# search serves the training; the training learns (its test
 # accuracy on val/); bad folders are refused with messages that say what to
 # do.  Skipped (77) without Debian's dataset-fashion-mnist.
 set -u
@@ -20,7 +21,7 @@ data="folder:$tmp/f"
 
 "$run" search small --data "$data" --epochs 1 --samples 2 --limit 256 --seed 1 --no-progress --out "$tmp/s" \
   >"$tmp/s.out" 2>&1 || { fail "a search on the folder failed"; cat "$tmp/s.out"; }
-grep -q "data: 1x28x28 images, augmentation: random crop (padding 3), flip; $tmp/f/train: 10 classes" "$tmp/s.out" ||
+grep -q "data: 1x28x28 images, augmentation: random crop (padding 3), flip; $tmp/f/train: 10 classes (index built)" "$tmp/s.out" ||
   { fail "the search does not describe the folder"; cat "$tmp/s.out"; }
 grep -q "1 file named like an image but not one skipped (the first: $tmp/f/train/T-shirt_top/notes.png); 1 other file ignored" \
   "$tmp/s.out" || fail "the search does not say what it skipped and ignored"
@@ -40,6 +41,7 @@ awk -v a="${acc:-0}" 'BEGIN { exit !(a > 0.3) }' || fail "test accuracy on val/ 
 [ "${bad:-x}" = 4 ] || fail "unreadable_images is ${bad:-absent}, expected 4"
 grep -q "corrupt.jpg: not a readable JPEG" "$tmp/t.out" || fail "the corrupt file is not named"
 [ -s "$tmp/t/classes.txt" ] || fail "training wrote no classes.txt"
+grep -q "$tmp/f/train: 10 classes (index from .parsec-index)" "$tmp/t.out" || fail "the training did not reuse the index"
 echo "ok: training on an image folder: test accuracy $acc on val/, $bad unreadable"
 
 mkdir -p "$tmp/empty" "$tmp/noimages/a"

@@ -277,6 +277,37 @@ static void test_folder_index(void **state) {
   assert_int_equal(f.skipped, 1);
   assert_non_null(strstr(f.first_skipped, "notes.png"));
   assert_int_equal(f.ignored, 2);
+  assert_false(f.cached);
+  rt_folder_free(&f);
+  /* again: the same index, from f/.parsec-index */
+  assert_int_equal(rt_folder_open(&f, path_of("f"), 0, 0, &e), 0);
+  assert_true(f.cached && f.n == 4 && f.nclasses == 4 && f.skipped == 1 && f.ignored == 2);
+  for (int i = 0; i < 4; i++) {
+    assert_string_equal(rt_folder_path(&f, i), path_of(want[i]));
+    assert_int_equal(f.labels[i], labels[i]);
+  }
+  assert_string_equal(rt_folder_class(&f, 1), "a");
+  assert_non_null(strstr(f.first_skipped, "notes.png"));
+  rt_folder_free(&f);
+  /* an image added deep down changes its directory: indexed again */
+  write_png("f/a/deep/1.png", 3, 3, 1);
+  assert_int_equal(rt_folder_open(&f, path_of("f"), 0, 0, &e), 0);
+  assert_true(!f.cached && f.n == 5);
+  assert_string_equal(rt_folder_path(&f, 2), path_of("f/a/deep/1.png"));
+  rt_folder_free(&f);
+  /* a class added: again */
+  assert_int_equal(mkdir(path_of("f/c"), 0755), 0);
+  write_png("f/c/2.png", 3, 3, 1);
+  assert_int_equal(rt_folder_open(&f, path_of("f"), 0, 0, &e), 0);
+  assert_true(!f.cached && f.n == 6 && f.nclasses == 5);
+  rt_folder_free(&f);
+  /* a damaged index: built again, never trusted */
+  FILE *ix = fopen(path_of("f/.parsec-index"), "a");
+  assert_non_null(ix);
+  fputs("I 99 ../../etc/passwd\n", ix);
+  fclose(ix);
+  assert_int_equal(rt_folder_open(&f, path_of("f"), 0, 0, &e), 0);
+  assert_true(!f.cached && f.n == 6);
   rt_folder_free(&f);
   /* no val/: no test split, said with what to do */
   assert_int_equal(rt_folder_open(&f, path_of("f"), 1, 0, &e), -1);

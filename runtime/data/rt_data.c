@@ -165,8 +165,9 @@ void rt_data_describe(const rt_dataset *d, const rt_augment *a, char *buf, size_
                    aug);
   const rt_folder *f = d->folder;
   if (!f || n < 0 || (size_t)n >= cap) return;
-  n += snprintf(buf + n, cap - (size_t)n, "; %s: %d classes, images decoded per batch, the shorter side resized to %d",
-                f->dir, f->nclasses, d->h);
+  n += snprintf(buf + n, cap - (size_t)n,
+                "; %s: %d classes (index %s), images decoded per batch, the shorter side resized to %d", f->dir,
+                f->nclasses, f->cached ? "from .parsec-index" : "built", d->h);
   if (f->skipped && (size_t)n < cap)
     n += snprintf(buf + n, cap - (size_t)n, "; %d file%s named like an image but not one skipped (the first: %s)",
                   f->skipped, f->skipped == 1 ? "" : "s", f->first_skipped);

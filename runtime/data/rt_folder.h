@@ -2,7 +2,10 @@
  * (any depth below the class) holding .jpg, .jpeg and .png files, classes
  * numbered in the byte order of their names; or DIR/train/<class>/... with
  * DIR/val/<class>/... as the test split.  Only the index (paths and labels)
- * is held; images are decoded when a batch needs them. */
+ * is held; images are decoded when a batch needs them.  The index is kept
+ * in the split's DIR/.parsec-index where the folder is writable, and used
+ * again until a directory in it changes (an image added, removed or
+ * renamed; a class directory added or removed). */
 #ifndef PARSEC_RT_FOLDER_H
 #define PARSEC_RT_FOLDER_H
 #include "err.h"
@@ -19,6 +22,7 @@ typedef struct rt_folder_s {
   int ignored;         /* files of other extensions */
   char first_skipped[512];
   long unreadable;     /* images that failed to decode when staged */
+  int cached;          /* the index came from DIR/.parsec-index */
 } rt_folder;
 
 /* The most files of a split that may be skipped as not images: beyond

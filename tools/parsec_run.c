@@ -37,6 +37,8 @@
 
 /* The augmentation of the training images (O: an rt_search_opts or rt_train_opts). */
 #define AUGMENT_OPTION(O) \
+      {"--image-size", NULL, CLI_INT, &(O).image_size, "S", \
+       "the network's input size (default: the space's); folder images\nare resized to it", 8, 4096}, \
       {"--augment", NULL, CLI_CHOICE, &(O).augment, "A", \
        "auto | none | flip | crop-flip | imagenet (default auto: crop-flip\nfor CIFAR and small folder images, imagenet for folder images\nof 64 px or more, none otherwise)", \
        0, 0, 0, "auto|none|flip|crop-flip|imagenet"}
@@ -102,7 +104,7 @@ static int finish(const char *cmd, int status, err_t *e) {
 
 static int cmd_search(int argc, char **argv) {
   rt_search_opts o = {0};
-  o.epochs = o.samples = o.batch = o.limit = o.seed = -1;
+  o.epochs = o.samples = o.batch = o.limit = o.seed = o.image_size = -1;
   o.temperature = o.split = o.arch_lr = o.temperature_end = NAN;
   o.warmup = o.uniform_weights = -1;
   o.device = "auto";
@@ -163,7 +165,7 @@ static int cmd_search(int argc, char **argv) {
 
 static int cmd_train(int argc, char **argv) {
   rt_train_opts o = {0};
-  o.layers = o.channels = o.epochs = o.batch = o.cutout = o.limit = o.seed = -1;
+  o.layers = o.channels = o.epochs = o.batch = o.cutout = o.limit = o.seed = o.image_size = -1;
   o.lr = o.drop_path = o.label_smoothing = NAN;
   o.auxiliary = -1;
   o.device = "auto";
@@ -209,7 +211,7 @@ static int cmd_train(int argc, char **argv) {
 static int cmd_ensemble(int argc, char **argv) {
   rt_ensemble_opts o = {.members = 4, .pick = "sample"};
   rt_train_opts *t = &o.train;
-  t->layers = t->channels = t->epochs = t->batch = t->cutout = t->limit = t->seed = -1;
+  t->layers = t->channels = t->epochs = t->batch = t->cutout = t->limit = t->seed = t->image_size = -1;
   t->lr = t->drop_path = t->label_smoothing = NAN;
   t->auxiliary = -1;
   t->device = "auto";

@@ -367,6 +367,8 @@ static int setup(search *s, err_t *e) {
     if (sp_open(&s->sp, o->space, e) != 0) goto fail;
     resolve(s);
   }
+  if (s->st.image_size > 0) /* every network of the space, as recorded with the run */
+    s->sp.net.input_size = s->sp.eval_net.input_size = s->sp.transfer_net.input_size = s->st.image_size;
   s->net = s->st.init_from[0] ? &s->sp.transfer_net : &s->sp.net;
   if (s->st.samples < 1 || s->st.samples > MAXK) {
     err_set(e, "--samples %d is out of range (1..%d)", s->st.samples, MAXK);

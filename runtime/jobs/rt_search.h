@@ -18,6 +18,7 @@ typedef struct {
   const char *space;   /* .lua, compiled directory, or a bundled space's name */
   const char *data;    /* NULL: the space's recipe */
   const char *augment; /* rt_augment.h's recipes; NULL: auto */
+  int image_size;      /* the networks' input size (< 0: the space's) */
   const char *out;     /* the run directory */
   int epochs, samples, batch, limit, seed; /* < 0: the recipe's */
   double temperature, split, arch_lr;       /* NaN: the recipe's */

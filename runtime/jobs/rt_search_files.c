@@ -39,6 +39,7 @@ const rt_field rt_search_fields[] = {
     {"uniform_weights", RT_FIELD_INT, SET(uniform_weights), OPT(uniform_weights), 1, 0, 1, "--uniform-weights"},
     {"temperature_end", RT_FIELD_NUM, SET(temperature_end), OPT(temperature_end), 1, 0, 1000000},
     {"augment", RT_FIELD_STR, SET(augment), OPT(augment), 1},
+    {"image_size", RT_FIELD_INT, SET(image_size), OPT(image_size), 1, 0, 4096},
 };
 const int rt_search_nfields = (int)(sizeof rt_search_fields / sizeof rt_search_fields[0]);
 

@@ -28,6 +28,7 @@ typedef struct {
   int warmup, uniform_weights;
   double temperature_end;
   char augment[RT_FIELD_STR_MAX]; /* rt_augment.h's recipes; "": auto */
+  int image_size;                 /* the networks' input size; 0: the space's */
 } settings;
 
 /* The settings' table: the recipe's keys, the options that override them,

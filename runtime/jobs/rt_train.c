@@ -30,6 +30,7 @@ typedef struct {
   int epochs, batch, cutout, limit, seed, auxiliary, cells, channels;
   double lr, lr_min, momentum, weight_decay, grad_clip, drop_path, aux_weight, label_smoothing;
   char augment[RT_FIELD_STR_MAX]; /* rt_augment.h's recipes; "": auto */
+  int image_size;                 /* the network's input size; 0: the space's */
 } tsettings;
 
 #define SET(f) offsetof(tsettings, f)
@@ -54,6 +55,7 @@ static const rt_field fields[] = {
     {"aux_weight", RT_FIELD_NUM, SET(aux_weight), RT_NO_OPTION, 0, 0, 1000000},
     {"label_smoothing", RT_FIELD_NUM, SET(label_smoothing), OPT(label_smoothing), 1, 0, 0.99},
     {"augment", RT_FIELD_STR, SET(augment), OPT(augment), 1},
+    {"image_size", RT_FIELD_INT, SET(image_size), OPT(image_size), 1, 0, 4096},
 };
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 
@@ -110,6 +112,7 @@ static void shape_net(trainer *t) {
   t->net.auxiliary = st->auxiliary;
   t->net.drop_path = st->drop_path;
   t->net.label_smoothing = st->label_smoothing;
+  if (st->image_size > 0) t->net.input_size = st->image_size;
 }
 
 /* The space's training recipe, then every option given. */

@@ -501,6 +501,36 @@ static void test_loader_equals_plain_batches(void **state) {
   rt_data_free(&d);
 }
 
+/* the normalisation given: per channel, imagenet's, or refused with the flag */
+static void test_given_normalisation(void **state) {
+  (void)state;
+  err_t e = ERR_INIT;
+  rt_dataset d = {.c = 3};
+  float m[8], s[8];
+  assert_int_equal(rt_data_norm(&d, "0.5,0.25,1", "1,2,0.5", m, s, &e), 0);
+  assert_true(m[0] == 0.5f && m[1] == 0.25f && m[2] == 1 && s[0] == 1 && s[1] == 2 && s[2] == 0.5f);
+  assert_int_equal(rt_data_norm(&d, "imagenet", "imagenet", m, s, &e), 0);
+  assert_float_equal(m[0], 0.485, 1e-6);
+  assert_float_equal(s[2], 0.225, 1e-6);
+  const struct {
+    const char *mean, *std, *needle;
+  } bad[] = {{"0.5", "1,1,1", "--mean 0.5: give 3 comma-separated values"},
+             {"0.5,0.5,0.5,0.5", "1,1,1", "give 3 comma-separated values"},
+             {"0.5,x,0.5", "1,1,1", "--mean 0.5,x,0.5: value 2 is not a number"},
+             {"0.5,0.5,0.5", "1,0,1", "--std 1,0,1: value 2 is not a positive number"},
+             {"0.5,0.5,0.5", "1,nan,1", "value 2 is not a positive number"},
+             {"0.5,0.5,0.5", NULL, "give --mean and --std together"}};
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    assert_int_equal(rt_data_norm(&d, bad[k].mean, bad[k].std, m, s, &e), -1);
+    if (!strstr(err_msg(&e), bad[k].needle)) fail_msg("'%s' lacks '%s'", err_msg(&e), bad[k].needle);
+    err_clear(&e);
+  }
+  d.c = 1;
+  assert_int_equal(rt_data_norm(&d, "imagenet", "imagenet", m, s, &e), -1);
+  assert_non_null(strstr(err_msg(&e), "--mean imagenet: the images have 1 channel, not 3"));
+  err_clear(&e);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/parsec-image-XXXXXX");
   if (!mkdtemp(dir)) return 1;
@@ -509,6 +539,7 @@ int main(void) {
       cmocka_unit_test(test_resample_by_hand), cmocka_unit_test(test_folder_index), cmocka_unit_test(test_folder_batch),
       cmocka_unit_test(test_augment_recipes), cmocka_unit_test(test_resized_crop_box), cmocka_unit_test(test_jitter_steps),
       cmocka_unit_test(test_augmented_batch_thread_independent), cmocka_unit_test(test_loader_equals_plain_batches),
+      cmocka_unit_test(test_given_normalisation),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[128];

@@ -39,6 +39,9 @@
 #define AUGMENT_OPTION(O) \
       {"--image-size", NULL, CLI_INT, &(O).image_size, "S", \
        "the network's input size (default: the space's); folder images\nare resized to it", 8, 4096}, \
+      {"--mean", NULL, CLI_STR, &(O).mean, "M", \
+       "per-channel means of pixels / 255, comma-separated, or imagenet\n(default: measured on the training images)"}, \
+      {"--std", NULL, CLI_STR, &(O).std, "S", "per-channel standard deviations, as --mean"}, \
       {"--augment", NULL, CLI_CHOICE, &(O).augment, "A", \
        "auto | none | flip | crop-flip | imagenet (default auto: crop-flip\nfor CIFAR and small folder images, imagenet for folder images\nof 64 px or more, none otherwise)", \
        0, 0, 0, "auto|none|flip|crop-flip|imagenet"}

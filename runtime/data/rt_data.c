@@ -351,6 +351,49 @@ void rt_data_normalise(const rt_dataset *d, const int *idx, int n, const uint8_t
   }
 }
 
+/* "a,b,c" (or "imagenet": IMAGENET) into C values; FLAG names it in messages */
+static int parse_values(const char *text, const float *imagenet, int c, const char *flag, int positive, float *out,
+                        err_t *e) {
+  if (strcmp(text, "imagenet") == 0) {
+    if (c != 3)
+      return err_set_code(e, ERR_USAGE, "%s imagenet: the images have %d channel%s, not 3", flag, c, c == 1 ? "" : "s");
+    memcpy(out, imagenet, 3 * sizeof *out);
+    return 0;
+  }
+  const char *p = text;
+  int k = 0;
+  for (; k < c; k++) {
+    char *end;
+    double v = strtod(p, &end);
+    if (end == p || !isfinite(v) || (positive && !(v > 0)))
+      return err_set_code(e, ERR_USAGE, "%s %s: value %d is not a %snumber", flag, text, k + 1,
+                          positive ? "positive " : "");
+    out[k] = (float)v;
+    p = end;
+    if (k + 1 < c) {
+      if (*p != ',') break;
+      p++;
+    }
+  }
+  if (k < c || *p)
+    return err_set_code(e, ERR_USAGE, "%s %s: give %d comma-separated values (one a channel), or imagenet", flag, text,
+                        c);
+  return 0;
+}
+
+int rt_data_norm(const rt_dataset *d, const char *mean, const char *std, float *m, float *s, err_t *e) {
+  static const float im_mean[3] = {0.485f, 0.456f, 0.406f}, im_std[3] = {0.229f, 0.224f, 0.225f};
+  int has_m = mean && *mean, has_s = std && *std;
+  if (!has_m && !has_s) {
+    rt_data_stats(d, m, s);
+    return 0;
+  }
+  if (!has_m || !has_s) return err_set_code(e, ERR_USAGE, "give --mean and --std together (or neither: the data's own)");
+  if (d->c > 8) return err_set(e, "%d channels: at most 8 can be normalised", d->c);
+  return parse_values(mean, im_mean, d->c, "--mean", 0, m, e) || parse_values(std, im_std, d->c, "--std", 1, s, e) ? -1
+                                                                                                                    : 0;
+}
+
 void rt_data_batch(const rt_dataset *d, const int *idx, int n, const float *mean, const float *std,
                    const rt_augment *aug, rng_t *rng, void *images, size_t elem, int32_t *labels) {
   /* every image's draws first, in order: the same batch whatever decodes it */

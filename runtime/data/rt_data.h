@@ -58,8 +58,13 @@ int rt_data_is_cifar(const char *spec);
  * classes, or NULL. */
 const char *const *rt_data_class_names(const char *spec, int classes);
 
-/* Per-channel mean and standard deviation of images/255. */
+/* Per-channel mean and standard deviation of images/255 (of an image
+ * folder: of 1000 images spread over it). */
 void rt_data_stats(const rt_dataset *d, float *mean, float *std);
+/* The normalisation: MEAN and STD given (comma-separated values of
+ * pixels/255, one per channel, or "imagenet" for torchvision's ImageNet
+ * constants), or both empty (NULL or ""): the data's own, rt_data_stats. */
+int rt_data_norm(const rt_dataset *d, const char *mean, const char *std, float *m, float *s, err_t *e);
 
 /* The pieces of rt_data_batch, for a loader that prepares images on its own
  * threads: whether the batch's images must be prepared (decoded, cut or

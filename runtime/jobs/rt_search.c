@@ -70,7 +70,7 @@ static int load_data(search *s, err_t *e) {
   rt_data_limit(&s->data, s->st.limit);
   if (s->data.n < 4)
     return err_set(e, "%s: %d images are too few to split into train and search sets", s->st.data, s->data.n);
-  rt_data_stats(&s->data, s->mean, s->std);
+  if (rt_data_norm(&s->data, s->st.mean, s->st.std, s->mean, s->std, e) != 0) return -1;
   /* the split: a seeded shuffle, then the first part trains the weights */
   int *all = malloc(sizeof *all * (size_t)s->data.n);
   if (!all) return err_set(e, "out of memory");

@@ -19,6 +19,7 @@ typedef struct {
   const char *data;    /* NULL: the space's recipe */
   const char *augment; /* rt_augment.h's recipes; NULL: auto */
   int image_size;      /* the networks' input size (< 0: the space's) */
+  const char *mean, *std; /* the normalisation (rt_data_norm); NULL: the data's own */
   const char *out;     /* the run directory */
   int epochs, samples, batch, limit, seed; /* < 0: the recipe's */
   double temperature, split, arch_lr;       /* NaN: the recipe's */

@@ -40,6 +40,8 @@ const rt_field rt_search_fields[] = {
     {"temperature_end", RT_FIELD_NUM, SET(temperature_end), OPT(temperature_end), 1, 0, 1000000},
     {"augment", RT_FIELD_STR, SET(augment), OPT(augment), 1},
     {"image_size", RT_FIELD_INT, SET(image_size), OPT(image_size), 1, 0, 4096},
+    {"mean", RT_FIELD_STR, SET(mean), OPT(mean), 1},
+    {"std", RT_FIELD_STR, SET(std), OPT(std), 1},
 };
 const int rt_search_nfields = (int)(sizeof rt_search_fields / sizeof rt_search_fields[0]);
 

@@ -29,6 +29,7 @@ typedef struct {
   double temperature_end;
   char augment[RT_FIELD_STR_MAX]; /* rt_augment.h's recipes; "": auto */
   int image_size;                 /* the networks' input size; 0: the space's */
+  char mean[RT_FIELD_STR_MAX], std[RT_FIELD_STR_MAX]; /* given normalisation; "": the data's */
 } settings;
 
 /* The settings' table: the recipe's keys, the options that override them,

@@ -31,6 +31,7 @@ typedef struct {
   double lr, lr_min, momentum, weight_decay, grad_clip, drop_path, aux_weight, label_smoothing;
   char augment[RT_FIELD_STR_MAX]; /* rt_augment.h's recipes; "": auto */
   int image_size;                 /* the network's input size; 0: the space's */
+  char mean[RT_FIELD_STR_MAX], std[RT_FIELD_STR_MAX]; /* given normalisation; "": the data's */
 } tsettings;
 
 #define SET(f) offsetof(tsettings, f)
@@ -56,6 +57,8 @@ static const rt_field fields[] = {
     {"label_smoothing", RT_FIELD_NUM, SET(label_smoothing), OPT(label_smoothing), 1, 0, 0.99},
     {"augment", RT_FIELD_STR, SET(augment), OPT(augment), 1},
     {"image_size", RT_FIELD_INT, SET(image_size), OPT(image_size), 1, 0, 4096},
+    {"mean", RT_FIELD_STR, SET(mean), OPT(mean), 1},
+    {"std", RT_FIELD_STR, SET(std), OPT(std), 1},
 };
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 
@@ -293,7 +296,7 @@ static int load_data(trainer *t, err_t *e) {
     return err_set(e, "%s has labels up to %d, but the space '%s' has %d classes", t->st.data, t->train.classes - 1,
                    t->sp.name, n->classes);
   rt_data_limit(&t->train, t->st.limit);
-  rt_data_stats(&t->train, t->mean, t->std);
+  if (rt_data_norm(&t->train, t->st.mean, t->st.std, t->mean, t->std, e) != 0) return -1;
   /* the test set: --test-data, else the data set's own test split if it has one */
   const char *test = t->st.test_data[0] ? t->st.test_data : NULL;
   if (test) {

@@ -13,6 +13,7 @@ typedef struct {
   const char *data, *test_data;
   const char *augment; /* rt_augment.h's recipes; NULL: auto */
   int image_size;      /* the network's input size (< 0: the space's) */
+  const char *mean, *std; /* the normalisation (rt_data_norm); NULL: the data's own */
   const char *out;
   int layers, channels, epochs, batch, cutout, limit, seed; /* < 0: the recipe's */
   double lr, drop_path, label_smoothing;                    /* NaN: the recipe's */

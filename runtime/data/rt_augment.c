@@ -138,7 +138,8 @@ static void hue(uint8_t *px, size_t n, float f) {
     if (r == mx) h = bc - gc;
     else if (g == mx) h = 2.0f + rc - bc;
     else h = 4.0f + gc - rc;
-    h = fmodf(h / 6.0f + 1.0f, 1.0f);
+    h = h / 6.0f + 1.0f; /* fmod(h / 6 + 1, 1): h / 6 + 1 lies in (0.8, 1.9], and x - 1 is exact there */
+    if (h >= 1.0f) h -= 1.0f;
     uint8_t uh = clip8((int)(h * 255.0f)), us = clip8((int)(s * 255.0f)), v = (uint8_t)mx;
     uh = (uint8_t)((uh + shift) & 255);
     if (us == 0) {
@@ -149,8 +150,15 @@ static void hue(uint8_t *px, size_t n, float f) {
     float fr = (float)uh * 6.0f / 255.0f - (float)k, fs = (float)us / 255.0f;
     uint8_t p = clip8((int)lroundf(v * (1.0f - fs))), q = clip8((int)lroundf(v * (1.0f - fs * fr))),
             t = clip8((int)lroundf(v * (1.0f - fs * (1.0f - fr))));
-    uint8_t out[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
-    for (int j = 0; j < 3; j++) px[j * n + i] = out[k % 6][j];
+    uint8_t *R = px + i, *G = px + n + i, *B = px + 2 * n + i;
+    switch (k % 6) {
+    case 0: *R = v, *G = t, *B = p; break;
+    case 1: *R = q, *G = v, *B = p; break;
+    case 2: *R = p, *G = v, *B = t; break;
+    case 3: *R = p, *G = q, *B = v; break;
+    case 4: *R = t, *G = p, *B = v; break;
+    default: *R = v, *G = p, *B = q; break;
+    }
   }
 }
 

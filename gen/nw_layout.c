@@ -122,17 +122,18 @@ static int add_preprocess(nw_layout *lay, int cell, int which, int cin, int C, i
 }
 
 /* DARTS's AuxiliaryHeadCIFAR: ReLU, avg pool, 1x1 conv to 128, BN, ReLU,
- * 2x2 conv to 768, BN, ReLU, linear. */
-static int add_aux(nw_layout *lay, int cin, int classes, err_t *e) {
+ * 2x2 conv to 768, BN, ReLU, linear; AuxiliaryHeadImageNet (IMAGENET) has
+ * no BN after the 2x2 conv. */
+static int add_aux(nw_layout *lay, int cin, int classes, int imagenet, err_t *e) {
   nw_slots s;
   int shape[2] = {classes, 768};
   lay->aux_first = lay->n;
   if (add_conv(lay, -1, "auxiliary_head.features.2", ".weight", 128, cin, 1, 1, 1, e) < 0 ||
       add_bn(lay, -1, "auxiliary_head.features.3", 128, 1, &s, e) < 0 ||
       add_conv(lay, -1, "auxiliary_head.features.5", ".weight", 768, 128, 1, 2, 2, e) < 0 ||
-      add_bn(lay, -1, "auxiliary_head.features.6", 768, 1, &s, e) < 0)
+      (!imagenet && add_bn(lay, -1, "auxiliary_head.features.6", 768, 1, &s, e) < 0))
     return -1;
-  int w = add(lay, NW_PARAM, -1, "auxiliary_head.classifier", ".weight", 2, shape, e);
+  int w = lay->aux_classifier = add(lay, NW_PARAM, -1, "auxiliary_head.classifier", ".weight", 2, shape, e);
   int b = w >= 0 ? add(lay, NW_PARAM, -1, "auxiliary_head.classifier", ".bias", 1, shape, e) : -1;
   if (b < 0) return -1;
   lay->t[w].init = lay->t[b].init = (float)(1.0 / sqrt(768.0));
@@ -148,8 +149,20 @@ static int add_classifier(nw_layout *lay, int cfinal, int classes, err_t *e) {
   return 0;
 }
 
-/* The stem (affine BN in both networks). */
+/* The stem (affine BN in both networks); NetworkImageNet's: stem0 = conv
+ * 3x3 to C/2, BN, ReLU, conv 3x3 to C, BN; stem1 = ReLU, conv 3x3, BN. */
 static int add_stem(nw_layout *lay, const sp_net *net, err_t *e) {
+  if (net->imagenet_stem) {
+    int C = net->channels;
+    return (lay->stem_weight = add_conv(lay, -1, "stem0.0", ".weight", C / 2, net->input_channels, 1, 3, 3, e)) < 0 ||
+                   add_bn(lay, -1, "stem0.1", C / 2, 1, &lay->stem_bn, e) < 0 ||
+                   (lay->stem_more_weight[0] = add_conv(lay, -1, "stem0.3", ".weight", C, C / 2, 1, 3, 3, e)) < 0 ||
+                   add_bn(lay, -1, "stem0.4", C, 1, &lay->stem_more_bn[0], e) < 0 ||
+                   (lay->stem_more_weight[1] = add_conv(lay, -1, "stem1.1", ".weight", C, C, 1, 3, 3, e)) < 0 ||
+                   add_bn(lay, -1, "stem1.2", C, 1, &lay->stem_more_bn[1], e) < 0
+               ? -1
+               : 0;
+  }
   int cstem = net->stem_multiplier * net->channels;
   if ((lay->stem_weight = add_conv(lay, -1, "stem.0", ".weight", cstem, net->input_channels, 1, 3, 3, e)) < 0) return -1;
   return add_bn(lay, -1, "stem.1", cstem, 1, &lay->stem_bn, e);
@@ -193,7 +206,8 @@ int nw_search_layout(nw_layout *lay, const sp_space *sp, const sp_net *net, err_
       }
     }
   }
-  if (net->auxiliary && add_aux(lay, sp->nodes * sh[lay->aux_cell].C, net->classes, e) < 0) goto fail;
+  if (net->auxiliary && add_aux(lay, sp->nodes * sh[lay->aux_cell].C, net->classes, net->imagenet_stem, e) < 0)
+    goto fail;
   if (add_classifier(lay, sp->nodes * sh[net->cells - 1].C, net->classes, e) < 0) goto fail;
   return 0;
 fail:
@@ -231,7 +245,8 @@ int nw_eval_layout(nw_layout *lay, const sp_space *sp, const sp_net *net, const 
       if (add_prim(lay, -1, prefix, &sp->prims[p], stride, s->C, 0, e) < 0) goto fail;
     }
   }
-  if (net->auxiliary && add_aux(lay, sp->nodes * sh[lay->aux_cell].C, net->classes, e) < 0) goto fail;
+  if (net->auxiliary && add_aux(lay, sp->nodes * sh[lay->aux_cell].C, net->classes, net->imagenet_stem, e) < 0)
+    goto fail;
   if (add_classifier(lay, sp->nodes * sh[net->cells - 1].C, net->classes, e) < 0) goto fail;
   return 0;
 fail:

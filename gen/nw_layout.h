@@ -45,14 +45,17 @@ typedef struct {
   int nedges;
   int *edge_base; /* [cell * nodes + node]: index of edge (pred 0, prim 0) */
   /* fixed parts */
-  int stem_weight;
+  int stem_weight; /* stem.0 (DARTS) or stem0.0 (imagenet) */
   nw_slots stem_bn;
+  int stem_more_weight[2]; /* imagenet: stem0.3 and stem1.1 */
+  nw_slots stem_more_bn[2];
   int pre0_first[64], pre1_first[64]; /* first tensor of each cell's preprocessing */
   int classifier_weight, classifier_bias;
   /* the evaluation network: one op per genotype entry */
   int eval;
   int *entry_first; /* [cell * nodes * inputs + node * inputs + slot] */
   int aux_first;    /* auxiliary head's first tensor, or -1 */
+  int aux_classifier; /* its classifier's weight (the bias follows) */
   int aux_cell;     /* the cell after which the auxiliary head reads */
 } nw_layout;
 

@@ -263,9 +263,13 @@ static void lower_cell(builder *b, int cell, const sp_cell_shape *s, view s0, vi
  * joins the loss.  Only training plans run it. */
 static void aux_head(builder *b, view x) {
   const nw_layout *lay = b->lay;
+  const int imagenet = b->net->imagenet_stem;
   /* a 2x2 output: kernel h - 3 at stride 3 (5 on DARTS's 8x8), or h - 1 at
-     stride 1 on maps smaller than 5x5 */
+     stride 1 on maps smaller than 5x5; the ImageNet head: kernel 5 at
+     stride 2 (2x2 from DARTS's 7x7; larger maps leave more, averaged below),
+     h - 1 at stride 1 below 7x7 */
   int t = lay->aux_first, k = x.h >= 5 ? x.h - 3 : x.h - 1, st = x.h >= 5 ? 3 : 1;
+  if (imagenet) k = x.h >= 7 ? 5 : x.h - 1, st = x.h >= 7 ? 2 : 1;
   view r = relu_of(b, x, "auxiliary head");
   view pooled = pb_view(b, x.c, sp_out_size(x.h, k, st, 0, 1), sp_out_size(x.w, k, st, 0, 1));
   op o = pb_blank(OP_AVGPOOL, r, pooled);
@@ -282,8 +286,8 @@ static void aux_head(builder *b, view x) {
   o.relu = 1;
   o.wt = t + 5;
   pb_emit(b, &o, "%s", "auxiliary head conv 2x2");
-  bn(b, c2, b2, t + 6, 1, 0, 1, "auxiliary head");
-  view r2 = relu_of(b, b2, "auxiliary head");
+  if (!imagenet) bn(b, c2, b2, t + 6, 1, 0, 1, "auxiliary head"); /* DARTS's ImageNet head has no BN here */
+  view r2 = relu_of(b, imagenet ? c2 : b2, "auxiliary head");
   view g = r2;
   if (oh * ow > 1) { /* inputs other than 2x2 after the pool: average what is left */
     g = pb_view(b, 768, 1, 1);
@@ -292,8 +296,8 @@ static void aux_head(builder *b, view x) {
   }
   view logits = pb_view(b, b->p->classes, 1, 1);
   o = pb_blank(OP_LINEAR, g, logits);
-  o.wt = t + 10;
-  o.bt = t + 11;
+  o.wt = lay->aux_classifier;
+  o.bt = lay->aux_classifier + 1;
   pb_emit(b, &o, "%s", "auxiliary classifier");
   view dl, ll = pb_view(b, 1, 1, 1), cor = pb_view(b, 1, 1, 1);
   int acc;
@@ -306,6 +310,32 @@ static void aux_head(builder *b, view x) {
   o.cor = b->p->aux_correct;
   o.mult = b->aux_weight;
   pb_emit(b, &o, "%s", "auxiliary cross-entropy");
+}
+
+/* A 3x3 conv of stride 2 to COUT (its input through a ReLU when RELU), then
+   BN: one stage of NetworkImageNet's stems */
+static view stem_stage(builder *b, view x, int cout, int wt, int bn_weight, int relu, const char *what) {
+  int h = sp_out_size(x.h, 3, 2, 1, 1);
+  view c = pb_view(b, cout, h, h), y = pb_view(b, cout, h, h);
+  op o = pb_blank(OP_CONV, x, c);
+  o.kh = o.kw = 3;
+  o.sh = o.sw = 2;
+  o.ph = o.pw = 1;
+  o.relu = relu;
+  o.wt = wt;
+  pb_emit(b, &o, "%s conv", what);
+  bn(b, c, y, bn_weight, 1, 0, 1, what);
+  return y;
+}
+
+/* NetworkImageNet: stem0 = conv/2, BN, ReLU, conv/2, BN; stem1 = ReLU,
+   conv/2, BN.  The first cell reads stem0's output and stem1's. */
+static void imagenet_stems(builder *b, view img, view *s0, view *s1) {
+  const nw_layout *lay = b->lay;
+  int C = b->net->channels;
+  view a = stem_stage(b, img, C / 2, lay->stem_weight, lay->stem_bn.bn_weight, 0, "stem0");
+  *s0 = stem_stage(b, a, C, lay->stem_more_weight[0], lay->stem_more_bn[0].bn_weight, 1, "stem0");
+  *s1 = stem_stage(b, *s0, C, lay->stem_more_weight[1], lay->stem_more_bn[1].bn_weight, 1, "stem1");
 }
 
 void pb_lower_network(builder *b, const pl_node_edges *edges) {
@@ -329,18 +359,22 @@ void pb_lower_network(builder *b, const pl_node_edges *edges) {
   view cor = pb_view(b, 1, 1, 1);
   p->correct = A_view(cor).ref;
 
-  /* stem: conv3x3 -> BN (affine) */
-  int cstem = net->stem_multiplier * net->channels;
-  view t0 = pb_view(b, cstem, H, H);
-  op o = pb_blank(OP_CONV, img, t0);
-  o.kh = o.kw = 3;
-  o.ph = o.pw = 1;
-  o.wt = lay->stem_weight;
-  pb_emit(b, &o, "%s", "stem conv");
-  view stem = pb_view(b, cstem, H, H);
-  bn(b, t0, stem, lay->stem_bn.bn_weight, 1, 0, 1, "stem");
-
-  view s0 = stem, s1 = stem;
+  view s0, s1;
+  op o;
+  if (net->imagenet_stem) {
+    imagenet_stems(b, img, &s0, &s1);
+  } else { /* stem: conv3x3 -> BN (affine) */
+    int cstem = net->stem_multiplier * net->channels;
+    view t0 = pb_view(b, cstem, H, H);
+    o = pb_blank(OP_CONV, img, t0);
+    o.kh = o.kw = 3;
+    o.ph = o.pw = 1;
+    o.wt = lay->stem_weight;
+    pb_emit(b, &o, "%s", "stem conv");
+    view stem = pb_view(b, cstem, H, H);
+    bn(b, t0, stem, lay->stem_bn.bn_weight, 1, 0, 1, "stem");
+    s0 = s1 = stem;
+  }
   for (int c = 0; c < net->cells && !b->failed; c++) {
     view out = pb_view(b, b->sp->nodes * sh[c].C, sh[c].h_out, sh[c].h_out);
     lower_cell(b, c, &sh[c], s0, s1, out, edges + (size_t)c * GT_MAXNODES);

@@ -37,7 +37,7 @@ typedef struct {
 static const field net_fields[] = {
     FI(sp_net, input_channels), FI(sp_net, input_size), FI(sp_net, classes), FI(sp_net, channels),
     FI(sp_net, cells), FI(sp_net, stem_multiplier), FB(sp_net, auxiliary), FN(sp_net, auxiliary_weight),
-    FN(sp_net, drop_path), FN_OPT(sp_net, label_smoothing), {0, 0, 0, 0}};
+    FN(sp_net, drop_path), FN_OPT(sp_net, label_smoothing), FI_OPT(sp_net, imagenet_stem), {0, 0, 0, 0}};
 static const field search_fields[] = {
     FI(sp_search, samples), FI(sp_search, epochs), FI(sp_search, batch), FN(sp_search, lr),
     FN(sp_search, lr_min), FN(sp_search, momentum), FN(sp_search, weight_decay), FN(sp_search, grad_clip),
@@ -46,7 +46,8 @@ static const field search_fields[] = {
     FI_OPT(sp_search, warmup), FN_OPT(sp_search, temperature_end), FB_OPT(sp_search, uniform_weights), {0}};
 static const field train_fields[] = {
     FI(sp_train, cutout), FI(sp_train, batch), FI(sp_train, epochs), FN(sp_train, lr), FN(sp_train, lr_min),
-    FN(sp_train, momentum), FN(sp_train, weight_decay), FN(sp_train, grad_clip), {0, 0, 0, 0}};
+    FN(sp_train, momentum), FN(sp_train, weight_decay), FN(sp_train, grad_clip), FN_OPT(sp_train, lr_decay),
+    {0, 0, 0, 0}};
 static const field transfer_fields[] = {FI(sp_transfer, cutout), FI(sp_transfer, batch), FI(sp_transfer, epochs),
                                         FI(sp_transfer, samples), FN(sp_transfer, arch_lr), {0, 0, 0, 0}};
 static const field layer_fields[] = {

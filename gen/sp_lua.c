@@ -201,7 +201,7 @@ static int sb_import(lua_State *L) {
   snprintf(path, sizeof path, "examples/%s.lua", name);
   const em_file *f = strlen(name) < 64 ? em_find(path) : NULL;
   if (!f) {
-    return luaL_error(L, "import: no bundled space named '%s' (bundled: darts, small, custom_op)", name);
+    return luaL_error(L, "import: no bundled space named '%s' (bundled: darts, small, custom_op, darts_imagenet)", name);
   }
   char chunk[160];
   snprintf(chunk, sizeof chunk, "@%s", path);
@@ -376,7 +376,7 @@ static int rd_net(rd_ctx *c, int t, sp_net *n) {
       rd_int(c, nt, "cells", &n->cells) || rd_int(c, nt, "stem_multiplier", &n->stem_multiplier) ||
       rd_bool(c, nt, "auxiliary", &n->auxiliary) || rd_num(c, nt, "auxiliary_weight", &n->auxiliary_weight) ||
       rd_num(c, nt, "drop_path", &n->drop_path) || rd_num(c, nt, "label_smoothing", &n->label_smoothing) ||
-      rd_reductions(c, nt, n))
+      rd_int(c, nt, "imagenet_stem", &n->imagenet_stem) || rd_reductions(c, nt, n))
     return -1;
   lua_pop(c->L, 1);
   return 0;
@@ -408,6 +408,9 @@ static int rd_eval(rd_ctx *c, int t, sp_space *sp) {
   *n = sp->net;
   sp_train *tr = &sp->train;
   if (rd_int(c, et, "cells", &n->cells) || rd_int(c, et, "channels", &n->channels) ||
+      rd_int(c, et, "input_channels", &n->input_channels) || rd_int(c, et, "input_size", &n->input_size) ||
+      rd_int(c, et, "classes", &n->classes) || rd_int(c, et, "imagenet_stem", &n->imagenet_stem) ||
+      rd_num(c, et, "lr_decay", &tr->lr_decay) ||
       rd_bool(c, et, "auxiliary", &n->auxiliary) || rd_num(c, et, "auxiliary_weight", &n->auxiliary_weight) ||
       rd_num(c, et, "drop_path", &n->drop_path) || rd_num(c, et, "label_smoothing", &n->label_smoothing) ||
       rd_reductions(c, et, n) ||
@@ -559,7 +562,7 @@ int sp_load_example(sp_space *sp, const char *name, err_t *e) {
   char path[128];
   snprintf(path, sizeof path, "examples/%s.lua", name);
   const em_file *f = em_find(path);
-  if (!f) return err_set(e, "no bundled space named '%s' (bundled: darts, small, custom_op)", name);
+  if (!f) return err_set(e, "no bundled space named '%s' (bundled: darts, small, custom_op, darts_imagenet)", name);
   return sp_load_string(sp, path, f->data, e);
 }
 

@@ -32,12 +32,21 @@ bool sp_is_reduction(const sp_net *net, int cell) {
 /* DARTS's network: the stem gives stem_multiplier * C channels; a reduction
  * cell doubles C and halves the resolution (rounding up); a cell outputs the
  * concatenation of its nodes; a cell after a reduction cell brings its older
- * input down to the new resolution with a factorized reduce. */
+ * input down to the new resolution with a factorized reduce.  The imagenet
+ * stems give C channels at 1/4 (stem0) and 1/8 (stem1) of the input's
+ * resolution, so the first cell's older input is reduced as after a
+ * reduction cell. */
 void sp_cell_shapes(const sp_net *net, int nodes, sp_cell_shape *out) {
   int c_curr = net->channels;
   int cpp = net->stem_multiplier * net->channels, cp = cpp;
   int h_prev_prev = net->input_size, h_prev = net->input_size;
   bool red_prev = false;
+  if (net->imagenet_stem) {
+    cpp = cp = net->channels;
+    h_prev_prev = sp_out_size(sp_out_size(net->input_size, 3, 2, 1, 1), 3, 2, 1, 1);
+    h_prev = sp_out_size(h_prev_prev, 3, 2, 1, 1);
+    red_prev = true;
+  }
   for (int i = 0; i < net->cells; i++) {
     bool red = sp_is_reduction(net, i);
     if (red) c_curr *= 2;
@@ -148,8 +157,12 @@ static int check_net_fields(const char *src, const sp_net *n, const char *what, 
       check_int(src, what, "reductions (count)", n->nreductions, 0, 16, e) ||
       check_num(src, what, "auxiliary_weight", n->auxiliary_weight, 0, 1e6, e) ||
       check_num(src, what, "drop_path", n->drop_path, 0, 0.99, e) ||
-      check_num(src, what, "label_smoothing", n->label_smoothing, 0, 0.99, e))
+      check_num(src, what, "label_smoothing", n->label_smoothing, 0, 0.99, e) ||
+      check_int(src, what, "stem (imagenet_stem)", n->imagenet_stem, 0, 1, e))
     return -1;
+  if (n->imagenet_stem && n->channels % 2 != 0)
+    return err_set(e, "%s: %s: the imagenet stem's first conv has channels / 2 outputs: give an even channels (%d)",
+                   src, what, n->channels);
   for (int i = 0; i < n->nreductions; i++)
     if (n->reductions[i] < 0 || n->reductions[i] >= n->cells || (i > 0 && n->reductions[i] <= n->reductions[i - 1]))
       return err_set(e, "%s: %s.reductions must be increasing cell indices in 0..%d", src, what, n->cells - 1);
@@ -177,7 +190,8 @@ static int check_recipes(const sp_space *sp, err_t *e) {
       check_int(src, w, "epochs", t->epochs, 1, 1000000, e) || check_num(src, w, "lr", t->lr, 0, 1e3, e) ||
       check_num(src, w, "lr_min", t->lr_min, 0, 1e3, e) || check_num(src, w, "momentum", t->momentum, 0, 1, e) ||
       check_num(src, w, "weight_decay", t->weight_decay, 0, 1e3, e) ||
-      check_num(src, w, "grad_clip", t->grad_clip, 0, 1e9, e))
+      check_num(src, w, "grad_clip", t->grad_clip, 0, 1e9, e) ||
+      check_num(src, w, "lr_decay", t->lr_decay, 0, 1, e))
     return -1;
   const sp_transfer *x = &sp->transfer;
   w = "space.transfer";
@@ -258,6 +272,10 @@ int sp_validate_net(const sp_space *sp, const sp_net *net, const char *what, err
   if (check_net_fields(sp->src, net, what, e) != 0) return -1;
   sp_cell_shape shapes[64];
   sp_cell_shapes(net, sp->nodes, shapes);
+  if (net->imagenet_stem && net->auxiliary && shapes[2 * net->cells / 3].h_out < 2)
+    return err_set(e, "%s: %s: the imagenet auxiliary head needs maps of at least 2x2 after cell %d, which gives %dx%d: "
+                      "a larger input, or no auxiliary head",
+                   sp->src, what, 2 * net->cells / 3, shapes[2 * net->cells / 3].h_out, shapes[2 * net->cells / 3].h_out);
   for (int i = 0; i < net->cells; i++) {
     const sp_cell_shape *s = &shapes[i];
     if (s->h_in < 1 || s->h_out < 1)

@@ -60,6 +60,7 @@ typedef struct {
   double auxiliary_weight;
   double drop_path;
   double label_smoothing; /* training loss: 1 - eps on the label, eps / classes on every class */
+  int imagenet_stem;      /* 0: DARTS's CIFAR stem; 1: NetworkImageNet's stems and auxiliary head */
 } sp_net;
 
 typedef struct {
@@ -79,6 +80,7 @@ typedef struct {
 typedef struct {
   int cutout, batch, epochs;
   double lr, lr_min, momentum, weight_decay, grad_clip;
+  double lr_decay; /* > 0: lr x lr_decay^epoch (DARTS's ImageNet schedule); 0: cosine to lr_min */
 } sp_train;
 
 typedef struct {
@@ -104,7 +106,7 @@ typedef struct {
 /* Reading a space file runs it in the sandbox (sp_lua.c). */
 int sp_load_file(sp_space *sp, const char *path, err_t *e);
 int sp_load_string(sp_space *sp, const char *chunkname, const char *text, err_t *e);
-/* A bundled example by name ("darts", "small", "custom_op"). */
+/* A bundled example by name ("darts", "small", "custom_op", "darts_imagenet"). */
 int sp_load_example(sp_space *sp, const char *name, err_t *e);
 void sp_free(sp_space *sp);
 

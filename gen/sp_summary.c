@@ -53,13 +53,18 @@ static void print_net(FILE *f, const sp_space *sp, const sp_net *n, const char *
   if (n->auxiliary) fprintf(f, ", auxiliary head (weight %g)", n->auxiliary_weight);
   if (n->drop_path > 0) fprintf(f, ", drop path %g", n->drop_path);
   if (n->label_smoothing > 0) fprintf(f, ", label smoothing %g", n->label_smoothing);
+  if (n->imagenet_stem) fprintf(f, ", ImageNet stems (3 convs of stride 2)");
   fprintf(f, "\n");
 }
 
 static void print_cells(FILE *f, const sp_space *sp, const sp_net *n) {
   sp_cell_shape sh[64];
   sp_cell_shapes(n, sp->nodes, sh);
-  fprintf(f, "  stem       %3d ch  %3dx%-3d\n", n->stem_multiplier * n->channels, n->input_size, n->input_size);
+  if (n->imagenet_stem)
+    fprintf(f, "  stem0      %3d ch  %3dx%-3d\n  stem1      %3d ch  %3dx%-3d\n", n->channels, sh[0].h_in0, sh[0].h_in0,
+            n->channels, sh[0].h_in, sh[0].h_in);
+  else
+    fprintf(f, "  stem       %3d ch  %3dx%-3d\n", n->stem_multiplier * n->channels, n->input_size, n->input_size);
   fprintf(f, "  cell  type       C  in (ch)     map      out\n");
   for (int i = 0; i < n->cells; i++) {
     const sp_cell_shape *s = &sh[i];
@@ -116,7 +121,12 @@ int sp_print_summary(FILE *f, const sp_space *sp, err_t *e) {
   if (s->uniform_weights) fprintf(f, "; uniform weight gradients");
   fprintf(f, "\n\n");
   print_net(f, sp, &sp->eval_net, "evaluation network");
-  fprintf(f, "  training recipe: %d epochs, batch %d, cutout %d, SGD lr %g -> %g\n", sp->train.epochs,
-          sp->train.batch, sp->train.cutout, sp->train.lr, sp->train.lr_min);
+  if (sp->train.lr_decay > 0)
+    fprintf(f, "  training recipe: %d epochs, batch %d, cutout %d, SGD lr %g x %g each epoch, wd %g\n",
+            sp->train.epochs, sp->train.batch, sp->train.cutout, sp->train.lr, sp->train.lr_decay,
+            sp->train.weight_decay);
+  else
+    fprintf(f, "  training recipe: %d epochs, batch %d, cutout %d, SGD lr %g -> %g\n", sp->train.epochs,
+            sp->train.batch, sp->train.cutout, sp->train.lr, sp->train.lr_min);
   return 0;
 }

@@ -305,7 +305,7 @@ end
 
 local NETWORK_KEYS = { input = 1, classes = 1, channels = 1, cells = 1, stem_multiplier = 1,
                        reductions = 1, auxiliary = 1, auxiliary_weight = 1, drop_path = 1,
-                       label_smoothing = 1 }
+                       label_smoothing = 1, stem = 1 }
 local INPUT_KEYS = { channels = 1, size = 1 }
 local CELL_KEYS = { nodes = 1, inputs = 1, primitives = 1 }
 local SEARCH_KEYS = { samples = 1, epochs = 1, batch = 1, lr = 1, lr_min = 1, momentum = 1,
@@ -314,7 +314,8 @@ local SEARCH_KEYS = { samples = 1, epochs = 1, batch = 1, lr = 1, lr_min = 1, mo
                       warmup = 1, temperature_end = 1, uniform_weights = 1 }
 local EVAL_KEYS = { cells = 1, channels = 1, reductions = 1, auxiliary = 1, auxiliary_weight = 1,
                     drop_path = 1, cutout = 1, batch = 1, epochs = 1, lr = 1, lr_min = 1,
-                    momentum = 1, weight_decay = 1, grad_clip = 1, label_smoothing = 1 }
+                    momentum = 1, weight_decay = 1, grad_clip = 1, label_smoothing = 1,
+                    input = 1, classes = 1, stem = 1, lr_decay = 1 }
 local TRANSFER_KEYS = { cells = 1, channels = 1, auxiliary = 1, auxiliary_weight = 1, cutout = 1,
                         batch = 1, epochs = 1, arch_lr = 1, samples = 1 }
 local SPACE_KEYS = { name = 1, description = 1, primitives = 1, cell = 1, network = 1,
@@ -350,11 +351,28 @@ local function reductions_for(spec, cells, what, w)
   return out
 end
 
-local function network_table(n, w)
-  local what = "space.network"
-  local input = n.input or {}
+-- "darts": one 3x3 conv and BN at the input's resolution (DARTS's CIFAR
+-- network); "imagenet": DARTS's NetworkImageNet, three 3x3 convs of stride 2
+-- (stem0 to C/2 and C, stem1) before the first cell, which sees a reduction
+-- before it, and the ImageNet auxiliary head
+local STEMS = { darts = 0, imagenet = 1 }
+
+local function stem_value(v, what, w)
+  if v == nil then return 0 end
+  local k = STEMS[v]
+  if k == nil then fail(w, "%s: 'stem' must be \"darts\" or \"imagenet\", got %s", what, describe(v)) end
+  return k
+end
+
+local function input_value(input, what, w)
   if type(input) ~= "table" then fail(w, "%s: 'input' must be a table {channels = ..., size = ...}", what) end
   check_keys(input, INPUT_KEYS, what .. ".input", w)
+  return input
+end
+
+local function network_table(n, w)
+  local what = "space.network"
+  local input = input_value(n.input or {}, what, w)
   local out = {
     input_channels = int_value(input.channels or 3, what, "input.channels", w, 1),
     input_size = int_value(input.size or 32, what, "input.size", w, 1),
@@ -366,6 +384,7 @@ local function network_table(n, w)
     auxiliary_weight = num_value(n.auxiliary_weight or 0.4, what, "auxiliary_weight", w, 0),
     drop_path = num_value(n.drop_path or 0.0, what, "drop_path", w, 0, 1),
     label_smoothing = num_value(n.label_smoothing or 0.0, what, "label_smoothing", w, 0, 0.99),
+    imagenet_stem = stem_value(n.stem, what, w),
   }
   out.reductions = reductions_for(n.reductions, out.cells, what, w)
   return out
@@ -399,12 +418,20 @@ local function search_table(s, w)
   }
 end
 
-local function evaluation_table(e, base, w)
+-- BASE: the network's table as written (its reductions may be a function);
+-- NET: as resolved (what the evaluation network inherits)
+local function evaluation_table(e, base, net, w)
   local what = "space.evaluation"
   local cells = int_value(e.cells or 20, what, "cells", w, 1)
   local red = e.reductions
   if red == nil and type(base.reductions) == "function" then red = base.reductions end
+  local input = input_value(e.input or {}, what, w)
   return {
+    input_channels = int_value(input.channels or net.input_channels, what, "input.channels", w, 1),
+    input_size = int_value(input.size or net.input_size, what, "input.size", w, 1),
+    classes = int_value(e.classes or net.classes, what, "classes", w, 2),
+    imagenet_stem = e.stem == nil and net.imagenet_stem or stem_value(e.stem, what, w),
+    lr_decay = num_value(e.lr_decay or 0, what, "lr_decay", w, 0, 1),
     cells = cells,
     channels = int_value(e.channels or 36, what, "channels", w, 1),
     reductions = reductions_for(red, cells, what, w),
@@ -527,7 +554,8 @@ local function space(t)
   local cell_spec = sub_table(t, "cell", CELL_KEYS, w)
   local cell, chosen = cell_table(cell_spec, prims, byname, w)
   local net_spec = sub_table(t, "network", NETWORK_KEYS, w)
-  local ev = evaluation_table(sub_table(t, "evaluation", EVAL_KEYS, w), net_spec, w)
+  local net = network_table(net_spec, w)
+  local ev = evaluation_table(sub_table(t, "evaluation", EVAL_KEYS, w), net_spec, net, w)
   local out = {
     name = t.name or w.src:match("([^/]+)%.lua$") or "space",
     description = t.description,
@@ -535,7 +563,7 @@ local function space(t)
     spec = t,
     primitives = chosen,
     cell = cell,
-    network = network_table(net_spec, w),
+    network = net,
     search = search_table(sub_table(t, "search", SEARCH_KEYS, w), w),
     evaluation = ev,
     transfer = transfer_table(sub_table(t, "transfer", TRANSFER_KEYS, w), ev, w),

@@ -6,9 +6,11 @@
 # class mapping and count the unreadable file; the index built by the
 # search serves the training; the training learns (its test
 # accuracy on val/); bad folders are refused with messages that say what to
-# do.  Skipped (77) without Debian's dataset-fashion-mnist.
+# do.  DARTS's ImageNet network (darts_imagenet) at 64 px: DARTS's tensor
+# names, a short training on the folder, and its C export's logits are
+# parsec's.  Skipped (77) without Debian's dataset-fashion-mnist.
 set -u
-run=$1 mkfolder=$2
+run=$1 mkfolder=$2 check=$3
 prog=$run
 source "$(dirname "$0")/cli_lib.sh"
 
@@ -43,6 +45,28 @@ grep -q "corrupt.jpg: not a readable JPEG" "$tmp/t.out" || fail "the corrupt fil
 [ -s "$tmp/t/classes.txt" ] || fail "training wrote no classes.txt"
 grep -q "$tmp/f/train: 10 classes (index from .parsec-index)" "$tmp/t.out" || fail "the training did not reuse the index"
 echo "ok: training on an image folder: test accuracy $acc on val/, $bad unreadable"
+
+# DARTS's ImageNet network, small: 5 cells of C 8 at 64 px (stems to 8x8)
+"$run" train darts_imagenet --genotype DARTS_V2 --data "$data" --image-size 64 --layers 5 --channels 8 --epochs 2 \
+  --batch 32 --limit 400 --seed 1 --no-progress --out "$tmp/in" >"$tmp/in.out" 2>&1 ||
+  { fail "training darts_imagenet failed"; cat "$tmp/in.out"; }
+grep -q "data: 3x64x64 images, augmentation: random resized crop, flip, colour jitter 0.4/0.4/0.4/0.2" "$tmp/in.out" ||
+  fail "the ImageNet network's data is not 3x64x64 with the imagenet recipe"
+grep -q '"lr":0.097' "$tmp/in/log.jsonl" || fail "the learning rate does not decay by 0.97 an epoch"
+for name in stem0.0.weight stem0.1.running_var stem0.3.weight stem0.4.bias stem1.1.weight stem1.2.weight \
+            cells.0.preprocess0.conv_1.weight auxiliary_head.features.5.weight classifier.weight; do
+  grep -aq "\"$name\"" "$tmp/in/weights.safetensors" || fail "the ImageNet network's weights lack $name"
+done
+grep -aq '"auxiliary_head.features.6' "$tmp/in/weights.safetensors" && fail "DARTS's ImageNet auxiliary head has no BN at 6"
+"$run" export --run "$tmp/in" --target c -o "$tmp/in_c" >/dev/null 2>&1 || fail "exporting the ImageNet network failed"
+make -s -C "$tmp/in_c" >/dev/null 2>&1 || fail "the ImageNet network's C export does not build"
+head -c $((16 * 64 * 64 * 3)) /dev/urandom | npy "$tmp/rgb.npy" '|u1' '(16, 64, 64, 3)'
+printf '\x01\x02\x03\x04\x05\x06\x07\x08\x09\x00\x01\x02\x03\x04\x05\x06' | npy "$tmp/rgb_lab.npy" '|u1' '(16,)'
+"$tmp/in_c/predict" "$tmp/in_c/weights.bin" "$tmp/rgb.npy" --limit 16 -q --logits "$tmp/in_c/logits.npy" >/dev/null ||
+  fail "the ImageNet network's predict failed"
+"$check" "$tmp/in" "npy:$tmp/rgb.npy,$tmp/rgb_lab.npy" 16 "$tmp/in_c/logits.npy" ||
+  fail "the ImageNet network's exported logits differ from parsec's"
+echo "ok: darts_imagenet at 64 px: trained on the folder, DARTS's names, its C export's logits"
 
 mkdir -p "$tmp/empty" "$tmp/noimages/a"
 echo hi >"$tmp/noimages/a/x.txt"

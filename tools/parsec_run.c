@@ -145,8 +145,8 @@ static int cmd_search(int argc, char **argv) {
       "parsec-run", "search", "[SPACE | COMPILED_DIR] [options]",
       "Learns p(alpha | pi) over the space's cells by importance-weighted Monte-Carlo\n"
       "empirical Bayes, training one sampled child at a time.  SPACE is a space file,\n"
-      "a directory written by parsecgen -o, or a bundled space (darts, small,\n"
-      "custom_op); default: small.  Options override the space's search recipe.",
+      "a directory written by parsecgen -o, or a bundled space (darts, small, custom_op,\n"
+      "darts_imagenet); default: small.  Options override the space's search recipe.",
       opts, (int)(sizeof opts / sizeof opts[0]), pos, 1,
       "Writes RUN/log.jsonl (a line per epoch), RUN/distribution.json, RUN/genotype.txt\n"
       "(the mode, in DARTS's text form), RUN/cells.dot (and cells.svg with Graphviz) and\n"

@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
                      "their layers, the categoricals, each cell's channels and resolution, the\n"
                      "parent network's parameter count and the size of the space.  SPACE is a space\n"
                      "file (.lua), a directory written by parsecgen -o, or the name of a bundled\n"
-                     "space: darts, small, custom_op.",
+                     "space: darts, small, custom_op, darts_imagenet.",
                      opts, (int)(sizeof opts / sizeof opts[0]), pos, 1, NULL,
                      "0 success, 1 invalid space (or a failed compile), 2 bad usage", PARSEC_VERSION};
   int status;

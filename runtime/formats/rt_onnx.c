@@ -310,10 +310,20 @@ static const char *network(ob *b, const char *out) {
   const char *div[2] = {x, initializer(b, own(b, "input_std"), cdims, 3, m->std, 0)};
   x = node(b, "Div", div, 2, own(b, "normalised"), NULL, 0);
   const sp_layer stem = {.kind = SP_CONV, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1, .dh = 1, .dw = 1};
-  x = bn(b, conv(b, x, lay->stem_weight, &stem, 1, 0), lay->stem_bn.bn_weight, 1, net->stem_multiplier * net->channels);
+  const char *s0, *s1;
+  if (net->imagenet_stem) { /* NetworkImageNet's stem0 (two convs of stride 2) and stem1 (one) */
+    sp_layer half = stem;
+    half.sh = half.sw = 2;
+    int C = net->channels;
+    x = bn(b, conv(b, x, lay->stem_weight, &half, 1, 0), lay->stem_bn.bn_weight, 1, C / 2);
+    s0 = bn(b, conv(b, relu(b, x), lay->stem_more_weight[0], &half, 1, 0), lay->stem_more_bn[0].bn_weight, 1, C);
+    s1 = bn(b, conv(b, relu(b, s0), lay->stem_more_weight[1], &half, 1, 0), lay->stem_more_bn[1].bn_weight, 1, C);
+  } else {
+    s0 = s1 = bn(b, conv(b, x, lay->stem_weight, &stem, 1, 0), lay->stem_bn.bn_weight, 1,
+                 net->stem_multiplier * net->channels);
+  }
   sp_cell_shape sh[64];
   sp_cell_shapes(net, m->sp->nodes, sh);
-  const char *s0 = x, *s1 = x;
   for (int c = 0; c < net->cells && !b->failed; c++) {
     const char *out = cell(b, c, &sh[c], s0, s1);
     s0 = s1;

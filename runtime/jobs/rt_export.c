@@ -78,6 +78,13 @@ int rt_trained_open(rt_trained *t, const char *run, const char *genotype, const 
   }
   free(layers), free(chans), free(red), free(mean), free(std);
   if (!ok) goto fail;
+  /* the input size it was trained at (--image-size); weights written before
+     it was recorded were trained at the space's */
+  err_t none = ERR_INIT;
+  char *size = rt_safetensors_meta(wpath, "input_size", &none);
+  if (size && strtol(size, NULL, 10) > 0 && strtol(size, NULL, 10) <= 4096) t->net.input_size = (int)strtol(size, NULL, 10);
+  free(size);
+  err_clear(&none);
   if (t->nmean != t->net.input_channels) {
     err_set(e, "%s: its input statistics are for %d channels, the network takes %d", wpath, t->nmean,
             t->net.input_channels);

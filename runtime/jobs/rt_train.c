@@ -32,6 +32,7 @@ typedef struct {
   char augment[RT_FIELD_STR_MAX]; /* rt_augment.h's recipes; "": auto */
   int image_size;                 /* the network's input size; 0: the space's */
   char mean[RT_FIELD_STR_MAX], std[RT_FIELD_STR_MAX]; /* given normalisation; "": the data's */
+  double lr_decay;                /* > 0: lr x lr_decay^epoch; 0: cosine to lr_min */
 } tsettings;
 
 #define SET(f) offsetof(tsettings, f)
@@ -59,6 +60,7 @@ static const rt_field fields[] = {
     {"image_size", RT_FIELD_INT, SET(image_size), OPT(image_size), 1, 0, 4096},
     {"mean", RT_FIELD_STR, SET(mean), OPT(mean), 1},
     {"std", RT_FIELD_STR, SET(std), OPT(std), 1},
+    {"lr_decay", RT_FIELD_NUM, SET(lr_decay), RT_NO_OPTION, 1, 0, 1},
 };
 #define NFIELDS ((int)(sizeof fields / sizeof fields[0]))
 
@@ -135,6 +137,7 @@ static void resolve(trainer *t) {
   st->channels = t->sp.eval_net.channels;
   st->lr = r->lr;
   st->lr_min = r->lr_min;
+  st->lr_decay = r->lr_decay;
   st->momentum = r->momentum;
   st->weight_decay = r->weight_decay;
   st->grad_clip = r->grad_clip;
@@ -209,7 +212,8 @@ static int save(trainer *t, int epochs, err_t *e) {
     free(space);
   }
   if (rc == 0) {
-    char cells[32], chans[32], ep[32];
+    char cells[32], chans[32], ep[32], size[32];
+    snprintf(size, sizeof size, "%d", t->net.input_size);
     snprintf(cells, sizeof cells, "%d", t->net.cells);
     snprintf(chans, sizeof chans, "%d", t->net.channels);
     snprintf(ep, sizeof ep, "%d", epochs);
@@ -224,9 +228,9 @@ static int save(trainer *t, int epochs, err_t *e) {
       snprintf(red + strlen(red), sizeof red - strlen(red), "%s%d", i ? "," : "", t->net.reductions[i]);
     const char *meta[] = {"format", "pt", "genotype", gtext ? gtext : "", "layers", cells, "init_channels", chans,
                           "epochs_trained", ep, "space", t->sp.name, "input_mean", mean, "input_std", std,
-                          "reductions", red};
+                          "reductions", red, "input_size", size};
     snprintf(path, sizeof path, "%s/weights.safetensors", t->dir);
-    rc = rt_safetensors_write(path, &t->lay, params, stats, t->batches, meta, 9, e);
+    rc = rt_safetensors_write(path, &t->lay, params, stats, t->batches, meta, 10, e);
     free(gtext);
   }
   free(params);
@@ -605,7 +609,10 @@ static int end_epoch(trainer *t, double lr, double drop, double loss, double acc
  * failure's status.  *tacc, *tloss: the last test figures. */
 static int run_epochs(trainer *t, double *tacc, double *tloss, err_t *e) {
   while (t->epoch < t->st.epochs) {
-    double lr = t->st.lr_min + 0.5 * (t->st.lr - t->st.lr_min) * (1 + cos(M_PI * t->epoch / t->st.epochs));
+    /* cosine annealing (DARTS's CIFAR recipe), or a decay by lr_decay after
+       every epoch (its ImageNet recipe: StepLR(1, 0.97)) */
+    double lr = t->st.lr_decay > 0 ? t->st.lr * pow(t->st.lr_decay, t->epoch)
+                                   : t->st.lr_min + 0.5 * (t->st.lr - t->st.lr_min) * (1 + cos(M_PI * t->epoch / t->st.epochs));
     double drop = t->st.drop_path * t->epoch / t->st.epochs, loss = 0, acc = 0, t0 = now_s();
     int r = train_epoch(t, lr, drop, &loss, &acc, e);
     if (r == 1) return ERR_INTERRUPTED; /* the last finished epoch's checkpoint stands */

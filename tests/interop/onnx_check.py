@@ -3,7 +3,10 @@ checker, and onnxruntime's logits on real images agree with parsec's (the
 C export's, which the suite checks against parsec's own) within
 1e-4 + 1e-4 |logit|.
 
-    onnx_check.py MODEL.onnx IMAGES_IDX.gz LIMIT LOGITS.npy [LOGITS.npy ...]
+    onnx_check.py MODEL.onnx IMAGES LIMIT LOGITS.npy [LOGITS.npy ...]
+
+IMAGES: an IDX file (.gz) of gray images, or an .npy of uint8 images
+(N, H, W, C).
 
 A model whose output is "probabilities" is an ensemble: its output is
 held to the mean of the softmax of the members' logits, one file each.
@@ -30,6 +33,13 @@ def idx_images(path, limit):
     return images.astype(np.float32) / 255
 
 
+def npy_images(path, limit):
+    images = np.load(path)[:limit]
+    if images.ndim == 3:
+        images = images[..., None]
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2)).astype(np.float32) / 255
+
+
 def main():
     model_path, images_path, limit, logits_paths = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
     model = onnx.load(model_path)
@@ -39,7 +49,7 @@ def main():
     for key in ("genotypes" if ensemble else "genotype", "class_names", "input"):
         if not meta.get(key):
             sys.exit(f"FAIL: the model's metadata lacks {key}")
-    images = idx_images(images_path, limit)
+    images = npy_images(images_path, limit) if images_path.endswith(".npy") else idx_images(images_path, limit)
     session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     got = session.run([model.graph.output[0].name], {"images": images})[0]
     logits = [np.load(p).astype(np.float64) for p in logits_paths]

@@ -216,22 +216,23 @@ static double train_loss(void *ctx) {
 
 /* The evaluation network: affine BNs, an op per genotype entry, the
  * auxiliary head (weight 0.4) and drop path, against finite differences. */
-static void test_eval_network(void **state) {
-  (void)state;
-  use(0);
+/* An evaluation network NET's training plan (drop path, the auxiliary
+   head): every touched tensor's gradient against finite differences */
+static void check_eval_network(const sp_net *net) {
   err_t e = ERR_INIT;
   gt_genotype g;
   random_genotype(&g, 4242);
   nw_layout lay;
-  if (nw_eval_layout(&lay, &SP, &SP.eval_net, &g, &e) != 0) fail_msg("%s", err_msg(&e));
-  assert_true(SP.eval_net.auxiliary);
+  if (sp_validate_net(&SP, net, "evaluation network", &e) != 0 || nw_eval_layout(&lay, &SP, net, &g, &e) != 0)
+    fail_msg("%s", err_msg(&e));
+  assert_true(net->auxiliary);
   assert_true(lay.aux_first >= 0);
   assert_true(nw_find(&lay, "cells.0._ops.0.op.1.weight") >= 0 || nw_find(&lay, "cells.0._ops.0.conv_1.weight") >= 0 ||
               lay.entry_first[1] == lay.entry_first[0]);
   assert_true(nw_find(&lay, "auxiliary_head.features.5.weight") >= 0);
   assert_true(nw_find(&lay, "cells.0.preprocess1.op.2.bias") >= 0); /* affine */
   pl_plan p;
-  if (pl_build_eval(&p, &SP, &SP.eval_net, &lay, &g, PL_TRAIN, 1, (float)SP.eval_net.auxiliary_weight, &e) != 0)
+  if (pl_build_eval(&p, &SP, net, &lay, &g, PL_TRAIN, 1, (float)net->auxiliary_weight, &e) != 0)
     fail_msg("%s", err_msg(&e));
   assert_true(p.has_aux);
   assert_true(p.ndrops > 0);
@@ -272,6 +273,39 @@ static void test_eval_network(void **state) {
   nw_free(&lay);
 }
 
+static void test_eval_network(void **state) {
+  (void)state;
+  use(0);
+  check_eval_network(&SP.eval_net);
+}
+
+/* NetworkImageNet's stems (three 3x3 convs of stride 2, ReLUs between),
+   its first cell after a reduction, its auxiliary head without the last BN:
+   at 32 px, stems to 4x4, the head on 2x2 maps */
+static void test_imagenet_eval_network(void **state) {
+  (void)state;
+  use(0);
+  sp_net net = SP.eval_net;
+  net.imagenet_stem = 1;
+  net.input_size = 32;
+  net.cells = 2;
+  net.nreductions = 1;
+  net.reductions[0] = 1;
+  check_eval_network(&net);
+  gt_genotype g;
+  random_genotype(&g, 4242);
+  nw_layout lay;
+  err_t e = ERR_INIT;
+  if (nw_eval_layout(&lay, &SP, &net, &g, &e) != 0) fail_msg("%s", err_msg(&e));
+  const char *names[] = {"stem0.0.weight", "stem0.1.weight", "stem0.3.weight", "stem0.4.running_var", "stem1.1.weight",
+                         "stem1.2.bias", "cells.0.preprocess0.conv_1.weight", "auxiliary_head.features.5.weight"};
+  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+    if (nw_find(&lay, names[k]) < 0) fail_msg("the imagenet network lacks %s", names[k]);
+  assert_true(nw_find(&lay, "auxiliary_head.features.6.weight") < 0);
+  assert_true(nw_find(&lay, "stem.0.weight") < 0);
+  nw_free(&lay);
+}
+
 static void test_placement_and_memory(void **state) {
   (void)state;
   err_t e = ERR_INIT;
@@ -308,6 +342,7 @@ int main(void) {
       cmocka_unit_test(test_every_primitive),
       cmocka_unit_test(test_custom_convolutions),
       cmocka_unit_test(test_eval_network),
+      cmocka_unit_test(test_imagenet_eval_network),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "gt_genotype.h"
 #include "nw_layout.h"
 #include "sp_json.h"
 #include "sp_space.h"
@@ -131,10 +132,50 @@ static void test_custom_op_ir(void **state) {
   sp_free(&sp);
 }
 
+/* DARTS's NetworkImageNet (the paper's section 4.3): DARTS_V2 at C 48, 14
+   cells, 1000 classes has DARTS's 4,718,752 parameters without the
+   auxiliary head; stems to 56x56 and 28x28, the first cell after a
+   reduction, reductions at 4 and 9, 7x7 at the end; DARTS's recipe */
+static void test_darts_imagenet_ir(void **state) {
+  (void)state;
+  sp_space sp;
+  err_t e = ERR_INIT;
+  if (sp_load_example(&sp, "darts_imagenet", &e) != 0) fail_msg("%s", err_msg(&e));
+  const sp_net *n = &sp.eval_net;
+  assert_true(n->imagenet_stem && n->input_channels == 3 && n->input_size == 224 && n->classes == 1000);
+  assert_true(n->cells == 14 && n->channels == 48 && n->nreductions == 2 && n->reductions[0] == 4 &&
+              n->reductions[1] == 9 && n->auxiliary && n->drop_path == 0 && n->label_smoothing == 0.1);
+  assert_true(!sp.net.imagenet_stem && sp.net.input_size == 32 && sp.net.classes == 10); /* the search's: darts's */
+  assert_true(sp.train.lr == 0.1 && sp.train.lr_decay == 0.97 && sp.train.weight_decay == 3e-5 &&
+              sp.train.batch == 128 && sp.train.epochs == 250 && sp.train.cutout == 0);
+  if (sp_validate_net(&sp, n, "evaluation network", &e) != 0) fail_msg("%s", err_msg(&e));
+  sp_cell_shape sh[14];
+  sp_cell_shapes(n, sp.nodes, sh);
+  assert_true(sh[0].h_in0 == 56 && sh[0].h_in == 28 && sh[0].reduction_prev && sh[0].c_prev_prev == 48 &&
+              sh[0].c_prev == 48);
+  assert_true(sh[4].reduction && sh[4].h_out == 14 && sh[9].reduction && sh[13].h_out == 7);
+  gt_genotype g;
+  const char *v2 =
+      "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+      "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], "
+      "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), "
+      "('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+  if (gt_parse(&sp, v2, &g, "DARTS_V2", &e) != 0) fail_msg("%s", err_msg(&e));
+  nw_layout lay;
+  if (nw_eval_layout(&lay, &sp, n, &g, &e) != 0) fail_msg("%s", err_msg(&e));
+  assert_int_equal(nw_param_count_main(&lay), 4718752);
+  nw_free(&lay);
+  sp_free(&sp);
+  /* the language: a stem it does not know, an evaluation input of its own */
+  expect_error("return space{evaluation = {stem = 'resnet'}}\n", "'stem' must be \"darts\" or \"imagenet\"", NULL);
+  expect_error("return space{evaluation = {input = 3}}\n", "'input' must be a table", NULL);
+  expect_error("return space{evaluation = {lr_decay = 1.5}}\n", "lr_decay", NULL);
+}
+
 static void test_json_roundtrip(void **state) {
   (void)state;
-  const char *names[3] = {"darts", "small", "custom_op"};
-  for (int k = 0; k < 3; k++) {
+  const char *names[4] = {"darts", "small", "custom_op", "darts_imagenet"};
+  for (int k = 0; k < 4; k++) {
     sp_space a, b;
     err_t e = ERR_INIT;
     assert_int_equal(sp_load_example(&a, names[k], &e), 0);
@@ -341,6 +382,7 @@ int main(void) {
       cmocka_unit_test(test_darts_ir),
       cmocka_unit_test(test_small_ir),
       cmocka_unit_test(test_custom_op_ir),
+      cmocka_unit_test(test_darts_imagenet_ir),
       cmocka_unit_test(test_json_roundtrip),
       cmocka_unit_test(test_json_version_refused),
       cmocka_unit_test(test_minimal_space),

@@ -226,7 +226,7 @@ static void test_resample_by_hand(void **state) {
      columns 1 and 2 kept (torchvision's CenterCrop: round((4 - 2) / 2)) */
   uint8_t wide[8] = {1, 2, 3, 4, 5, 6, 7, 8}, fit[4];
   rt_image w = {4, 2, 1, wide};
-  rt_image_fit(&w, 2, fit);
+  rt_image_fit(&w, 2, 2, fit);
   assert_int_equal(fit[0], 2);
   assert_int_equal(fit[1], 3);
   assert_int_equal(fit[2], 6);
@@ -234,9 +234,17 @@ static void test_resample_by_hand(void **state) {
   /* RGB planes out: channel-major */
   uint8_t rgb[2 * 2 * 3] = {10, 20, 30, 11, 21, 31, 12, 22, 32, 13, 23, 33}, planes[12];
   rt_image c3 = {2, 2, 3, rgb};
-  rt_image_fit(&c3, 2, planes);
+  rt_image_fit(&c3, 2, 2, planes);
   const uint8_t want[12] = {10, 11, 12, 13, 20, 21, 22, 23, 30, 31, 32, 33};
   assert_memory_equal(planes, want, 12);
+  /* Resize(4) then CenterCrop(2) of the 4 x 2 image: of the 8 x 4 resize,
+     columns 3..4 and rows 1..2; by hand: the rows resampled to 2.25 2.75
+     (-> 2 3) and 6.25 6.75 (-> 6 7), then the columns at weights 3/4 1/4
+     and 1/4 3/4: 3 4 / 5 6 */
+  uint8_t centre[4];
+  rt_image_fit(&w, 4, 2, centre);
+  const uint8_t want_centre[4] = {3, 4, 5, 6};
+  assert_memory_equal(centre, want_centre, 4);
 }
 
 static void touch(const char *name, const char *text) {

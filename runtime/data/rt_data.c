@@ -155,7 +155,12 @@ void rt_data_free(rt_dataset *d) {
 void rt_data_fit(rt_dataset *d, int c, int s) {
   if (!d->folder) return;
   d->c = c;
-  d->h = d->w = s;
+  d->h = d->w = d->resize = s;
+}
+
+void rt_data_fit_test(rt_dataset *d, int c, int s, const rt_augment *train_aug) {
+  rt_data_fit(d, c, s);
+  if (d->folder && train_aug->resized_crop) d->resize = (int)lround(s / 0.875);
 }
 
 void rt_data_describe(const rt_dataset *d, const rt_augment *a, char *buf, size_t cap) {
@@ -203,7 +208,7 @@ int rt_data_write_classes(const rt_dataset *d, const char *dir, err_t *e) {
 /* Image IDX's pixels: a folder's decoded (the shorter side at least the
    data set's size: libjpeg's DCT scaling); an in-memory one's, in rows */
 static int source(const rt_dataset *d, int idx, rt_image *im, err_t *e) {
-  if (d->folder) return rt_image_read(rt_folder_path(d->folder, idx), d->c, d->h, im, e);
+  if (d->folder) return rt_image_read(rt_folder_path(d->folder, idx), d->c, d->resize, im, e);
   size_t hw = (size_t)d->h * d->w;
   const uint8_t *src = d->images + (size_t)idx * d->c * hw;
   *im = (rt_image){d->w, d->h, d->c, malloc(hw * (size_t)d->c)};
@@ -234,7 +239,7 @@ int rt_data_prepare(const rt_dataset *d, int idx, const rt_augment *aug, const r
     rt_augment_box(dr, im.w, im.h, &x0, &y0, &bw, &bh);
     rt_image_crop_resize(&im, x0, y0, bw, bh, S, dr->flip, out);
   } else {
-    rt_image_fit(&im, S, out); /* an in-memory image: itself */
+    rt_image_fit(&im, d->folder ? d->resize : S, S, out); /* an in-memory image: itself */
   }
   if (aug) rt_augment_jitter(aug, dr, out, d->c, S);
   rt_image_free(&im);

@@ -21,6 +21,7 @@ typedef struct {
   float *fimages;  /* or float32 .npy: [n, c, h, w], pixels / 255 */
   int32_t *labels;
   struct rt_folder_s *folder; /* folder:DIR, decoded per batch (images NULL) */
+  int resize;                 /* a folder's images: the shorter side resized to this, the centre kept */
 } rt_dataset;
 
 typedef enum { RT_SPLIT_TRAIN, RT_SPLIT_TEST } rt_split;
@@ -34,8 +35,11 @@ int rt_data_open(rt_dataset *d, const char *spec, rt_split split, err_t *e);
 int rt_data_has_test(const char *spec);
 /* An image folder takes the network's input shape: C channels (1: gray,
  * 3: RGB), S x S pixels (the shorter side resized to S, the centre kept);
- * other data sets have their own shape, and this does nothing. */
+ * other data sets have their own shape, and this does nothing.  A test set
+ * for the imagenet recipe is resized to S / 0.875 first (256 for 224), as
+ * DARTS's and torchvision's ImageNet evaluation does: rt_data_fit_test. */
 void rt_data_fit(rt_dataset *d, int c, int s);
+void rt_data_fit_test(rt_dataset *d, int c, int s, const rt_augment *train_aug);
 /* Whether augmentation A can work on the data set's images (the imagenet
  * recipe needs 8-bit ones). */
 int rt_data_check_augment(const rt_dataset *d, const rt_augment *a, err_t *e);

@@ -282,12 +282,13 @@ void rt_image_crop_resize(const rt_image *im, int x0, int y0, int w, int h, int 
   resample(im, x0, y0, w < 1 ? 1 : w, h < 1 ? 1 : h, S, S, 0, 0, S, flip, out);
 }
 
-void rt_image_fit(const rt_image *im, int S, uint8_t *out) {
-  /* torchvision: Resize(S) makes the shorter side S, the longer
-     int(S * long / short); CenterCrop(S) starts at round((side - S) / 2) */
+void rt_image_fit(const rt_image *im, int R, int S, uint8_t *out) {
+  /* torchvision: Resize(R) makes the shorter side R, the longer
+     int(R * long / short); CenterCrop(S) starts at round((side - S) / 2) */
   int fw, fh;
-  if (im->w <= im->h) fw = S, fh = (int)((long)S * im->h / im->w);
-  else fh = S, fw = (int)((long)S * im->w / im->h);
+  if (R < S) R = S;
+  if (im->w <= im->h) fw = R, fh = (int)((long)R * im->h / im->w);
+  else fh = R, fw = (int)((long)R * im->w / im->h);
   int offx = (int)lround((fw - S) / 2.0), offy = (int)lround((fh - S) / 2.0);
   resample(im, 0, 0, im->w, im->h, fw, fh, offx, offy, S, 0, out);
 }

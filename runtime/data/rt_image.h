@@ -36,7 +36,8 @@ void rt_image_free(rt_image *im);
    (torchvision's resized_crop on a PIL image: the box cropped, then a
    bilinear filter whose support widens by the shrink factor). */
 void rt_image_crop_resize(const rt_image *im, int x0, int y0, int w, int h, int S, int flip, uint8_t *out);
-/* Test-time: the shorter side resized to S, then the centre S x S. */
-void rt_image_fit(const rt_image *im, int S, uint8_t *out);
+/* Test-time: the shorter side resized to R (>= S), then the centre S x S
+   (torchvision's Resize(R) and CenterCrop(S)). */
+void rt_image_fit(const rt_image *im, int R, int S, uint8_t *out);
 
 #endif

@@ -321,6 +321,7 @@ static int load_data(trainer *t, err_t *e) {
   if (rt_augment_for(t->st.augment, t->st.data, n->input_size, &t->aug, e) != 0 ||
       rt_data_check_augment(&t->train, &t->aug, e) != 0 || rt_loader_open(&t->loader, t->o->threads, e) != 0)
     return -1;
+  if (t->has_test) rt_data_fit_test(&t->test, n->input_channels, n->input_size, &t->aug);
   t->aug.cutout = t->st.cutout;
   if (rt_runner_init(&t->run, t->b, &t->m, t->st.batch, (long)n->input_channels * n->input_size * n->input_size, 1,
                      e) != 0)

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (rt_image_decode(data + 1, size - 1, "image", c, min_side, &im, &e) == 0) {
     uint8_t *out = malloc((size_t)c * 9 * 9);
     if (out) {
-      rt_image_fit(&im, 9, out);
+      rt_image_fit(&im, 10, 9, out);
       rt_image_crop_resize(&im, data[0] >> 4, 1, im.w / 2 + 1, im.h, 9, 1, out);
     }
     free(out);

@@ -2,7 +2,8 @@
 # The ONNX export in the tools people deploy with: a small network trained,
 # exported as model.onnx and as C; ONNX's checker passes the model and
 # onnxruntime's logits on real Fashion-MNIST images agree with the C
-# export's (which cli_train holds to parsec's own) within 1e-4 + 1e-4|x|.
+# export's (which cli_train holds to parsec's own) within 1e-4 + 1e-4|x|;
+# the same for DARTS's ImageNet network (its stems) on random RGB images.
 # Needs a Python with onnx, onnxruntime and numpy (PYTHON; .ci/setup makes
 # one in .venv-interop); without one it reports itself skipped (77).
 set -u
@@ -45,6 +46,19 @@ for k in 1 2; do
 done
 "$python" "$src/tests/interop/onnx_check.py" "$tmp/en_onnx/model.onnx" "$F/t10k-images-idx3-ubyte.gz" 500 \
   "$tmp/m1/logits.npy" "$tmp/m2/logits.npy" || fail "the ensemble's ONNX probabilities differ from its members' mean"
+
+# DARTS's ImageNet network (its stems), small: 5 cells of C 8 at 64 px, on random RGB images
+head -c $((64 * 64 * 64 * 3)) /dev/urandom | npy "$tmp/rgb.npy" '|u1' '(64, 64, 64, 3)'
+head -c 64 /dev/urandom | od -An -tu1 -v | tr -s ' ' '\n' | grep -v '^$' | awk '{ printf "%c", $1 % 10 }' |
+  npy "$tmp/rgb_lab.npy" '|u1' '(64,)'
+"$run" train darts_imagenet --genotype "$every" --data "npy:$tmp/rgb.npy,$tmp/rgb_lab.npy" --image-size 64 --layers 5 \
+  --channels 8 --epochs 1 --batch 16 --seed 2 --out "$tmp/in" -q || fail "training darts_imagenet failed"
+"$run" export --run "$tmp/in" --target onnx -o "$tmp/in_onnx" >/dev/null 2>&1 || fail "darts_imagenet's ONNX export failed"
+"$run" export --run "$tmp/in" --target c -o "$tmp/in_c" >/dev/null 2>&1 && make -s -C "$tmp/in_c" >/dev/null 2>&1 &&
+  "$tmp/in_c/predict" "$tmp/in_c/weights.bin" "$tmp/rgb.npy" --limit 32 -q --logits "$tmp/in_c/logits.npy" >/dev/null ||
+  fail "darts_imagenet's C export"
+"$python" "$src/tests/interop/onnx_check.py" "$tmp/in_onnx/model.onnx" "$tmp/rgb.npy" 32 "$tmp/in_c/logits.npy" ||
+  fail "onnxruntime's logits of darts_imagenet differ from parsec's"
 
 expect 2 "--target takes c, cuda or onnx" -- export --run "$tmp/a" --target tflite -o "$tmp/x"
 expect 2 "already exists" -- export --run "$tmp/a" --target onnx -o "$tmp/onnx"

@@ -505,6 +505,9 @@ static void test_loader_equals_plain_batches(void **state) {
   rt_loader_counts(l, &ahead, &all);
   assert_int_equal(all, 4);
   assert_int_equal(ahead, 2); /* batches 1 and 3 came ready; 2 did not */
+  /* what it holds: one batch of 4 images of 3 x 12 x 12 bytes, with their
+     indices and draws, however many batches went through it */
+  assert_int_equal(rt_loader_bytes(l), 4 * (3 * 12 * 12 + sizeof(int) + sizeof(rt_augment_draw) + 1));
   rt_loader_close(l);
   rt_data_free(&d);
 }

@@ -176,6 +176,10 @@ void rt_loader_batch(rt_loader *l, const rt_dataset *d, const int *idx, int n, c
   rt_data_normalise(d, idx, n, l->px, l->ok, aug, l->dr, mean, std, images, elem, labels);
 }
 
+size_t rt_loader_bytes(const rt_loader *l) {
+  return l->px_cap + (size_t)l->cap * (sizeof *l->idx + sizeof *l->dr + sizeof *l->ok);
+}
+
 void rt_loader_counts(const rt_loader *l, long *ahead, long *all) {
   *ahead = l->taken_ahead;
   *all = l->staged;

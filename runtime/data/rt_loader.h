@@ -31,5 +31,7 @@ void rt_loader_batch(rt_loader *l, const rt_dataset *d, const int *idx, int n, c
                      const rt_augment *aug, rng_t *rng, void *images, size_t elem, int32_t *labels);
 /* Batches taken from those prepared ahead, and all batches staged, so far. */
 void rt_loader_counts(const rt_loader *l, long *ahead, long *all);
+/* The bytes its batch holds (the bound on what it keeps: one batch). */
+size_t rt_loader_bytes(const rt_loader *l);
 
 #endif

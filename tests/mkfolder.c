@@ -10,12 +10,11 @@
  * (Adobe's inverted form), and some at twice the size.  The first training
  * class also holds a corrupt JPEG (the right first bytes, then garbage), a
  * text file named .png, and a README.txt. */
+#include "imgwrite.h"
 #include "rt_data.h"
 
-#include <stdio.h> /* before jpeglib.h, which uses FILE */
+#include <stdio.h>
 #include <stdlib.h>
-#include <jpeglib.h>
-#include <png.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -24,39 +23,12 @@ static void die(const char *what, const char *path) {
   exit(1);
 }
 
-static void write_png(const char *path, const uint8_t *px, int w, int h, png_uint_32 format) {
-  png_image p;
-  memset(&p, 0, sizeof p);
-  p.version = PNG_IMAGE_VERSION;
-  p.width = (png_uint_32)w;
-  p.height = (png_uint_32)h;
-  p.format = format;
-  if (!png_image_write_to_file(&p, path, 0, px, 0, NULL)) die("cannot write", path);
+static void write_png(const char *path, const uint8_t *px, int w, int h, int channels) {
+  if (iw_png(path, px, w, h, channels) != 0) die("cannot write", path);
 }
 
-static void write_jpeg(const char *path, const uint8_t *px, int w, int h, int comps, J_COLOR_SPACE cs) {
-  FILE *f = fopen(path, "wb");
-  if (!f) die("cannot write", path);
-  struct jpeg_compress_struct c;
-  struct jpeg_error_mgr err;
-  c.err = jpeg_std_error(&err);
-  jpeg_create_compress(&c);
-  jpeg_stdio_dest(&c, f);
-  c.image_width = (JDIMENSION)w;
-  c.image_height = (JDIMENSION)h;
-  c.input_components = comps;
-  c.in_color_space = cs;
-  jpeg_set_defaults(&c);
-  if (cs == JCS_CMYK) jpeg_set_colorspace(&c, JCS_CMYK); /* writes the Adobe marker */
-  jpeg_set_quality(&c, 95, TRUE);
-  jpeg_start_compress(&c, TRUE);
-  for (int y = 0; y < h; y++) {
-    JSAMPROW row = (JSAMPROW)(px + (size_t)y * w * comps);
-    jpeg_write_scanlines(&c, &row, 1);
-  }
-  jpeg_finish_compress(&c);
-  jpeg_destroy_compress(&c);
-  fclose(f);
+static void write_jpeg(const char *path, const uint8_t *px, int w, int h, int comps) {
+  if (iw_jpeg(path, px, w, h, comps, 95) != 0) die("cannot write", path);
 }
 
 /* image I (gray, side s) in form I % 7, at twice the size when I % 5 == 4 */
@@ -72,19 +44,19 @@ static void write_image(const char *dir, int i, const uint8_t *gray, int s) {
   }
   if (form <= 2) {
     snprintf(path, sizeof path, "%s/%05d.png", dir, i);
-    if (form == 0) write_png(path, g, S, S, PNG_FORMAT_GRAY);
-    else if (form == 2) write_png(path, rgb, S, S, PNG_FORMAT_RGBA);
+    if (form == 0) write_png(path, g, S, S, 1);
+    else if (form == 2) write_png(path, rgb, S, S, 4);
     else {
       for (int p = 0; p < S * S; p++) memmove(rgb + 3 * p, rgb + 4 * p, 3);
-      write_png(path, rgb, S, S, PNG_FORMAT_RGB);
+      write_png(path, rgb, S, S, 3);
     }
   } else {
     snprintf(path, sizeof path, "%s/%05d.%s", dir, i, form == 4 ? "JPEG" : "jpg");
-    if (form == 3 || form == 6) write_jpeg(path, g, S, S, 1, JCS_GRAYSCALE);
-    else if (form == 5) write_jpeg(path, rgb, S, S, 4, JCS_CMYK); /* inverted: (r, g, b, 255) is RGB (r, g, b) */
+    if (form == 3 || form == 6) write_jpeg(path, g, S, S, 1);
+    else if (form == 5) write_jpeg(path, rgb, S, S, 4); /* inverted: (r, g, b, 255) is RGB (r, g, b) */
     else {
       for (int p = 0; p < S * S; p++) memmove(rgb + 3 * p, rgb + 4 * p, 3);
-      write_jpeg(path, rgb, S, S, 3, JCS_RGB);
+      write_jpeg(path, rgb, S, S, 3);
     }
   }
   free(g);

@@ -9,6 +9,7 @@
  * it; a folder's index (classes in byte order,
  * nested directories, files skipped and ignored, the test split); a corrupt
  * file staged as the mean image and counted. */
+#include "imgwrite.h"
 #include "rt_augment.h"
 #include "rt_data.h"
 #include "rt_folder.h"
@@ -19,17 +20,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h> /* before jpeglib.h */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <jpeglib.h>
 #include <math.h>
 #include <omp.h>
-#include <png.h>
 
 static char dir[64];
 
@@ -49,46 +48,21 @@ static void write_png(const char *name, int w, int h, int channels) {
   for (int y = 0; y < h; y++)
     for (int x = 0; x < w; x++)
       for (int c = 0; c < channels; c++) px[((size_t)y * w + x) * channels + c] = pattern(x, y, c);
-  png_image p;
-  memset(&p, 0, sizeof p);
-  p.version = PNG_IMAGE_VERSION;
-  p.width = (png_uint_32)w;
-  p.height = (png_uint_32)h;
-  p.format = channels == 1 ? PNG_FORMAT_GRAY : channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_RGBA;
-  assert_true(png_image_write_to_file(&p, path_of(name), 0, px, 0, NULL));
+  assert_int_equal(iw_png(path_of(name), px, w, h, channels), 0);
   free(px);
 }
 
 /* smooth, so that JPEG keeps it well */
 static uint8_t smooth(int x, int y, int c) { return (uint8_t)(64 + x * 2 + y + c * 30); }
 
-static void write_jpeg(const char *name, int w, int h, int comps, J_COLOR_SPACE cs) {
-  FILE *f = fopen(path_of(name), "wb");
-  assert_non_null(f);
-  struct jpeg_compress_struct c;
-  struct jpeg_error_mgr err;
-  c.err = jpeg_std_error(&err);
-  jpeg_create_compress(&c);
-  jpeg_stdio_dest(&c, f);
-  c.image_width = (JDIMENSION)w;
-  c.image_height = (JDIMENSION)h;
-  c.input_components = comps;
-  c.in_color_space = cs;
-  jpeg_set_defaults(&c);
-  if (cs == JCS_CMYK) jpeg_set_colorspace(&c, JCS_CMYK);
-  jpeg_set_quality(&c, 98, TRUE);
-  jpeg_start_compress(&c, TRUE);
-  uint8_t *row = malloc((size_t)w * comps);
-  for (int y = 0; y < h; y++) {
+/* CMYK (4 components): (r, g, b, 255) as Adobe stores RGB (r, g, b) */
+static void write_jpeg(const char *name, int w, int h, int comps) {
+  uint8_t *px = malloc((size_t)w * h * comps);
+  for (int y = 0; y < h; y++)
     for (int x = 0; x < w; x++)
-      for (int k = 0; k < comps; k++) row[x * comps + k] = cs == JCS_CMYK && k == 3 ? 255 : smooth(x, y, k);
-    JSAMPROW r = row;
-    jpeg_write_scanlines(&c, &r, 1);
-  }
-  free(row);
-  jpeg_finish_compress(&c);
-  jpeg_destroy_compress(&c);
-  fclose(f);
+      for (int k = 0; k < comps; k++) px[((size_t)y * w + x) * comps + k] = comps == 4 && k == 3 ? 255 : smooth(x, y, k);
+  assert_int_equal(iw_jpeg(path_of(name), px, w, h, comps, 98), 0);
+  free(px);
 }
 
 static void test_png_exact(void **state) {
@@ -142,9 +116,9 @@ static void test_jpeg_forms(void **state) {
   (void)state;
   err_t e = ERR_INIT;
   rt_image im;
-  write_jpeg("g.jpg", 40, 24, 1, JCS_GRAYSCALE);
-  write_jpeg("rgb.jpg", 40, 24, 3, JCS_RGB);
-  write_jpeg("cmyk.jpg", 40, 24, 4, JCS_CMYK);
+  write_jpeg("g.jpg", 40, 24, 1);
+  write_jpeg("rgb.jpg", 40, 24, 3);
+  write_jpeg("cmyk.jpg", 40, 24, 4);
   assert_int_equal(rt_image_read(path_of("g.jpg"), 1, 0, &im, &e), 0);
   assert_true(im.w == 40 && im.h == 24);
   assert_in_range(jpeg_error(&im, 0), 0, 3);
@@ -263,8 +237,8 @@ static void test_folder_index(void **state) {
   for (int i = 0; i < 6; i++) assert_int_equal(mkdir(path_of(dirs[i]), 0755), 0);
   write_png("f/b/1.png", 3, 3, 1);
   write_png("f/a/deep/0.PNG", 3, 3, 3);
-  write_jpeg("f/a/z.jpeg", 8, 8, 1, JCS_GRAYSCALE);
-  write_jpeg("f/B/x.jpg", 8, 8, 3, JCS_RGB);
+  write_jpeg("f/a/z.jpeg", 8, 8, 1);
+  write_jpeg("f/B/x.jpg", 8, 8, 3);
   touch("f/a/notes.png", "text");
   touch("f/a/README", "text");
   touch("f/loose.txt", "text");
@@ -474,7 +448,7 @@ static void test_loader_equals_plain_batches(void **state) {
     char name[64];
     snprintf(name, sizeof name, "%s/%02d.%s", cls[i % 3], i, i % 2 ? "png" : "jpg");
     if (i % 2) write_png(name, 20 + i, 17, 3);
-    else write_jpeg(name, 30, 18 + i, 3, JCS_RGB);
+    else write_jpeg(name, 30, 18 + i, 3);
   }
   char spec[128];
   snprintf(spec, sizeof spec, "folder:%s", path_of("h"));

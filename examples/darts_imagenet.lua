@@ -27,6 +27,7 @@ return space(extend(darts, {
     batch = 128, epochs = 250,
     lr = 0.1, lr_decay = 0.97, momentum = 0.9, weight_decay = 3e-5, grad_clip = 5,
     label_smoothing = 0.1,
+    augment = "imagenet", -- RandomResizedCrop, flip, colour jitter (DARTS's train_imagenet.py)
   },
   transfer = { cells = 14, channels = 48 },
 }))

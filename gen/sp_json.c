@@ -33,6 +33,7 @@ typedef struct {
 #define FI_OPT(s, m) {#m, F_INT, offsetof(s, m), 0, 1}
 #define FN_OPT(s, m) {#m, F_NUM, offsetof(s, m), 0, 1}
 #define FB_OPT(s, m) {#m, F_BOOL, offsetof(s, m), 0, 1}
+#define FS_OPT(s, m) {#m, F_STR, offsetof(s, m), sizeof(((s *)0)->m), 1}
 
 static const field net_fields[] = {
     FI(sp_net, input_channels), FI(sp_net, input_size), FI(sp_net, classes), FI(sp_net, channels),
@@ -43,11 +44,12 @@ static const field search_fields[] = {
     FN(sp_search, lr_min), FN(sp_search, momentum), FN(sp_search, weight_decay), FN(sp_search, grad_clip),
     FN(sp_search, arch_lr), FN(sp_search, arch_beta1), FN(sp_search, arch_beta2), FN(sp_search, temperature),
     FN(sp_search, split), FS(sp_search, data), FI(sp_search, seed), FI(sp_search, limit),
-    FI_OPT(sp_search, warmup), FN_OPT(sp_search, temperature_end), FB_OPT(sp_search, uniform_weights), {0}};
+    FI_OPT(sp_search, warmup), FN_OPT(sp_search, temperature_end), FB_OPT(sp_search, uniform_weights),
+    FS_OPT(sp_search, augment), {0}};
 static const field train_fields[] = {
     FI(sp_train, cutout), FI(sp_train, batch), FI(sp_train, epochs), FN(sp_train, lr), FN(sp_train, lr_min),
     FN(sp_train, momentum), FN(sp_train, weight_decay), FN(sp_train, grad_clip), FN_OPT(sp_train, lr_decay),
-    {0, 0, 0, 0}};
+    FS_OPT(sp_train, augment), {0, 0, 0, 0}};
 static const field transfer_fields[] = {FI(sp_transfer, cutout), FI(sp_transfer, batch), FI(sp_transfer, epochs),
                                         FI(sp_transfer, samples), FN(sp_transfer, arch_lr), {0, 0, 0, 0}};
 static const field layer_fields[] = {

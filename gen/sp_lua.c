@@ -394,7 +394,8 @@ static int rd_search(rd_ctx *c, int t, sp_search *s) {
       rd_num(c, st, "temperature", &s->temperature) || rd_num(c, st, "split", &s->split) ||
       rd_str(c, st, "data", s->data, sizeof s->data) || rd_int(c, st, "seed", &s->seed) ||
       rd_int(c, st, "limit", &s->limit) || rd_int(c, st, "warmup", &s->warmup) ||
-      rd_num(c, st, "temperature_end", &s->temperature_end) || rd_bool(c, st, "uniform_weights", &s->uniform_weights))
+      rd_num(c, st, "temperature_end", &s->temperature_end) || rd_bool(c, st, "uniform_weights", &s->uniform_weights) ||
+      rd_str(c, st, "augment", s->augment, sizeof s->augment))
     return -1;
   lua_pop(c->L, 1);
   return 0;
@@ -410,7 +411,7 @@ static int rd_eval(rd_ctx *c, int t, sp_space *sp) {
   if (rd_int(c, et, "cells", &n->cells) || rd_int(c, et, "channels", &n->channels) ||
       rd_int(c, et, "input_channels", &n->input_channels) || rd_int(c, et, "input_size", &n->input_size) ||
       rd_int(c, et, "classes", &n->classes) || rd_int(c, et, "imagenet_stem", &n->imagenet_stem) ||
-      rd_num(c, et, "lr_decay", &tr->lr_decay) ||
+      rd_num(c, et, "lr_decay", &tr->lr_decay) || rd_str(c, et, "augment", tr->augment, sizeof tr->augment) ||
       rd_bool(c, et, "auxiliary", &n->auxiliary) || rd_num(c, et, "auxiliary_weight", &n->auxiliary_weight) ||
       rd_num(c, et, "drop_path", &n->drop_path) || rd_num(c, et, "label_smoothing", &n->label_smoothing) ||
       rd_reductions(c, et, n) ||

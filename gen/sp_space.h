@@ -75,12 +75,14 @@ typedef struct {
   int warmup;             /* epochs of uniformly weighted samples, pi frozen */
   double temperature_end; /* > 0: the temperature moves linearly to this by the last epoch */
   bool uniform_weights;   /* weight gradients averaged uniformly over the K samples */
+  char augment[16];       /* the training images' augmentation (rt_augment.h's recipes): "auto" by default */
 } sp_search;
 
 typedef struct {
   int cutout, batch, epochs;
   double lr, lr_min, momentum, weight_decay, grad_clip;
   double lr_decay; /* > 0: lr x lr_decay^epoch (DARTS's ImageNet schedule); 0: cosine to lr_min */
+  char augment[16]; /* as the search's */
 } sp_train;
 
 typedef struct {

@@ -311,11 +311,11 @@ local CELL_KEYS = { nodes = 1, inputs = 1, primitives = 1 }
 local SEARCH_KEYS = { samples = 1, epochs = 1, batch = 1, lr = 1, lr_min = 1, momentum = 1,
                       weight_decay = 1, grad_clip = 1, arch_lr = 1, arch_betas = 1,
                       temperature = 1, split = 1, data = 1, seed = 1, limit = 1,
-                      warmup = 1, temperature_end = 1, uniform_weights = 1 }
+                      warmup = 1, temperature_end = 1, uniform_weights = 1, augment = 1 }
 local EVAL_KEYS = { cells = 1, channels = 1, reductions = 1, auxiliary = 1, auxiliary_weight = 1,
                     drop_path = 1, cutout = 1, batch = 1, epochs = 1, lr = 1, lr_min = 1,
                     momentum = 1, weight_decay = 1, grad_clip = 1, label_smoothing = 1,
-                    input = 1, classes = 1, stem = 1, lr_decay = 1 }
+                    input = 1, classes = 1, stem = 1, lr_decay = 1, augment = 1 }
 local TRANSFER_KEYS = { cells = 1, channels = 1, auxiliary = 1, auxiliary_weight = 1, cutout = 1,
                         batch = 1, epochs = 1, arch_lr = 1, samples = 1 }
 local SPACE_KEYS = { name = 1, description = 1, primitives = 1, cell = 1, network = 1,
@@ -356,6 +356,17 @@ end
 -- (stem0 to C/2 and C, stem1) before the first cell, which sees a reduction
 -- before it, and the ImageNet auxiliary head
 local STEMS = { darts = 0, imagenet = 1 }
+
+-- the training images' augmentation (the runtime's recipes, by name)
+local AUGMENTS = { auto = true, none = true, flip = true, ["crop-flip"] = true, imagenet = true }
+
+local function augment_value(v, what, w)
+  if v == nil then return "auto" end
+  if not AUGMENTS[v] then
+    fail(w, "%s: 'augment' must be \"auto\", \"none\", \"flip\", \"crop-flip\" or \"imagenet\", got %s", what, describe(v))
+  end
+  return v
+end
 
 local function stem_value(v, what, w)
   if v == nil then return 0 end
@@ -415,6 +426,7 @@ local function search_table(s, w)
     warmup = int_value(s.warmup or 0, what, "warmup", w, 0),
     temperature_end = num_value(s.temperature_end or 0, what, "temperature_end", w, 0),
     uniform_weights = bool_value(default(s.uniform_weights, false), what, "uniform_weights", w),
+    augment = augment_value(s.augment, what, w),
   }
 end
 
@@ -432,6 +444,7 @@ local function evaluation_table(e, base, net, w)
     classes = int_value(e.classes or net.classes, what, "classes", w, 2),
     imagenet_stem = e.stem == nil and net.imagenet_stem or stem_value(e.stem, what, w),
     lr_decay = num_value(e.lr_decay or 0, what, "lr_decay", w, 0, 1),
+    augment = augment_value(e.augment, what, w),
     cells = cells,
     channels = int_value(e.channels or 36, what, "channels", w, 1),
     reductions = reductions_for(red, cells, what, w),

@@ -7,10 +7,10 @@
 # search serves the training; the training learns (its test
 # accuracy on val/); bad folders are refused with messages that say what to
 # do.  DARTS's ImageNet network (darts_imagenet) at 64 px: DARTS's tensor
-# names, a short training on the folder, and its C export's logits are
-# parsec's.  Skipped (77) without Debian's dataset-fashion-mnist.
+# names, a short training on the folder, and its C and CUDA exports' logits
+# are parsec's (the CUDA one on emulated CUDA threads).  Skipped (77) without Debian's dataset-fashion-mnist.
 set -u
-run=$1 mkfolder=$2 check=$3
+run=$1 mkfolder=$2 check=$3 src=$4
 prog=$run
 source "$(dirname "$0")/cli_lib.sh"
 
@@ -66,7 +66,15 @@ printf '\x01\x02\x03\x04\x05\x06\x07\x08\x09\x00\x01\x02\x03\x04\x05\x06' | npy 
   fail "the ImageNet network's predict failed"
 "$check" "$tmp/in" "npy:$tmp/rgb.npy,$tmp/rgb_lab.npy" 16 "$tmp/in_c/logits.npy" ||
   fail "the ImageNet network's exported logits differ from parsec's"
-echo "ok: darts_imagenet at 64 px: trained on the folder, DARTS's names, its C export's logits"
+# its CUDA export, built against the CUDA emulation, gives them too
+"$run" export --run "$tmp/in" --target cuda -o "$tmp/in_cu" >/dev/null 2>&1 || fail "exporting it to CUDA failed"
+bash "$src/tests/emu/build_export.sh" "$tmp/in_cu" >"$tmp/in_emu.out" 2>&1 ||
+  { fail "its CUDA export does not build against the emulation"; tail -20 "$tmp/in_emu.out"; }
+"$tmp/in_cu/predict_emu" "$tmp/in_cu/weights.bin" "$tmp/rgb.npy" --limit 16 -q --logits "$tmp/in_cu/logits.npy" \
+  >/dev/null 2>&1 || fail "its CUDA export failed on emulated CUDA threads"
+"$check" "$tmp/in" "npy:$tmp/rgb.npy,$tmp/rgb_lab.npy" 16 "$tmp/in_cu/logits.npy" ||
+  fail "its CUDA export's logits (emulated) differ from parsec's"
+echo "ok: darts_imagenet at 64 px: trained on the folder, DARTS's names, its C and CUDA exports' logits"
 
 mkdir -p "$tmp/empty" "$tmp/noimages/a"
 echo hi >"$tmp/noimages/a/x.txt"

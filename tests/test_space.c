@@ -148,6 +148,8 @@ static void test_darts_imagenet_ir(void **state) {
   assert_true(!sp.net.imagenet_stem && sp.net.input_size == 32 && sp.net.classes == 10); /* the search's: darts's */
   assert_true(sp.train.lr == 0.1 && sp.train.lr_decay == 0.97 && sp.train.weight_decay == 3e-5 &&
               sp.train.batch == 128 && sp.train.epochs == 250 && sp.train.cutout == 0);
+  assert_string_equal(sp.train.augment, "imagenet");
+  assert_string_equal(sp.search.augment, "auto");
   if (sp_validate_net(&sp, n, "evaluation network", &e) != 0) fail_msg("%s", err_msg(&e));
   sp_cell_shape sh[14];
   sp_cell_shapes(n, sp.nodes, sh);
@@ -170,6 +172,7 @@ static void test_darts_imagenet_ir(void **state) {
   expect_error("return space{evaluation = {stem = 'resnet'}}\n", "'stem' must be \"darts\" or \"imagenet\"", NULL);
   expect_error("return space{evaluation = {input = 3}}\n", "'input' must be a table", NULL);
   expect_error("return space{evaluation = {lr_decay = 1.5}}\n", "lr_decay", NULL);
+  expect_error("return space{search = {augment = 'rotate'}}\n", "'augment' must be \"auto\"", "\"rotate\"");
 }
 
 static void test_json_roundtrip(void **state) {

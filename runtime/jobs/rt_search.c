@@ -23,6 +23,7 @@ static void resolve(search *s) {
   const sp_search *r = &s->sp.search;
   settings *st = &s->st;
   snprintf(st->data, sizeof st->data, "%s", r->data);
+  snprintf(st->augment, sizeof st->augment, "%s", r->augment);
   st->epochs = r->epochs;
   st->samples = r->samples;
   st->batch = r->batch;

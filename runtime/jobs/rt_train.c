@@ -126,6 +126,7 @@ static void resolve(trainer *t) {
   const sp_train *r = &t->sp.train;
   tsettings *st = &t->st;
   snprintf(st->data, sizeof st->data, "%s", t->sp.search.data);
+  snprintf(st->augment, sizeof st->augment, "%s", r->augment);
   st->test_data[0] = 0;
   st->epochs = r->epochs;
   st->batch = r->batch;

@@ -331,9 +331,32 @@ static void test_folder_batch(void **state) {
     assert_float_equal(img[p], (pattern(p % 6, p / 6, 0) / 255.0 - mean) / std, 1e-5);
     assert_float_equal(img[36 + p], 0, 0);
   }
+  assert_int_equal(rt_data_check_unreadable(&d, &e), 0); /* 1 of 2: under the 10 always allowed */
   rt_data_free(&d);
   assert_int_equal(rt_data_open(&d, spec, RT_SPLIT_TEST, &e), 0);
   assert_int_equal(d.n, 1);
+  rt_data_free(&d);
+  /* 11 corrupt JPEGs of 12: more than the cap, an error naming the first */
+  assert_int_equal(mkdir(path_of("k"), 0755), 0);
+  assert_int_equal(mkdir(path_of("k/c"), 0755), 0);
+  write_png("k/c/00.png", 6, 6, 1);
+  for (int i = 1; i < 12; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "k/c/%02d.jpg", i);
+    touch(name, "\xff\xd8\xff\xe0 garbage");
+  }
+  snprintf(spec, sizeof spec, "folder:%s", path_of("k"));
+  assert_int_equal(rt_data_open(&d, spec, RT_SPLIT_TRAIN, &e), 0);
+  rt_data_fit(&d, 1, 6);
+  int all[12];
+  float many[12 * 36];
+  int32_t labs[12];
+  for (int i = 0; i < 12; i++) all[i] = i;
+  rt_data_batch(&d, all, 12, &mean, &std, NULL, NULL, many, 4, labs);
+  assert_int_equal(rt_data_check_unreadable(&d, &e), -1);
+  assert_non_null(strstr(err_msg(&e), "11 of 12 images staged failed to decode (one of them: "));
+  assert_non_null(strstr(err_msg(&e), ".jpg); at most 1% may"));
+  err_clear(&e);
   rt_data_free(&d);
 }
 

@@ -191,6 +191,13 @@ int rt_data_check_augment(const rt_dataset *d, const rt_augment *a, err_t *e) {
 
 long rt_data_unreadable(const rt_dataset *d) { return d->folder ? d->folder->unreadable : -1; }
 
+int rt_data_check_unreadable(const rt_dataset *d, err_t *e) {
+  const rt_folder *f = d->folder;
+  if (!f || f->unreadable <= 10 || f->unreadable <= RT_FOLDER_MAX_SKIPPED * (double)f->staged) return 0;
+  return err_set(e, "%s: %ld of %ld images staged failed to decode (one of them: %s); at most %g%% may: fix or remove them",
+                 f->dir, f->unreadable, f->staged, f->first_unreadable, 100 * RT_FOLDER_MAX_SKIPPED);
+}
+
 int rt_data_write_classes(const rt_dataset *d, const char *dir, err_t *e) {
   if (!d->folder) return 0;
   size_t cap = 64, len = 0;
@@ -222,11 +229,16 @@ int rt_data_prepare(const rt_dataset *d, int idx, const rt_augment *aug, const r
   err_t e = ERR_INIT;
   rt_image im;
   int S = d->h;
+  if (d->folder) {
+#pragma omp atomic
+    d->folder->staged++;
+  }
   if (source(d, idx, &im, &e) != 0) {
     long k = 0;
     if (d->folder) {
 #pragma omp atomic capture
       k = ++d->folder->unreadable;
+      if (k == 1) snprintf(d->folder->first_unreadable, sizeof d->folder->first_unreadable, "%s", rt_folder_path(d->folder, idx));
     }
     if (k <= 10)
       fprintf(stderr, "warning: %s (staged as zeros%s)\n", err_msg(&e), k == 10 ? "; no more such warnings" : "");

@@ -43,9 +43,12 @@ void rt_data_fit_test(rt_dataset *d, int c, int s, const rt_augment *train_aug);
 /* Whether augmentation A can work on the data set's images (the imagenet
  * recipe needs 8-bit ones). */
 int rt_data_check_augment(const rt_dataset *d, const rt_augment *a, err_t *e);
-/* Images of an image folder that failed to decode so far (staged as the
- * channel means), -1 for other data sets. */
+/* Images of an image folder that failed to decode so far (staged as zeros
+ * after normalising), -1 for other data sets; and the cap on them: more
+ * than RT_FOLDER_MAX_SKIPPED of the images staged (and more than 10) is an
+ * error naming one of them. */
 long rt_data_unreadable(const rt_dataset *d);
+int rt_data_check_unreadable(const rt_dataset *d, err_t *e);
 /* What the user should know about the data beyond its size: the augmentation
  * A, and an image folder's classes and the files it skipped or ignored. */
 void rt_data_describe(const rt_dataset *d, const rt_augment *a, char *buf, size_t cap);

@@ -21,7 +21,9 @@ typedef struct rt_folder_s {
   int skipped;         /* .jpg/.jpeg/.png files that are not JPEG or PNG inside */
   int ignored;         /* files of other extensions */
   char first_skipped[512];
-  long unreadable;     /* images that failed to decode when staged */
+  long staged;         /* images decoded (or tried) so far */
+  long unreadable;     /* of which failed to decode */
+  char first_unreadable[512];
   int cached;          /* the index came from DIR/.parsec-index */
 } rt_folder;
 

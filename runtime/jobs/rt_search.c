@@ -471,7 +471,7 @@ static int run_step(search *s, const int *torder, const int *sorder, double lr, 
 static int end_epoch(search *s, double lr, err_t *e) {
   gt_genotype mode;
   rt_dist_mode(&s->d, &mode);
-  if (same_state(s, e) != 0) return -1;
+  if (rt_data_check_unreadable(&s->data, e) != 0 || same_state(s, e) != 0) return -1;
   if (s->comm.size > 1) { /* each rank's memory, for rank 0's log */
     const uint64_t mine = s->step_peak;
     if (rt_comm_gather_u64(&s->comm, &mine, 1, s->rank_peak, e) != 0) return -1;

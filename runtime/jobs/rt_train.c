@@ -618,7 +618,9 @@ static int run_epochs(trainer *t, double *tacc, double *tloss, err_t *e) {
     double drop = t->st.drop_path * t->epoch / t->st.epochs, loss = 0, acc = 0, t0 = now_s();
     int r = train_epoch(t, lr, drop, &loss, &acc, e);
     if (r == 1) return ERR_INTERRUPTED; /* the last finished epoch's checkpoint stands */
-    if (r != 0 || same_weights(t, e) != 0) return err_status(e);
+    if (r != 0 || rt_data_check_unreadable(&t->train, e) != 0 || (t->has_test && rt_data_check_unreadable(&t->test, e) != 0) ||
+        same_weights(t, e) != 0)
+      return err_status(e);
     /* rank 0 evaluates, logs and saves */
     if (t->comm.rank == 0 && ((t->has_test && evaluate(t, tacc, tloss, e) != 0) ||
                               end_epoch(t, lr, drop, loss, acc, *tloss, *tacc, now_s() - t0, e) != 0))

@@ -114,7 +114,7 @@ static int cmd_search(int argc, char **argv) {
   o.progress = -1;
   const cli_opt opts[] = {
       {"--data", NULL, CLI_STR, &o.data, "D",
-       "fashion-mnist | idx:IMAGES[.gz],LABELS[.gz] | cifar10:DIR |\ncifar100:DIR | npy:IMAGES.npy,LABELS.npy (uint8 NHWC, int labels) |\nfolder:DIR (DIR/<class>/*.jpg|png, or DIR/train/ and DIR/val/)"},
+       "fashion-mnist | idx:IMAGES[.gz],LABELS[.gz] | cifar10:DIR |\ncifar100:DIR | npy:IMAGES.npy,LABELS.npy (uint8 NHWC or float32,\nint labels) | folder:DIR (DIR/<class>/*.jpg|png, or DIR/train/\nand DIR/val/)"},
       AUGMENT_OPTION(o),
       {"--out", NULL, CLI_STR, &o.out, "RUN", "the run directory (default: runs/search-SPACE-DATE-TIME)"},
       {"--epochs", NULL, CLI_INT, &o.epochs, "N", "epochs over the train split", 1, 100000},

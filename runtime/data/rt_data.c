@@ -216,6 +216,7 @@ int rt_data_write_classes(const rt_dataset *d, const char *dir, err_t *e) {
    data set's size: libjpeg's DCT scaling); an in-memory one's, in rows */
 static int source(const rt_dataset *d, int idx, rt_image *im, err_t *e) {
   if (d->folder) return rt_image_read(rt_folder_path(d->folder, idx), d->c, d->resize, im, e);
+  if (!d->images) return err_set(e, "%s: float32 images are not cut or jittered (rt_data_check_augment)", d->name);
   size_t hw = (size_t)d->h * d->w;
   const uint8_t *src = d->images + (size_t)idx * d->c * hw;
   *im = (rt_image){d->w, d->h, d->c, malloc(hw * (size_t)d->c)};

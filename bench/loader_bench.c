@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
   rt_data_fit(&d, 3, S);
   rt_augment a;
   rt_loader *l;
-  if (rt_augment_for("imagenet", spec, S, &a, &e) != 0 || rt_loader_open(&l, threads, &e) != 0) {
+  if (rt_augment_for("imagenet", spec, S, &a, &e) != 0 || rt_loader_open(&l, threads, 1, &e) != 0) {
     fprintf(stderr, "%s\n", err_msg(&e));
     return 1;
   }

@@ -481,7 +481,7 @@ static void test_loader_equals_plain_batches(void **state) {
   rt_augment a;
   assert_int_equal(rt_augment_for("imagenet", spec, 12, &a, &e), 0);
   rt_loader *l;
-  assert_int_equal(rt_loader_open(&l, 2, &e), 0);
+  assert_int_equal(rt_loader_open(&l, 2, 1, &e), 0);
   float mean[3] = {0.5f, 0.4f, 0.3f}, std[3] = {0.2f, 0.25f, 0.3f};
   static float want[4 * 3 * 144], got[4 * 3 * 144];
   int32_t wl[4], gl[4];

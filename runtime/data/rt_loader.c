@@ -11,6 +11,7 @@ struct rt_loader {
   pthread_cond_t work, done;
   pthread_t *th;
   int nth, quit;
+  int ahead; /* rt_loader_ahead does something */
   /* the batch: its images are claimed one by one by the threads */
   const rt_dataset *d;
   int *idx, n, cap;
@@ -47,9 +48,10 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-int rt_loader_open(rt_loader **out, int threads, err_t *e) {
+int rt_loader_open(rt_loader **out, int threads, int ahead, err_t *e) {
   rt_loader *l = calloc(1, sizeof *l);
   if (!l) return err_set(e, "out of memory");
+  l->ahead = ahead;
   if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
   if (threads <= 0) threads = 1;
   pthread_mutex_init(&l->mu, NULL);
@@ -140,7 +142,7 @@ static int post(rt_loader *l, const rt_dataset *d, const int *idx, int n, const 
 }
 
 void rt_loader_ahead(rt_loader *l, const rt_dataset *d, const int *idx, int n, const rt_augment *aug, const rng_t *rng) {
-  if (!rt_data_prepared(d, aug)) return;
+  if (!l->ahead || !rt_data_prepared(d, aug)) return;
   pthread_mutex_lock(&l->mu);
   post(l, d, idx, n, aug, rng);
   pthread_mutex_unlock(&l->mu);

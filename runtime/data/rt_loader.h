@@ -16,8 +16,11 @@
 
 typedef struct rt_loader rt_loader;
 
-/* THREADS decoding threads (0: one per core). */
-int rt_loader_open(rt_loader **l, int threads, err_t *e);
+/* THREADS decoding threads (0: one per core).  AHEAD: whether batches are
+   prepared ahead at all; a job on the CPU backend, whose cores compute the
+   step, prepares each batch when it stages it (on those cores: measured,
+   preparing ahead there made an epoch about 10% slower on two cores). */
+int rt_loader_open(rt_loader **l, int threads, int ahead, err_t *e);
 void rt_loader_close(rt_loader *l);
 
 /* Starts preparing batch IDX[0..n) of D (its draws from a copy of *RNG,

@@ -88,7 +88,7 @@ static int load_data(search *s, err_t *e) {
   if (!s->search_idx) return err_set(e, "out of memory");
   memcpy(s->search_idx, all + s->ntrain, sizeof *all * (size_t)s->nsearch);
   if (rt_augment_for(s->st.augment, s->st.data, n->input_size, &s->aug, e) != 0 ||
-      rt_data_check_augment(&s->data, &s->aug, e) != 0 || rt_loader_open(&s->loader, s->o->threads, e) != 0)
+      rt_data_check_augment(&s->data, &s->aug, e) != 0 || rt_loader_open(&s->loader, s->o->threads, s->b->target == CG_TARGET_CUDA, e) != 0)
     return -1;
   if (s->o->init_from || s->st.init_from[0]) s->aug.cutout = s->sp.transfer.cutout;
   if (rt_runner_init(&s->run, s->b, &s->m, s->st.batch, (long)n->input_channels * n->input_size * n->input_size,

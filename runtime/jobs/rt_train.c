@@ -320,7 +320,7 @@ static int load_data(trainer *t, err_t *e) {
                    t->test.classes - 1, t->sp.name, n->classes);
   if (t->has_test && t->st.limit > 0) rt_data_limit(&t->test, t->st.limit);
   if (rt_augment_for(t->st.augment, t->st.data, n->input_size, &t->aug, e) != 0 ||
-      rt_data_check_augment(&t->train, &t->aug, e) != 0 || rt_loader_open(&t->loader, t->o->threads, e) != 0)
+      rt_data_check_augment(&t->train, &t->aug, e) != 0 || rt_loader_open(&t->loader, t->o->threads, t->b->target == CG_TARGET_CUDA, e) != 0)
     return -1;
   if (t->has_test) rt_data_fit_test(&t->test, n->input_channels, n->input_size, &t->aug);
   t->aug.cutout = t->st.cutout;

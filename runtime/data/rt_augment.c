@@ -2,6 +2,7 @@
  * jitter follows torchvision's functional ops on PIL images step by step,
  * each rounding to 8 bits as PIL does. */
 #include "rt_augment.h"
+#include "rt_data.h"
 #include "rt_image.h"
 
 #include <math.h>
@@ -13,9 +14,8 @@ static const float IMAGENET_JITTER[4] = {0.4f, 0.4f, 0.4f, 0.2f};
 int rt_augment_for(const char *kind, const char *spec, int size, rt_augment *a, err_t *e) {
   memset(a, 0, sizeof *a);
   if (!kind || !*kind || strcmp(kind, "auto") == 0) {
-    int cifar = strncmp(spec, "cifar10:", 8) == 0 || strncmp(spec, "cifar100:", 9) == 0;
     int folder = strncmp(spec, "folder:", 7) == 0;
-    kind = cifar || (folder && size < 64) ? "crop-flip" : folder ? "imagenet" : "none";
+    kind = rt_data_is_cifar(spec) || (folder && size < 64) ? "crop-flip" : folder ? "imagenet" : "none";
   }
   if (strcmp(kind, "none") == 0) return 0;
   if (strcmp(kind, "flip") == 0) a->flip = 1;

@@ -94,8 +94,7 @@ static int decode_jpeg(const uint8_t *b, size_t n, const char *path, int c, int 
     size_t y = cinfo.output_scanline;
     jpeg_read_scanlines(&cinfo, &r, 1);
     uint8_t *dst = im->px + y * (size_t)w * (size_t)c;
-    if (!cmyk && sc == c) memcpy(dst, row, (size_t)w * (size_t)c);
-    else if (!cmyk) convert(row, sc, 0, (size_t)w, &(rt_image){w, 1, c, dst});
+    if (!cmyk) memcpy(dst, row, (size_t)w * (size_t)c); /* libjpeg converted it to C channels */
     else
       for (int x = 0; x < w; x++) { /* Adobe's inverted CMYK, as PIL converts it */
         const uint8_t *p = row + 4 * x;

@@ -10,7 +10,7 @@ struct rt_loader {
   pthread_mutex_t mu;
   pthread_cond_t work, done;
   pthread_t *th;
-  int nth, quit;
+  int want, nth, quit; /* threads: to start at the first batch, started */
   int ahead; /* rt_loader_ahead does something */
   /* the batch: its images are claimed one by one by the threads */
   const rt_dataset *d;
@@ -57,19 +57,22 @@ int rt_loader_open(rt_loader **out, int threads, int ahead, err_t *e) {
   pthread_mutex_init(&l->mu, NULL);
   pthread_cond_init(&l->work, NULL);
   pthread_cond_init(&l->done, NULL);
+  l->want = threads;
   l->th = calloc((size_t)threads, sizeof *l->th);
   if (!l->th) {
     rt_loader_close(l);
     return err_set(e, "out of memory");
   }
-  for (; l->nth < threads; l->nth++)
-    if (pthread_create(&l->th[l->nth], NULL, worker, l) != 0) break;
-  if (l->nth == 0) {
-    rt_loader_close(l);
-    return err_set(e, "cannot start the loader's threads");
-  }
   *out = l;
   return 0;
+}
+
+/* The threads, at the first batch to prepare (data read straight from
+   memory never needs them); -1 when none starts (called locked) */
+static int start_threads(rt_loader *l) {
+  for (; l->nth < l->want; l->nth++)
+    if (pthread_create(&l->th[l->nth], NULL, worker, l) != 0) break;
+  return l->nth > 0 ? 0 : -1;
 }
 
 /* No thread claims more of the batch; returns when none is preparing one
@@ -121,10 +124,11 @@ static int reserve(rt_loader *l, const rt_dataset *d, int n) {
   return 0;
 }
 
-/* Posts the batch to the threads (called locked): 0, or -1 without memory */
+/* Posts the batch to the threads (called locked): 0, or -1 without memory
+   or threads */
 static int post(rt_loader *l, const rt_dataset *d, const int *idx, int n, const rt_augment *aug, const rng_t *rng) {
   stop_batch(l);
-  if (n <= 0 || reserve(l, d, n) != 0) return -1;
+  if (n <= 0 || (l->nth == 0 && start_threads(l) != 0) || reserve(l, d, n) != 0) return -1;
   l->d = d;
   l->n = n;
   memcpy(l->idx, idx, sizeof *idx * (size_t)n);

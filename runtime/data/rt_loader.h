@@ -16,7 +16,8 @@
 
 typedef struct rt_loader rt_loader;
 
-/* THREADS decoding threads (0: one per core).  AHEAD: whether batches are
+/* THREADS decoding threads (0: one per core), started when a batch first
+   needs preparing.  AHEAD: whether batches are
    prepared ahead at all; a job on the CPU backend, whose cores compute the
    step, prepares each batch when it stages it (on those cores: measured,
    preparing ahead there made an epoch about 10% slower on two cores). */
@@ -29,7 +30,8 @@ void rt_loader_close(rt_loader *l);
    from memory. */
 void rt_loader_ahead(rt_loader *l, const rt_dataset *d, const int *idx, int n, const rt_augment *aug, const rng_t *rng);
 /* rt_data_batch's batch, taken from the one prepared ahead when it is this
-   batch, prepared now otherwise; *RNG advanced past its draws either way. */
+   batch, prepared now otherwise (by rt_data_batch itself when the loader
+   has no memory or threads); *RNG advanced past its draws either way. */
 void rt_loader_batch(rt_loader *l, const rt_dataset *d, const int *idx, int n, const float *mean, const float *std,
                      const rt_augment *aug, rng_t *rng, void *images, size_t elem, int32_t *labels);
 /* Batches taken from those prepared ahead, and all batches staged, so far. */

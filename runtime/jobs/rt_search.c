@@ -222,12 +222,11 @@ static int ranks_setup(search *s, err_t *e) {
 /* ---------- running plans ---------- */
 
 /* Stages batch IDX[0..n), then starts preparing NEXT[0..nn) (if any), the
-   batch staged after it, while the children compute. */
-static void stage(search *s, const int *idx, int n, const rt_augment *aug, const int *next, int nn,
-                  const rt_augment *next_aug) {
-  rt_loader_batch(s->loader, &s->data, idx, n, s->mean, s->std, aug, aug ? &s->aug_rng : NULL, s->run.himg,
-                  s->b->elem, s->run.hlab);
-  if (next && nn > 0) rt_loader_ahead(s->loader, &s->data, next, nn, next_aug, next_aug ? &s->aug_rng : NULL);
+   batch staged after it (augmented alike), while the children compute. */
+static void stage(search *s, const int *idx, int n, const rt_augment *aug, const int *next, int nn) {
+  rng_t *rng = aug ? &s->aug_rng : NULL;
+  rt_loader_batch(s->loader, &s->data, idx, n, s->mean, s->std, aug, rng, s->run.himg, s->b->elem, s->run.hlab);
+  if (next && nn > 0) rt_loader_ahead(s->loader, &s->data, next, nn, aug, rng);
 }
 
 /* Builds child G's plan of MODE and queues it on the staged batch of N
@@ -249,7 +248,7 @@ static int queue_child(search *s, const gt_genotype *g, pl_mode mode, int n, flo
 static int importance_weights(search *s, const gt_genotype *g, int K, const int *sidx, int sn, const int *tidx, int tn,
                               double *w, size_t *peak, err_t *e) {
   double logw[MAXK] = {0};
-  stage(s, sidx, sn, &s->aug, tidx, tn, &s->aug); /* the train batch follows */
+  stage(s, sidx, sn, &s->aug, tidx, tn); /* the train batch follows */
   for (int k = s->k0; k < s->k1; k++)
     if (queue_child(s, &g[k], PL_FORWARD, sn, 0, k, e) != 0) return -1;
   if (rt_runner_wait(&s->run, e) != 0) return -1;
@@ -290,7 +289,7 @@ static int search_step(search *s, const int *tidx, int tn, const int *sidx, int 
   for (int k = 0; k < K; k++) gw[k] = warm || s->st.uniform_weights ? 1.0 / K : w[k];
   /* weighted gradients on the train batch (the auxiliary head's loss, in a
      transfer search, joins the gradients, not the weights) */
-  stage(s, tidx, tn, &s->aug, next, nn, &s->aug);
+  stage(s, tidx, tn, &s->aug, next, nn);
   if (rt_model_zero_grads(&s->m, e) != 0) return -1;
   if (s->comm.size > 1 && stats_before(s, e) != 0) return -1;
   double sums[2] = {0, 0}; /* loss, accuracy */
@@ -330,7 +329,7 @@ static int evaluate_mode(search *s, const gt_genotype *mode, double *acc, double
   for (int at = 0; at < s->nsearch && rc == 0; at += s->st.batch) {
     int n = s->nsearch - at < s->st.batch ? s->nsearch - at : s->st.batch, nat = at + s->st.batch;
     int nn = s->nsearch - nat < s->st.batch ? s->nsearch - nat : s->st.batch;
-    stage(s, s->search_idx + at, n, NULL, s->search_idx + nat, nn, NULL);
+    stage(s, s->search_idx + at, n, NULL, s->search_idx + nat, nn);
     rt_result r;
     rc = rt_runner_run(&s->run, &p, n, 0, 0, &r, e);
     correct += r.correct;
